@@ -1,0 +1,124 @@
+//! Choosing the instruction set once, at load.
+
+use std::fmt;
+
+/// An instruction set a kernel can be written for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Isa {
+    /// Plain Rust: the reference every other path is tested against.
+    Scalar,
+    /// AVX2 with FMA (256-bit vectors, 8 lanes of f32).
+    Avx2,
+    /// AVX-512 F (512-bit vectors, 16 lanes of f32).
+    Avx512,
+}
+
+impl Isa {
+    /// Every instruction set, slowest first.
+    pub const ALL: [Isa; 3] = [Isa::Scalar, Isa::Avx2, Isa::Avx512];
+
+    /// The name used by `DISTIL_ISA` and in benchmark labels.
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Scalar => "scalar",
+            Isa::Avx2 => "avx2",
+            Isa::Avx512 => "avx512",
+        }
+    }
+
+    /// Whether this CPU can run the instruction set.
+    pub fn is_supported(self) -> bool {
+        match self {
+            Isa::Scalar => true,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => is_x86_feature_detected!("avx512f"),
+            #[cfg(not(target_arch = "x86_64"))]
+            Isa::Avx2 | Isa::Avx512 => false,
+        }
+    }
+
+    /// Parses a name as `DISTIL_ISA` spells it.
+    pub fn from_name(name: &str) -> Option<Isa> {
+        Isa::ALL.into_iter().find(|isa| isa.name() == name)
+    }
+}
+
+impl fmt::Display for Isa {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The requested instruction set is unknown or this CPU lacks it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnsupportedIsa {
+    /// What was asked for.
+    pub requested: String,
+}
+
+impl fmt::Display for UnsupportedIsa {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match Isa::from_name(&self.requested) {
+            Some(isa) => write!(f, "this CPU cannot run the {isa} kernels"),
+            None => write!(
+                f,
+                "unknown instruction set {:?} (expected scalar, avx2 or avx512)",
+                self.requested
+            ),
+        }
+    }
+}
+
+impl std::error::Error for UnsupportedIsa {}
+
+/// The kernels chosen for this CPU. Cheap to copy; pass it to every kernel call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Kernels {
+    isa: Isa,
+}
+
+impl Kernels {
+    /// The fastest instruction set this CPU supports, unless `DISTIL_ISA` pins one.
+    pub fn detect() -> Result<Self, UnsupportedIsa> {
+        match std::env::var("DISTIL_ISA") {
+            Ok(name) if !name.is_empty() => match Isa::from_name(&name) {
+                Some(isa) => Kernels::force(isa),
+                None => Err(UnsupportedIsa { requested: name }),
+            },
+            _ => Ok(Kernels::fastest()),
+        }
+    }
+
+    /// The fastest instruction set this CPU supports, ignoring the environment.
+    pub fn fastest() -> Self {
+        let isa = Isa::ALL
+            .into_iter()
+            .rev()
+            .find(|isa| isa.is_supported())
+            .unwrap_or(Isa::Scalar);
+        Kernels { isa }
+    }
+
+    /// Exactly this instruction set, or an error if the CPU lacks it.
+    pub fn force(isa: Isa) -> Result<Self, UnsupportedIsa> {
+        if isa.is_supported() {
+            Ok(Kernels { isa })
+        } else {
+            Err(UnsupportedIsa {
+                requested: isa.name().to_string(),
+            })
+        }
+    }
+
+    /// The plain scalar kernels, available everywhere.
+    pub fn scalar() -> Self {
+        Kernels { isa: Isa::Scalar }
+    }
+
+    /// The instruction set in use.
+    pub fn isa(&self) -> Isa {
+        self.isa
+    }
+}

@@ -1,0 +1,23 @@
+//! The numeric kernels of distil.
+//!
+//! This crate knows nothing of models or tokenizers: it works on `f32` slices with explicit shapes.
+//! Every kernel has a plain scalar version (`scalar.rs`, the spec, written to be read) and, where it
+//! pays, SIMD versions for AVX2+FMA and AVX-512 that tests check against the scalar one.
+//!
+//! The instruction set is chosen once, by [`Kernels::detect`] (or pinned with `DISTIL_ISA` /
+//! [`Kernels::force`]); the chosen [`Kernels`] value is then passed to every call, so no kernel
+//! detects features in a loop.
+//!
+//! `unsafe` lives only in this crate: the SIMD bodies (`#[target_feature]` functions) and the memory
+//! map of a weights file. Each block states why it holds in a `// SAFETY:` comment.
+
+pub mod gather;
+pub mod gelu;
+mod isa;
+pub mod layernorm;
+pub mod matmul;
+pub mod mmap;
+pub mod softmax;
+
+pub use isa::{Isa, Kernels, UnsupportedIsa};
+pub use matmul::{MatMut, MatRef};

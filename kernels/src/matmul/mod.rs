@@ -1,0 +1,212 @@
+//! Matrix multiplication: `C ← α·A·B + β·C` on strided views, and the linear layer
+//! `y = x·Wᵀ + b` that every projection of the model is.
+//!
+//! The SIMD paths call `matrixmultiply`'s packed, cache-blocked GEMM (it picks its own AVX2/FMA
+//! micro-kernel); the scalar path is the triple loop in `scalar.rs`. The linear layer is split across
+//! the rayon pool by output columns, so each thread reads only its share of the weight matrix: with
+//! few rows (a short sentence) the layer is bound by reading `W`, and this split divides that read.
+
+mod scalar;
+
+use crate::{Isa, Kernels};
+use rayon::prelude::*;
+
+/// A read-only matrix view: element `(i, j)` is `data[i * row_stride + j * col_stride]`.
+#[derive(Clone, Copy, Debug)]
+pub struct MatRef<'a> {
+    data: &'a [f32],
+    rows: usize,
+    cols: usize,
+    row_stride: usize,
+    col_stride: usize,
+}
+
+impl<'a> MatRef<'a> {
+    /// A row-major `rows × cols` matrix filling `data`.
+    pub fn new(data: &'a [f32], rows: usize, cols: usize) -> Self {
+        Self::strided(data, rows, cols, cols, 1)
+    }
+
+    /// A view with explicit strides; every element it names must lie inside `data`.
+    pub fn strided(
+        data: &'a [f32],
+        rows: usize,
+        cols: usize,
+        row_stride: usize,
+        col_stride: usize,
+    ) -> Self {
+        assert!(
+            extent(rows, cols, row_stride, col_stride) <= data.len(),
+            "a {rows}x{cols} view with strides ({row_stride}, {col_stride}) overruns {} elements",
+            data.len()
+        );
+        MatRef {
+            data,
+            rows,
+            cols,
+            row_stride,
+            col_stride,
+        }
+    }
+
+    /// The transposed view (no copy).
+    pub fn t(self) -> Self {
+        MatRef {
+            rows: self.cols,
+            cols: self.rows,
+            row_stride: self.col_stride,
+            col_stride: self.row_stride,
+            ..self
+        }
+    }
+
+    fn at(&self, i: usize, j: usize) -> f32 {
+        self.data[i * self.row_stride + j * self.col_stride]
+    }
+}
+
+/// A writable row-major matrix view: element `(i, j)` is `data[i * row_stride + j]`.
+#[derive(Debug)]
+pub struct MatMut<'a> {
+    data: &'a mut [f32],
+    rows: usize,
+    cols: usize,
+    row_stride: usize,
+}
+
+impl<'a> MatMut<'a> {
+    /// A row-major `rows × cols` matrix filling `data`.
+    pub fn new(data: &'a mut [f32], rows: usize, cols: usize) -> Self {
+        Self::strided(data, rows, cols, cols)
+    }
+
+    /// Rows `row_stride` apart (`row_stride ≥ cols`, so no two elements alias).
+    pub fn strided(data: &'a mut [f32], rows: usize, cols: usize, row_stride: usize) -> Self {
+        assert!(row_stride >= cols, "rows of a writable view must not overlap");
+        assert!(
+            extent(rows, cols, row_stride, 1) <= data.len(),
+            "a {rows}x{cols} view with row stride {row_stride} overruns {} elements",
+            data.len()
+        );
+        MatMut {
+            data,
+            rows,
+            cols,
+            row_stride,
+        }
+    }
+}
+
+/// One past the largest offset a view touches (0 when it is empty).
+fn extent(rows: usize, cols: usize, row_stride: usize, col_stride: usize) -> usize {
+    if rows == 0 || cols == 0 {
+        0
+    } else {
+        (rows - 1) * row_stride + (cols - 1) * col_stride + 1
+    }
+}
+
+impl Kernels {
+    /// `C ← α·A·B + β·C`, with `A: m×k`, `B: k×n`, `C: m×n`. When `β = 0`, `C` is not read.
+    pub fn gemm(&self, alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, c: MatMut<'_>) {
+        assert_eq!(a.cols, b.rows, "inner dimensions of A and B differ");
+        assert_eq!((a.rows, b.cols), (c.rows, c.cols), "C is not m×n");
+        match self.isa() {
+            Isa::Scalar => scalar::gemm(alpha, a, b, beta, c),
+            Isa::Avx2 | Isa::Avx512 => packed_gemm(alpha, a, b, beta, c),
+        }
+    }
+
+    /// The linear layer `y = x·Wᵀ + b` (`torch.nn.Linear`): `x: m×k`, `W: n×k` (PyTorch's layout),
+    /// `b: n`, `y: m×n`, all row-major. Runs on the current rayon pool.
+    pub fn linear(&self, x: &[f32], w: &[f32], bias: &[f32], y: &mut [f32], m: usize) {
+        let n = bias.len();
+        assert!(n > 0 && w.len() % n == 0, "weight is not n×k for a bias of {n}");
+        let k = w.len() / n;
+        assert_eq!(x.len(), m * k, "input is not m×k");
+        assert_eq!(y.len(), m * n, "output is not m×n");
+        if m == 0 {
+            return;
+        }
+        for row in y.chunks_exact_mut(n) {
+            row.copy_from_slice(bias);
+        }
+        let x = MatRef::new(x, m, k);
+        // Column blocks of W (rows of W): one per thread, a multiple of 16 wide.
+        let threads = rayon::current_num_threads().max(1);
+        let block = n.div_ceil(threads).next_multiple_of(16).min(n);
+        let kernels = *self;
+        let columns = ColumnBlocks::new(y, m, n);
+        (0..n.div_ceil(block)).into_par_iter().for_each(|b| {
+            let j0 = b * block;
+            let j1 = (j0 + block).min(n);
+            let wt = MatRef::new(&w[j0 * k..j1 * k], j1 - j0, k).t();
+            columns.with_block(j0, j1, |c| kernels.gemm(1.0, x, wt, 1.0, c));
+        });
+    }
+}
+
+/// Hands out disjoint column blocks of a row-major `m × n` matrix to parallel tasks.
+struct ColumnBlocks {
+    ptr: *mut f32,
+    m: usize,
+    n: usize,
+}
+
+// SAFETY: the pointer comes from a `&mut [f32]` that outlives every task (the parallel loop ends
+// before `linear` returns), and `with_block` gives each task a disjoint set of columns.
+unsafe impl Send for ColumnBlocks {}
+// SAFETY: as above; shared access only ever writes disjoint elements.
+unsafe impl Sync for ColumnBlocks {}
+
+impl ColumnBlocks {
+    fn new(y: &mut [f32], m: usize, n: usize) -> Self {
+        assert_eq!(y.len(), m * n);
+        ColumnBlocks {
+            ptr: y.as_mut_ptr(),
+            m,
+            n,
+        }
+    }
+
+    /// Runs `f` on the view of columns `j0..j1`. Callers must pass disjoint ranges.
+    fn with_block(&self, j0: usize, j1: usize, f: impl FnOnce(MatMut<'_>)) {
+        assert!(j0 < j1 && j1 <= self.n);
+        let len = (self.m - 1) * self.n + j1 - j0;
+        // SAFETY: `j0 + len ≤ m·n`, so the slice lies inside `y`. The slice also spans other blocks'
+        // columns, but the view built on it (row stride n, j1 - j0 columns) touches only columns
+        // j0..j1, and `gemm` writes only through the view; blocks are disjoint, so no element is
+        // written by two tasks or read while another writes it.
+        let data = unsafe { std::slice::from_raw_parts_mut(self.ptr.add(j0), len) };
+        f(MatMut::strided(data, self.m, j1 - j0, self.n));
+    }
+}
+
+/// `matrixmultiply`'s packed GEMM on checked views.
+fn packed_gemm(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, c: MatMut<'_>) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    if m == 0 || n == 0 {
+        return;
+    }
+    // SAFETY: `MatRef::strided` and `MatMut::strided` checked that every element of A (m×k),
+    // B (k×n) and C (m×n) under their strides lies inside its slice; C's rows do not overlap, and
+    // C is borrowed mutably, so it aliases neither A nor B. Strides fit in isize: they index slices.
+    unsafe {
+        matrixmultiply::sgemm(
+            m,
+            k,
+            n,
+            alpha,
+            a.data.as_ptr(),
+            a.row_stride as isize,
+            a.col_stride as isize,
+            b.data.as_ptr(),
+            b.row_stride as isize,
+            b.col_stride as isize,
+            beta,
+            c.data.as_mut_ptr(),
+            c.row_stride as isize,
+            1,
+        )
+    }
+}

@@ -1,0 +1,14 @@
+//! distil: a from-scratch transformer inference engine for BERT-family encoders.
+//!
+//! Its first job is fill-mask with DistilBERT, giving the numbers Hugging Face's `fill-mask`
+//! pipeline gives; the same engine computes sentence embeddings with BERT encoders.
+//!
+//! Lint policy: no `unsafe` here (it lives in `distil-kernels`, fenced and commented), and no
+//! `unwrap` on anything that comes from a file, the command line or a user's text: those paths
+//! return [`Error`].
+#![forbid(unsafe_code)]
+
+pub mod error;
+pub mod tokenizer;
+
+pub use error::{Error, Result};

@@ -1,0 +1,1 @@
+//! BERT's WordPiece tokenizer, identical to Hugging Face's `BertTokenizerFast`.
