@@ -97,7 +97,12 @@ impl Error {
         .into()
     }
 
-    pub(crate) fn shape_mismatch(path: &Path, key: &str, expected: &[usize], got: &[usize]) -> Self {
+    pub(crate) fn shape_mismatch(
+        path: &Path,
+        key: &str,
+        expected: &[usize],
+        got: &[usize],
+    ) -> Self {
         ErrorKind::ShapeMismatch {
             path: path.to_path_buf(),
             key: key.to_string(),

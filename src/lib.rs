@@ -9,6 +9,9 @@
 #![forbid(unsafe_code)]
 
 pub mod error;
+pub mod model;
 pub mod tokenizer;
+pub mod weights;
 
 pub use error::{Error, Result};
+pub use model::{Config, Hidden, Model};

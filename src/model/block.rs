@@ -1,0 +1,63 @@
+//! One transformer block, post-norm as in BERT and DistilBERT (`TransformerBlock` in
+//! `modeling_distilbert.py`, `BertLayer` in `modeling_bert.py`):
+//!
+//! ```text
+//! x = sa_layer_norm(x + Attention(x))
+//! x = output_layer_norm(x + FFN(x))
+//! ```
+
+use std::ops::Range;
+
+use distil_kernels::Kernels;
+
+use super::attention::Attention;
+use super::config::Config;
+use super::ffn::Ffn;
+use super::layer_norm::LayerNorm;
+use super::scratch::Scratch;
+use crate::weights::Prefix;
+use crate::Result;
+
+pub struct TransformerBlock {
+    pub attention: Attention,
+    pub sa_layer_norm: LayerNorm,
+    pub ffn: Ffn,
+    pub output_layer_norm: LayerNorm,
+}
+
+impl TransformerBlock {
+    /// DistilBERT keys under `transformer.layer.{i}`.
+    pub fn load_distilbert(p: &Prefix<'_>, c: &Config) -> Result<Self> {
+        Ok(TransformerBlock {
+            attention: Attention::load_distilbert(p, c)?,
+            sa_layer_norm: LayerNorm::load(p, "sa_layer_norm", c.dim, c.layer_norm_eps)?,
+            ffn: Ffn::load_distilbert(p, c)?,
+            output_layer_norm: LayerNorm::load(p, "output_layer_norm", c.dim, c.layer_norm_eps)?,
+        })
+    }
+
+    /// BERT keys under `encoder.layer.{i}`; the names map onto DistilBERT's:
+    /// `attention.output.LayerNorm` is `sa_layer_norm`, `output.LayerNorm` is `output_layer_norm`.
+    pub fn load_bert(p: &Prefix<'_>, c: &Config) -> Result<Self> {
+        let eps = c.layer_norm_eps;
+        Ok(TransformerBlock {
+            attention: Attention::load_bert(p, c)?,
+            sa_layer_norm: LayerNorm::load(&p.pp("attention.output"), "LayerNorm", c.dim, eps)?,
+            ffn: Ffn::load_bert(p, c)?,
+            output_layer_norm: LayerNorm::load(&p.pp("output"), "LayerNorm", c.dim, eps)?,
+        })
+    }
+
+    /// `x[tokens, dim] ← Block(x)`.
+    /// The result lands in `x` by swapping buffers with the scratch, not by copying.
+    pub fn forward(&self, k: &Kernels, x: &mut Vec<f32>, seqs: &[Range<usize>], s: &mut Scratch) {
+        let rows = seqs.last().map_or(0, |r| r.end);
+        self.attention.forward(k, x, seqs, s);
+        self.sa_layer_norm.forward_residual(k, &mut s.attn_out, x);
+        std::mem::swap(x, &mut s.attn_out);
+        self.ffn.forward(k, x, rows, s);
+        self.output_layer_norm
+            .forward_residual(k, &mut s.ffn_out, x);
+        std::mem::swap(x, &mut s.ffn_out);
+    }
+}

@@ -1,0 +1,53 @@
+//! The position-wise feed-forward network: `y = act(x·W1ᵀ + b1)·W2ᵀ + b2`
+//! (`FFN` in `modeling_distilbert.py`; `BertIntermediate` + `BertOutput.dense` in `modeling_bert.py`).
+
+use distil_kernels::Kernels;
+
+use super::config::{Activation, Config};
+use super::linear::Linear;
+use super::scratch::Scratch;
+use crate::weights::Prefix;
+use crate::Result;
+
+pub struct Ffn {
+    pub lin1: Linear, // [hidden_dim, dim]
+    pub lin2: Linear, // [dim, hidden_dim]
+    pub activation: Activation,
+}
+
+impl Ffn {
+    /// DistilBERT keys: `ffn.lin1`, `ffn.lin2`.
+    pub fn load_distilbert(p: &Prefix<'_>, c: &Config) -> Result<Self> {
+        let p = p.pp("ffn");
+        Ok(Ffn {
+            lin1: Linear::load(&p, "lin1", c.hidden_dim, c.dim)?,
+            lin2: Linear::load(&p, "lin2", c.dim, c.hidden_dim)?,
+            activation: c.activation,
+        })
+    }
+
+    /// BERT keys: `intermediate.dense`, `output.dense`.
+    pub fn load_bert(p: &Prefix<'_>, c: &Config) -> Result<Self> {
+        Ok(Ffn {
+            lin1: Linear::load(&p.pp("intermediate"), "dense", c.hidden_dim, c.dim)?,
+            lin2: Linear::load(&p.pp("output"), "dense", c.dim, c.hidden_dim)?,
+            activation: c.activation,
+        })
+    }
+
+    /// `s.ffn_out[rows, dim] ← FFN(x[rows, dim])`.
+    pub fn forward(&self, k: &Kernels, x: &[f32], rows: usize, s: &mut Scratch) {
+        self.lin1.forward(k, x, &mut s.ffn_hidden, rows); // [rows, hidden_dim]
+        activate(k, self.activation, &mut s.ffn_hidden);
+        self.lin2.forward(k, &s.ffn_hidden, &mut s.ffn_out, rows); // [rows, dim]
+    }
+}
+
+/// `x ← act(x)`.
+pub fn activate(k: &Kernels, activation: Activation, x: &mut [f32]) {
+    match activation {
+        Activation::Gelu => k.gelu(x),
+        Activation::GeluTanh => k.gelu_tanh(x),
+        Activation::Relu => k.relu(x),
+    }
+}

@@ -1,0 +1,106 @@
+//! The masked-language-model head: hidden state → logits over the vocabulary.
+//!
+//! ```text
+//! h = vocab_layer_norm(act(vocab_transform(x)))     [rows, dim]
+//! logits = h·Eᵀ + b                                   [rows, vocab]
+//! ```
+//!
+//! (`DistilBertForMaskedLM.forward`; `BertLMPredictionHead` in `modeling_bert.py`.) The projector
+//! `E` is tied to the word embeddings in both families: when the file has no projector weight, the
+//! embedding table itself is used. The head costs `2·dim·vocab` FLOPs per row, so it runs only at
+//! the rows that need it (the `[MASK]` positions for fill-mask).
+
+use distil_kernels::Kernels;
+
+use super::config::{Activation, Config};
+use super::ffn::activate;
+use super::layer_norm::LayerNorm;
+use super::linear::Linear;
+use crate::weights::{Prefix, Tensor};
+use crate::Result;
+
+pub struct MlmHead {
+    pub vocab_transform: Linear, // [dim, dim]
+    pub activation: Activation,
+    pub vocab_layer_norm: LayerNorm,
+    pub vocab_projector: Linear, // [vocab, dim]
+}
+
+impl MlmHead {
+    /// DistilBERT keys at the root: `vocab_transform`, `vocab_layer_norm`, `vocab_projector`.
+    pub fn load_distilbert(
+        root: &Prefix<'_>,
+        c: &Config,
+        word_embeddings: &Tensor,
+    ) -> Result<Self> {
+        Ok(MlmHead {
+            vocab_transform: Linear::load(root, "vocab_transform", c.dim, c.dim)?,
+            activation: c.activation,
+            vocab_layer_norm: LayerNorm::load(root, "vocab_layer_norm", c.dim, 1e-12)?,
+            vocab_projector: projector(
+                &root.pp("vocab_projector"),
+                "weight",
+                "bias",
+                c,
+                word_embeddings,
+            )?,
+        })
+    }
+
+    /// BERT keys under `cls.predictions`: `transform.dense`, `transform.LayerNorm`, `decoder`,
+    /// and the bias `bias` (newer files also store it as `decoder.bias`).
+    pub fn load_bert(root: &Prefix<'_>, c: &Config, word_embeddings: &Tensor) -> Result<Self> {
+        let p = root.pp("cls.predictions");
+        let bias = if p.contains("bias") {
+            "bias"
+        } else {
+            "decoder.bias"
+        };
+        let transform = p.pp("transform");
+        Ok(MlmHead {
+            vocab_transform: Linear::load(&transform, "dense", c.dim, c.dim)?,
+            activation: c.activation,
+            vocab_layer_norm: LayerNorm::load(&transform, "LayerNorm", c.dim, c.layer_norm_eps)?,
+            vocab_projector: projector(&p, "decoder.weight", bias, c, word_embeddings)?,
+        })
+    }
+
+    /// Whether `root` holds a DistilBERT MLM head.
+    pub fn present_distilbert(root: &Prefix<'_>) -> bool {
+        root.contains("vocab_transform.weight")
+    }
+
+    /// Whether `root` holds a BERT MLM head.
+    pub fn present_bert(root: &Prefix<'_>) -> bool {
+        root.contains("cls.predictions.transform.dense.weight")
+    }
+
+    /// `logits[rows, vocab]` for the hidden states `x[rows, dim]`.
+    pub fn forward(&self, k: &Kernels, x: &[f32], rows: usize, logits: &mut [f32]) {
+        let dim = self.vocab_transform.out_dim();
+        let mut h = vec![0.0; rows * dim];
+        self.vocab_transform.forward(k, x, &mut h, rows); // [rows, dim]
+        activate(k, self.activation, &mut h);
+        self.vocab_layer_norm.forward(k, &mut h);
+        self.vocab_projector.forward(k, &h, logits, rows); // [rows, vocab]
+    }
+}
+
+/// The projector whose weight is `{p}.{weight}`, tied to `tied` when the file lacks it.
+fn projector(
+    p: &Prefix<'_>,
+    weight: &str,
+    bias: &str,
+    c: &Config,
+    tied: &Tensor,
+) -> Result<Linear> {
+    let weight = if p.contains(weight) {
+        p.tensor(weight, &[c.vocab_size, c.dim])?
+    } else {
+        tied.clone()
+    };
+    Ok(Linear {
+        weight,
+        bias: p.tensor(bias, &[c.vocab_size])?,
+    })
+}

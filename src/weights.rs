@@ -1,0 +1,239 @@
+//! Reading a `model.safetensors` file: memory-mapped, checked once, and handed out as `f32` tensors.
+//!
+//! An f32 tensor whose bytes are 4-byte aligned in the file is used in place, straight from the
+//! page cache (zero-copy). f16 and bf16 tensors are widened to f32 once, at load, since the kernels
+//! compute in f32. Any other dtype is an error naming the tensor.
+//!
+//! Keys are reached through a [`Prefix`], which nests like the checkpoint's own module paths:
+//! `w.pp("transformer.layer.3").pp("attention").linear("q_lin", dim, dim)` reads
+//! `transformer.layer.3.attention.q_lin.{weight,bias}`.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::ops::Deref;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use distil_kernels::mmap::{map_readonly, Mmap};
+use half::{bf16, f16};
+use safetensors::{Dtype, SafeTensors};
+
+use crate::{Error, Result};
+
+/// An opened safetensors file: its map and the table of its tensors.
+pub struct Weights {
+    path: PathBuf,
+    mmap: Arc<Mmap>,
+    tensors: HashMap<String, Entry>,
+}
+
+/// Where one tensor lies in the file.
+struct Entry {
+    dtype: Dtype,
+    shape: Vec<usize>,
+    /// Byte range in the whole file (header included).
+    start: usize,
+    end: usize,
+}
+
+/// An f32 tensor, either borrowed from the map or widened into memory of its own. Cloning shares
+/// the data (a tied projector is the word-embedding table itself, not a copy).
+#[derive(Clone)]
+pub struct Tensor {
+    storage: Storage,
+    shape: Vec<usize>,
+}
+
+#[derive(Clone)]
+enum Storage {
+    Mapped {
+        mmap: Arc<Mmap>,
+        start: usize,
+        end: usize,
+    },
+    Owned(Arc<[f32]>),
+}
+
+impl Weights {
+    /// Maps `path` and checks its header: offsets inside the file, contiguous, and consistent with
+    /// each tensor's shape and dtype (the `safetensors` crate's validation).
+    pub fn open(path: &Path) -> Result<Self> {
+        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let mmap = map_readonly(&file).map_err(|e| Error::io(path, e))?;
+        let (header_len, metadata) = SafeTensors::read_metadata(&mmap)
+            .map_err(|e| Error::weights(path, format!("not a valid safetensors file: {e}")))?;
+        let data_start = 8 + header_len;
+        let tensors = metadata
+            .tensors()
+            .into_iter()
+            .map(|(key, info)| {
+                let (start, end) = info.data_offsets;
+                let entry = Entry {
+                    dtype: info.dtype,
+                    shape: info.shape.clone(),
+                    start: data_start + start,
+                    end: data_start + end,
+                };
+                (key, entry)
+            })
+            .collect();
+        Ok(Weights {
+            path: path.to_path_buf(),
+            mmap: Arc::new(mmap),
+            tensors,
+        })
+    }
+
+    /// The file these weights come from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether the file holds a tensor under `key`.
+    pub fn contains(&self, key: &str) -> bool {
+        self.tensors.contains_key(key)
+    }
+
+    /// The dtype most of the file's bytes are stored in (what `distil` reports as the model dtype).
+    pub fn dominant_dtype(&self) -> &'static str {
+        let bytes_in = |dtype: Dtype| -> usize {
+            self.tensors
+                .values()
+                .filter(|e| e.dtype == dtype)
+                .map(|e| e.end - e.start)
+                .sum()
+        };
+        [
+            (Dtype::F32, "f32"),
+            (Dtype::F16, "f16"),
+            (Dtype::BF16, "bf16"),
+        ]
+        .into_iter()
+        .max_by_key(|&(dtype, _)| bytes_in(dtype))
+        .map_or("f32", |(_, name)| name)
+    }
+
+    /// The tensor `key`, which must have exactly `shape`.
+    pub fn tensor(&self, key: &str, shape: &[usize]) -> Result<Tensor> {
+        let entry = self
+            .tensors
+            .get(key)
+            .ok_or_else(|| Error::missing_tensor(&self.path, key))?;
+        if entry.shape != shape {
+            return Err(Error::shape_mismatch(&self.path, key, shape, &entry.shape));
+        }
+        let bytes = &self.mmap[entry.start..entry.end];
+        let storage = match entry.dtype {
+            Dtype::F32 if bytemuck::try_cast_slice::<u8, f32>(bytes).is_ok() => Storage::Mapped {
+                mmap: Arc::clone(&self.mmap),
+                start: entry.start,
+                end: entry.end,
+            },
+            Dtype::F32 => Storage::Owned(widen(bytes, f32::from_le_bytes)),
+            Dtype::F16 => Storage::Owned(widen(bytes, |b| f16::from_le_bytes(b).to_f32())),
+            Dtype::BF16 => Storage::Owned(widen(bytes, |b| bf16::from_le_bytes(b).to_f32())),
+            other => {
+                return Err(Error::weights(
+                    &self.path,
+                    format!(
+                        "tensor {key:?} is stored as {other:?}; weights must be F32, F16 or BF16"
+                    ),
+                ))
+            }
+        };
+        Ok(Tensor {
+            storage,
+            shape: shape.to_vec(),
+        })
+    }
+
+    /// The root of the key paths.
+    pub fn root(&self) -> Prefix<'_> {
+        Prefix {
+            weights: self,
+            path: String::new(),
+        }
+    }
+}
+
+/// Decodes little-endian elements of `N` bytes into f32.
+fn widen<const N: usize>(bytes: &[u8], decode: impl Fn([u8; N]) -> f32) -> Arc<[f32]> {
+    bytes
+        .chunks_exact(N)
+        .map(|c| {
+            let mut b = [0u8; N];
+            b.copy_from_slice(c);
+            decode(b)
+        })
+        .collect()
+}
+
+impl Tensor {
+    /// The tensor's shape.
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// Whether the data is read in place from the memory map.
+    pub fn is_mapped(&self) -> bool {
+        matches!(self.storage, Storage::Mapped { .. })
+    }
+
+    /// Whether every element is finite.
+    pub fn all_finite(&self) -> bool {
+        self.iter().all(|v| v.is_finite())
+    }
+}
+
+impl Deref for Tensor {
+    type Target = [f32];
+
+    fn deref(&self) -> &[f32] {
+        match &self.storage {
+            // Alignment and length were checked when the tensor was made, and the map never changes.
+            Storage::Mapped { mmap, start, end } => bytemuck::cast_slice(&mmap[*start..*end]),
+            Storage::Owned(v) => v,
+        }
+    }
+}
+
+/// A position in the key hierarchy: `prefix.pp("layer.0")` is the `layer.0.` sub-module.
+#[derive(Clone)]
+pub struct Prefix<'a> {
+    weights: &'a Weights,
+    path: String,
+}
+
+impl<'a> Prefix<'a> {
+    /// The sub-module `name` (push prefix).
+    pub fn pp(&self, name: impl AsRef<str>) -> Prefix<'a> {
+        Prefix {
+            weights: self.weights,
+            path: self.key(name.as_ref()),
+        }
+    }
+
+    /// The full key of `name` under this prefix.
+    pub fn key(&self, name: &str) -> String {
+        if self.path.is_empty() {
+            name.to_string()
+        } else {
+            format!("{}.{name}", self.path)
+        }
+    }
+
+    /// Whether `name` exists under this prefix.
+    pub fn contains(&self, name: &str) -> bool {
+        self.weights.contains(&self.key(name))
+    }
+
+    /// The tensor `name`, of exactly `shape`.
+    pub fn tensor(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        self.weights.tensor(&self.key(name), shape)
+    }
+
+    /// The file behind these weights.
+    pub fn path(&self) -> &'a Path {
+        self.weights.path()
+    }
+}
