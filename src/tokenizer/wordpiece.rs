@@ -1,0 +1,265 @@
+//! The WordPiece model (`tokenizers`' `models/wordpiece`): the vocabulary, and greedy
+//! longest-match-first splitting of one word into pieces.
+//!
+//! A word is split left to right: at each position take the longest vocabulary entry that matches
+//! there, spelled with the `##` prefix unless it starts the word. If some position has no match,
+//! or the word is longer than [`MAX_INPUT_CHARS_PER_WORD`] chars, the whole word becomes one
+//! `[UNK]`. E.g. with `un`, `##aff`, `##able`: `unaffable` → `un ##aff ##able`.
+//!
+//! Reading `vocab.txt` follows `WordPiece::read_file`: one token per line, id = line number
+//! (from 0), lines split on `\n` with the trailing whitespace of each line (including `\r`)
+//! trimmed. A token that appears twice keeps its *last* id, and the earlier id has no token.
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::path::Path;
+
+use crate::{Error, Result};
+
+/// Words with more chars than this (after normalization) become `[UNK]`.
+pub(crate) const MAX_INPUT_CHARS_PER_WORD: usize = 100;
+
+/// Marks a piece that continues a word.
+pub(crate) const CONTINUING_SUBWORD_PREFIX: &str = "##";
+
+#[derive(Debug, Clone)]
+pub(crate) struct WordPiece {
+    /// Token → id, for every token as written in `vocab.txt`.
+    vocab: HashMap<String, u32>,
+    /// Token without its `##` → id, for the tokens that start with `##`, so that a word's
+    /// continuation pieces are looked up by slice without building `"##" + piece`.
+    continuing: HashMap<String, u32>,
+    /// Id → token; `None` for the earlier id of a duplicated token.
+    tokens: Vec<Option<String>>,
+    /// Byte length of the longest key in `vocab` and in `continuing`: no longer piece can match.
+    max_len: usize,
+    max_continuing_len: usize,
+    unk_id: u32,
+}
+
+impl WordPiece {
+    /// Reads `vocab.txt`; `unk_token` must be in it.
+    pub fn from_file(path: &Path, unk_token: &str) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let text = std::str::from_utf8(&bytes).map_err(|e| {
+            let line = bytes[..e.valid_up_to()]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count()
+                + 1;
+            Error::vocab(path, format!("line {line} is not valid UTF-8"))
+        })?;
+        let tokens = parse_vocab(text);
+        if tokens.is_empty() {
+            return Err(Error::vocab(path, "the vocabulary is empty"));
+        }
+        Self::from_tokens(tokens, unk_token).ok_or_else(|| {
+            Error::vocab(
+                path,
+                format!("the unknown token {unk_token:?} is not in the vocabulary"),
+            )
+        })
+    }
+
+    /// Builds the model from tokens in id order; `None` if `unk_token` is missing.
+    pub fn from_tokens<S: AsRef<str>>(
+        tokens: impl IntoIterator<Item = S>,
+        unk_token: &str,
+    ) -> Option<Self> {
+        let mut vocab = HashMap::new();
+        let mut ids: Vec<Option<String>> = Vec::new();
+        for token in tokens {
+            let id = ids.len() as u32;
+            let token = token.as_ref();
+            if let Some(earlier) = vocab.insert(token.to_string(), id) {
+                // The later line wins, as in `tokenizers`; the earlier id has no token.
+                ids[earlier as usize] = None;
+            }
+            ids.push(Some(token.to_string()));
+        }
+        let continuing: HashMap<String, u32> = vocab
+            .iter()
+            .filter_map(|(token, &id)| {
+                Some((
+                    token.strip_prefix(CONTINUING_SUBWORD_PREFIX)?.to_string(),
+                    id,
+                ))
+            })
+            .collect();
+        let unk_id = *vocab.get(unk_token)?;
+        Some(WordPiece {
+            max_len: vocab.keys().map(String::len).max().unwrap_or(0),
+            max_continuing_len: continuing.keys().map(String::len).max().unwrap_or(0),
+            vocab,
+            continuing,
+            tokens: ids,
+            unk_id,
+        })
+    }
+
+    /// The id of `token` (spelled as in `vocab.txt`, with `##` for continuations).
+    pub fn token_to_id(&self, token: &str) -> Option<u32> {
+        self.vocab.get(token).copied()
+    }
+
+    /// The token of `id`, or `None` if the id is out of range or its token was duplicated later.
+    pub fn id_to_token(&self, id: u32) -> Option<&str> {
+        self.tokens.get(id as usize)?.as_deref()
+    }
+
+    /// The number of ids: lines in `vocab.txt` (HF counts distinct tokens; the same unless a
+    /// token is duplicated).
+    pub fn len(&self) -> usize {
+        self.tokens.len()
+    }
+
+    /// Splits one pre-tokenized `word` and calls `emit(id, byte range in word)` for each piece.
+    pub fn tokenize(&self, word: &str, mut emit: impl FnMut(u32, Range<usize>)) {
+        if word.len() > MAX_INPUT_CHARS_PER_WORD && word.chars().count() > MAX_INPUT_CHARS_PER_WORD
+        {
+            emit(self.unk_id, 0..word.len());
+            return;
+        }
+        // First pass: find the pieces, without emitting, since one failure makes it all [UNK].
+        // Words are at most 100 chars, so at most 100 pieces.
+        let mut pieces = [(0u32, 0usize); MAX_INPUT_CHARS_PER_WORD];
+        let mut n = 0;
+        let mut start = 0;
+        while start < word.len() {
+            let (map, max_len) = if start == 0 {
+                (&self.vocab, self.max_len)
+            } else {
+                (&self.continuing, self.max_continuing_len)
+            };
+            // Longest first: no piece longer than the longest token can match.
+            let mut end = floor_char_boundary(word, start + max_len);
+            let found = loop {
+                if end <= start {
+                    break None;
+                }
+                if let Some(&id) = map.get(&word[start..end]) {
+                    break Some(id);
+                }
+                end = floor_char_boundary(word, end - 1);
+            };
+            let Some(id) = found else {
+                emit(self.unk_id, 0..word.len());
+                return;
+            };
+            pieces[n] = (id, end);
+            n += 1;
+            start = end;
+        }
+        let mut start = 0;
+        for &(id, end) in &pieces[..n] {
+            emit(id, start..end);
+            start = end;
+        }
+    }
+}
+
+/// The lines of `vocab.txt` as `tokenizers` reads them: split on `\n` (a final newline does not
+/// start another line), each with its trailing whitespace trimmed.
+fn parse_vocab(text: &str) -> Vec<&str> {
+    if text.is_empty() {
+        return Vec::new();
+    }
+    let text = text.strip_suffix('\n').unwrap_or(text);
+    text.split('\n').map(str::trim_end).collect()
+}
+
+/// The largest char boundary of `s` at or below `i` (`s.len()` if `i` is past the end).
+fn floor_char_boundary(s: &str, i: usize) -> usize {
+    if i >= s.len() {
+        return s.len();
+    }
+    let mut i = i;
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model() -> WordPiece {
+        let vocab = [
+            "[UNK]", "un", "##aff", "##able", "a", "##a", "é", "##é", "##ffa",
+        ];
+        WordPiece::from_tokens(vocab, "[UNK]").unwrap()
+    }
+
+    fn pieces(wp: &WordPiece, word: &str) -> Vec<(String, Range<usize>)> {
+        let mut out = Vec::new();
+        wp.tokenize(word, |id, r| {
+            out.push((wp.id_to_token(id).unwrap().to_string(), r))
+        });
+        out
+    }
+
+    #[test]
+    fn greedy_longest_match_first() {
+        let wp = model();
+        let got = pieces(&wp, "unaffable");
+        assert_eq!(
+            got,
+            [
+                ("un".into(), 0..2),
+                ("##aff".into(), 2..5),
+                ("##able".into(), 5..9)
+            ]
+        );
+        // Longest match wins even if it strands the rest: "##ffa" is never tried after "un##aff".
+        assert_eq!(
+            pieces(&wp, "aaa"),
+            [
+                ("a".into(), 0..1),
+                ("##a".into(), 1..2),
+                ("##a".into(), 2..3)
+            ]
+        );
+    }
+
+    #[test]
+    fn no_match_makes_the_whole_word_unk() {
+        let wp = model();
+        assert_eq!(pieces(&wp, "unx"), [("[UNK]".into(), 0..3)]);
+        assert_eq!(
+            pieces(&wp, "éa"),
+            [("é".into(), 0..2), ("##a".into(), 2..3)]
+        );
+    }
+
+    #[test]
+    fn word_over_100_chars_is_unk() {
+        let wp = model();
+        let hundred = "a".repeat(100);
+        assert_eq!(pieces(&wp, &hundred).len(), 100);
+        assert_eq!(pieces(&wp, &"a".repeat(101)), [("[UNK]".into(), 0..101)]);
+        // Counted in chars, not bytes: 100 'é' (200 bytes) are fine.
+        assert_eq!(pieces(&wp, &"é".repeat(100))[0].0, "é");
+    }
+
+    #[test]
+    fn vocab_lines_like_tokenizers() {
+        assert_eq!(parse_vocab("a\r\nb \nc\n"), ["a", "b", "c"]);
+        assert_eq!(parse_vocab("a\n\nb"), ["a", "", "b"]);
+        assert!(parse_vocab("").is_empty());
+        assert_eq!(parse_vocab("\n"), [""]);
+    }
+
+    #[test]
+    fn duplicate_token_keeps_last_id() {
+        let wp = WordPiece::from_tokens(["[UNK]", "x", "x"], "[UNK]").unwrap();
+        assert_eq!(wp.token_to_id("x"), Some(2));
+        assert_eq!(wp.id_to_token(1), None);
+        assert_eq!(wp.len(), 3);
+    }
+
+    #[test]
+    fn missing_unk_is_refused() {
+        assert!(WordPiece::from_tokens(["a"], "[UNK]").is_none());
+    }
+}
