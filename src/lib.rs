@@ -8,10 +8,16 @@
 //! return [`Error`].
 #![forbid(unsafe_code)]
 
+pub mod engine;
 pub mod error;
+pub mod hub;
 pub mod model;
+pub mod pipelines;
 pub mod tokenizer;
 pub mod weights;
 
+pub use engine::{Engine, Options};
 pub use error::{Error, Result};
 pub use model::{Config, Hidden, Model};
+pub use pipelines::embed::{EmbedConfig, Pooling};
+pub use pipelines::fill_mask::{FillMask, FillMaskOptions, Prediction};

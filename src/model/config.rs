@@ -172,12 +172,14 @@ impl Config {
                     activation: activation(raw.hidden_act, "hidden_act")?,
                 }
             }
-            other => return Err(Error::config(
-                path,
-                format!(
+            other => {
+                return Err(Error::config(
+                    path,
+                    format!(
                     "model_type {other:?} is not supported (expected \"distilbert\" or \"bert\")"
                 ),
-            )),
+                ))
+            }
         };
         config.validate(path)?;
         Ok(config)

@@ -1,0 +1,110 @@
+//! `distil fill-mask`.
+
+use std::process::ExitCode;
+
+use distil::{FillMask, FillMaskOptions, Options, Result};
+
+use super::inputs::{self, Input};
+
+#[derive(clap::Args)]
+pub struct FillMaskArgs {
+    /// A model directory or a Hugging Face hub id.
+    #[arg(long, default_value = "distilbert-base-cased")]
+    model: String,
+    /// Candidates per mask.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    top_k: u32,
+    /// Only score these words (comma-separated), as the pipeline's `targets`.
+    #[arg(long, value_delimiter = ',')]
+    targets: Option<Vec<String>>,
+    /// One JSON document per input, in the Hugging Face pipeline's format.
+    #[arg(long)]
+    json: bool,
+    /// Texts with one or more [MASK]; read from standard input, one per line, when absent.
+    texts: Vec<String>,
+}
+
+pub fn run(args: FillMaskArgs, options: &Options) -> Result<ExitCode> {
+    let inputs = inputs::read(args.texts).map_err(distil::Error::input)?;
+    let engine = super::load(&args.model, options)?;
+    let targets = match &args.targets {
+        None => None,
+        Some(words) => {
+            let (ids, warnings) = engine.target_ids(words)?;
+            warnings
+                .iter()
+                .for_each(|w| eprintln!("distil: warning: {w}"));
+            Some(ids)
+        }
+    };
+    let fill_options = FillMaskOptions {
+        top_k: args.top_k as usize,
+        targets,
+    };
+    let texts: Vec<&str> = inputs
+        .iter()
+        .map(|i| i.text.as_deref().unwrap_or(""))
+        .collect();
+    let mut results = engine.fill_mask(&texts, &fill_options).into_iter();
+    let mut failures = 0;
+    for input in &inputs {
+        let result = results.next();
+        let answer = match (&input.text, result) {
+            (Err(e), _) => Err(e.clone()),
+            (Ok(_), Some(Ok(answer))) => Ok(answer),
+            (Ok(_), Some(Err(e))) => Err(e.to_string()),
+            (Ok(_), None) => Err("no answer".to_string()),
+        };
+        match answer {
+            Ok(answer) => {
+                warn_truncation(input, &answer, engine.max_length());
+                if args.json {
+                    println!("{}", answer.to_json());
+                } else {
+                    print_table(input, &answer);
+                }
+            }
+            Err(e) => {
+                failures += 1;
+                eprintln!("distil: {}: {e}", input.name);
+                if args.json {
+                    println!(
+                        "{}",
+                        serde_json::json!({ "error": format!("{}: {e}", input.name) })
+                    );
+                }
+            }
+        }
+    }
+    Ok(super::exit_code(failures))
+}
+
+fn warn_truncation(input: &Input, answer: &FillMask, max_length: usize) {
+    if answer.truncated > 0 {
+        eprintln!(
+            "distil: warning: {}: truncated to the model's {max_length} tokens ({} word pieces cut)",
+            input.name, answer.truncated
+        );
+    }
+    if answer.masks_cut > 0 {
+        eprintln!(
+            "distil: warning: {}: {} [MASK] beyond the {max_length}-token limit not predicted",
+            input.name, answer.masks_cut
+        );
+    }
+}
+
+fn print_table(input: &Input, answer: &FillMask) {
+    println!("{}", input.text.as_deref().unwrap_or(""));
+    let several = answer.masks.len() > 1;
+    for (m, candidates) in answer.masks.iter().enumerate() {
+        if several {
+            println!("  [MASK] {} of {}", m + 1, answer.masks.len());
+        }
+        println!("  {:>8}  {:<16} sequence", "score", "token");
+        for c in candidates {
+            println!("  {:>8.4}  {:<16} {}", c.score, c.token_str, c.sequence);
+        }
+    }
+    println!();
+}

@@ -1,0 +1,60 @@
+//! Argument parsing and the commands.
+
+mod embed;
+mod fill_mask;
+mod inputs;
+mod tokenize;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use distil::{Engine, Options, Result};
+
+/// A from-scratch transformer inference engine: DistilBERT fill-mask and BERT sentence embeddings.
+#[derive(Parser)]
+#[command(name = "distil", version, about)]
+pub struct Args {
+    /// Worker threads for the forward pass (default: one per core).
+    #[arg(long, global = true)]
+    threads: Option<usize>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Predict the tokens behind each [MASK], as Hugging Face's fill-mask pipeline does.
+    FillMask(fill_mask::FillMaskArgs),
+    /// Print the token ids of each text ([CLS] … [SEP], no truncation).
+    Tokenize(tokenize::TokenizeArgs),
+    /// Print a sentence embedding per text (pooled and normalised as sentence-transformers does).
+    Embed(embed::EmbedArgs),
+}
+
+/// Runs the command; `Err` is a failure before any input was processed.
+pub fn run(args: Args) -> Result<ExitCode> {
+    let options = Options {
+        threads: args.threads,
+    };
+    match args.command {
+        Command::FillMask(a) => fill_mask::run(a, &options),
+        Command::Tokenize(a) => tokenize::run(a),
+        Command::Embed(a) => embed::run(a, &options),
+    }
+}
+
+/// Finds and loads `model` (a directory or a hub id).
+fn load(model: &str, options: &Options) -> Result<Engine> {
+    let dir: PathBuf = distil::hub::resolve(model)?;
+    Engine::load(&dir, options)
+}
+
+/// The exit code after some inputs may have failed.
+fn exit_code(failures: usize) -> ExitCode {
+    if failures == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

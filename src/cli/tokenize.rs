@@ -1,0 +1,68 @@
+//! `distil tokenize`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use distil::tokenizer::Tokenizer;
+use distil::Result;
+
+use super::inputs;
+
+#[derive(clap::Args)]
+pub struct TokenizeArgs {
+    /// A model directory or hub id whose vocab.txt and tokenizer_config.json to use.
+    #[arg(long, conflicts_with = "vocab")]
+    model: Option<String>,
+    /// A vocab.txt to use instead of a model.
+    #[arg(long)]
+    vocab: Option<PathBuf>,
+    /// With --vocab: lowercase and strip accents (an uncased vocabulary).
+    #[arg(long, requires = "vocab")]
+    lowercase: bool,
+    /// Ids, tokens and byte offsets as one JSON object per input.
+    #[arg(long)]
+    json: bool,
+    /// Texts; read from standard input, one per line, when absent.
+    texts: Vec<String>,
+}
+
+pub fn run(args: TokenizeArgs) -> Result<ExitCode> {
+    let inputs = inputs::read(args.texts).map_err(distil::Error::input)?;
+    let tokenizer = match (&args.vocab, &args.model) {
+        (Some(vocab), _) => Tokenizer::from_vocab_file(vocab, args.lowercase)?,
+        (None, model) => {
+            let model = model.as_deref().unwrap_or("distilbert-base-cased");
+            Tokenizer::from_dir(&distil::hub::resolve(model)?)?
+        }
+    };
+    let mut failures = 0;
+    for input in &inputs {
+        match &input.text {
+            Ok(text) => {
+                let enc = tokenizer.encode(text);
+                if args.json {
+                    let offsets: Vec<[usize; 2]> =
+                        enc.offsets.iter().map(|&(s, e)| [s, e]).collect();
+                    let doc = serde_json::json!({ "ids": enc.ids, "tokens": enc.tokens, "offsets": offsets });
+                    println!("{doc}");
+                } else {
+                    let ids: Vec<String> = enc.ids.iter().map(u32::to_string).collect();
+                    println!("{}", ids.join(" "));
+                }
+            }
+            Err(e) => {
+                failures += 1;
+                eprintln!("distil: {}: {e}", input.name);
+                if args.json {
+                    println!(
+                        "{}",
+                        serde_json::json!({ "error": format!("{}: {e}", input.name) })
+                    );
+                } else {
+                    println!();
+                }
+            }
+        }
+    }
+    Ok(super::exit_code(failures))
+}
