@@ -101,19 +101,18 @@ impl Engine {
         self.tokenizer
             .model_max_length()
             .map_or(positions, |n| n.min(positions))
+            .max(2)
     }
 
     /// Tokenizes `text` with `[CLS]`/`[SEP]`, truncated to `max_length` as Hugging Face does with
     /// `truncation=True`: `[CLS]`, the first `max_length - 2` pieces, `[SEP]`.
     pub fn encode(&self, text: &str, max_length: usize) -> Encoded {
-        let mut ids = self.tokenizer.encode(text).ids;
-        let max_length = max_length.max(2);
-        let mut truncated = 0;
-        if ids.len() > max_length {
-            truncated = ids.len() - max_length;
-            ids.truncate(max_length - 1);
-            ids.push(self.tokenizer.sep_id());
+        let mut encoding = self.tokenizer.encode(text);
+        // max_length ≥ 2 holds [CLS] and [SEP], so truncation cannot fail.
+        let truncated = encoding.truncate(max_length.max(2)).unwrap_or(0);
+        Encoded {
+            ids: encoding.ids,
+            truncated,
         }
-        Encoded { ids, truncated }
     }
 }

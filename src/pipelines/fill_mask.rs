@@ -72,27 +72,19 @@ impl Engine {
         let mut ids = Vec::new();
         let mut warnings = Vec::new();
         for target in targets {
-            let id = match tokenizer.token_to_id(target) {
-                Some(id) => id,
-                None => {
-                    let pieces = tokenizer.encode(target).ids;
-                    // Without [CLS] and [SEP].
-                    let Some(&first) = pieces
-                        .get(1..pieces.len().saturating_sub(1))
-                        .and_then(|p| p.first())
-                    else {
-                        warnings.push(format!(
-                            "target {target:?} is not in the vocabulary and has no word pieces; ignoring it"
-                        ));
-                        continue;
-                    };
-                    warnings.push(format!(
-                        "target {target:?} is not in the vocabulary; using its first piece {:?}",
-                        tokenizer.id_to_token(first).unwrap_or("?")
-                    ));
-                    first
-                }
+            let Some(resolved) = tokenizer.resolve_target(target) else {
+                warnings.push(format!(
+                    "target {target:?} is not in the vocabulary and has no word pieces; ignoring it"
+                ));
+                continue;
             };
+            let id = resolved.id;
+            if !resolved.in_vocab {
+                warnings.push(format!(
+                    "target {target:?} is not in the vocabulary; using its first piece {:?}",
+                    tokenizer.id_to_token(id).unwrap_or("?")
+                ));
+            }
             if !ids.contains(&id) {
                 ids.push(id);
             }
@@ -131,15 +123,16 @@ impl Engine {
         let mut results: Vec<Option<Result<FillMask>>> = Vec::with_capacity(texts.len());
         let mut runnable: Vec<(usize, Encoded, usize)> = Vec::new();
         for (i, text) in texts.iter().enumerate() {
-            let full_masks = self
-                .tokenizer()
-                .encode(text)
-                .ids
-                .iter()
-                .filter(|&&id| id == mask_id)
-                .count();
-            let encoded = self.encode(text, max_length);
-            let masks = encoded.ids.iter().filter(|&&id| id == mask_id).count();
+            let count_masks = |ids: &[u32]| ids.iter().filter(|&&id| id == mask_id).count();
+            let mut encoding = self.tokenizer().encode(text);
+            let full_masks = count_masks(&encoding.ids);
+            // max_length ≥ 2 (the model has positions for [CLS] and [SEP]), so this cannot fail.
+            let truncated = encoding.truncate(max_length).unwrap_or(0);
+            let masks = count_masks(&encoding.ids);
+            let encoded = Encoded {
+                ids: encoding.ids,
+                truncated,
+            };
             if full_masks == 0 {
                 results.push(Some(Err(Error::input("no [MASK] token in the text"))));
             } else if masks == 0 {
@@ -271,7 +264,7 @@ impl Engine {
         Prediction {
             score,
             token,
-            token_str: tokenizer.decode(&[token], false),
+            token_str: tokenizer.decode_token(token),
             sequence: tokenizer.decode(&filled, single_mask),
         }
     }
