@@ -36,8 +36,11 @@ fn fixtures() -> PathBuf {
 }
 
 fn load_fixture() -> Fixture {
-    let path = fixtures().join("tokenization.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    read_fixture(&fixtures().join("tokenization.json"))
+}
+
+fn read_fixture(path: &Path) -> Fixture {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap()
 }
 
@@ -93,7 +96,20 @@ fn check_setup(name: &str, setup: &Setup, tokenizer: &Tokenizer) -> Result<usize
 
 #[test]
 fn matches_hugging_face_on_every_fixture_case() {
-    let fixture = load_fixture();
+    check_fixture(&load_fixture());
+}
+
+/// The same check on a fixture of your own in the same layout (vocab paths relative to
+/// `tests/fixtures` or absolute), e.g. thousands of random strings encoded by HF:
+/// `DISTIL_TOKENIZER_FIXTURE=/tmp/fuzz.json cargo test --test tokenizer -- --ignored`.
+#[test]
+#[ignore = "needs DISTIL_TOKENIZER_FIXTURE"]
+fn matches_hugging_face_on_fixture_from_env() {
+    let path = std::env::var_os("DISTIL_TOKENIZER_FIXTURE").expect("set DISTIL_TOKENIZER_FIXTURE");
+    check_fixture(&read_fixture(Path::new(&path)));
+}
+
+fn check_fixture(fixture: &Fixture) {
     assert!(!fixture.setups.is_empty());
     let mut failures = Vec::new();
     for (name, setup) in &fixture.setups {

@@ -18,6 +18,7 @@ mod normalize;
 mod pretokenize;
 mod special;
 mod tables;
+mod trie;
 mod wordpiece;
 
 use std::collections::HashMap;
@@ -268,6 +269,7 @@ impl Tokenizer {
     /// Appends the pieces of `text` (no `[CLS]`/`[SEP]`) to `encoding`.
     fn encode_pieces(&self, text: &str, encoding: &mut Encoding) {
         let mut normalized = Normalized::with_capacity(text.len());
+        let mut pieces = Vec::new();
         self.special.split(text, |segment| match segment {
             Segment::Special { id, range } => {
                 encoding.push(id, self.token(id), (range.start, range.end))
@@ -278,10 +280,11 @@ impl Tokenizer {
                 let normalized = &normalized;
                 pretokenize::split_words(&normalized.text, |word| {
                     self.wordpiece
-                        .tokenize(&normalized.text[word.clone()], |id, piece| {
-                            let span = word.start + piece.start..word.start + piece.end;
-                            encoding.push(id, self.token(id), normalized.original_range(span));
-                        });
+                        .tokenize(&normalized.text[word.clone()], &mut pieces);
+                    for (id, piece) in &pieces {
+                        let span = word.start + piece.start..word.start + piece.end;
+                        encoding.push(*id, self.token(*id), normalized.original_range(span));
+                    }
                 });
             }
         });

@@ -4,7 +4,9 @@
 //! A word is split left to right: at each position take the longest vocabulary entry that matches
 //! there, spelled with the `##` prefix unless it starts the word. If some position has no match,
 //! or the word is longer than [`MAX_INPUT_CHARS_PER_WORD`] chars, the whole word becomes one
-//! `[UNK]`. E.g. with `un`, `##aff`, `##able`: `unaffable` → `un ##aff ##able`.
+//! `[UNK]`. E.g. with `un`, `##aff`, `##able`: `unaffable` → `un ##aff ##able`. `tokenizers`
+//! tries every end at a position, longest first, with a hash lookup each; we walk a trie over the
+//! word's bytes (`trie.rs`), which finds the same longest entry in one pass.
 //!
 //! Reading `vocab.txt` follows `WordPiece::read_file`: one token per line, id = line number
 //! (from 0), lines split on `\n` with the trailing whitespace of each line (including `\r`)
@@ -14,6 +16,7 @@ use std::collections::HashMap;
 use std::ops::Range;
 use std::path::Path;
 
+use super::trie::Trie;
 use crate::{Error, Result};
 
 /// Words with more chars than this (after normalization) become `[UNK]`.
@@ -26,14 +29,13 @@ pub(crate) const CONTINUING_SUBWORD_PREFIX: &str = "##";
 pub(crate) struct WordPiece {
     /// Token → id, for every token as written in `vocab.txt`.
     vocab: HashMap<String, u32>,
-    /// Token without its `##` → id, for the tokens that start with `##`, so that a word's
-    /// continuation pieces are looked up by slice without building `"##" + piece`.
-    continuing: HashMap<String, u32>,
     /// Id → token; `None` for the earlier id of a duplicated token.
     tokens: Vec<Option<String>>,
-    /// Byte length of the longest key in `vocab` and in `continuing`: no longer piece can match.
-    max_len: usize,
-    max_continuing_len: usize,
+    /// Every token, for the piece that starts a word.
+    starting: Trie,
+    /// The tokens that start with `##`, without it, for the pieces that continue a word (so no
+    /// `"##" + piece` string is ever built).
+    continuing: Trie,
     unk_id: u32,
 }
 
@@ -77,22 +79,20 @@ impl WordPiece {
             }
             ids.push(Some(token.to_string()));
         }
-        let continuing: HashMap<String, u32> = vocab
-            .iter()
-            .filter_map(|(token, &id)| {
-                Some((
-                    token.strip_prefix(CONTINUING_SUBWORD_PREFIX)?.to_string(),
-                    id,
-                ))
-            })
-            .collect();
         let unk_id = *vocab.get(unk_token)?;
+        // In sorted order, each trie node's children arrive in order (cheap appends).
+        let mut sorted: Vec<(&str, u32)> = vocab.iter().map(|(t, &id)| (t.as_str(), id)).collect();
+        sorted.sort_unstable();
+        let starting = Trie::new(sorted.iter().copied());
+        let continuing =
+            Trie::new(sorted.iter().filter_map(|&(token, id)| {
+                Some((token.strip_prefix(CONTINUING_SUBWORD_PREFIX)?, id))
+            }));
         Some(WordPiece {
-            max_len: vocab.keys().map(String::len).max().unwrap_or(0),
-            max_continuing_len: continuing.keys().map(String::len).max().unwrap_or(0),
             vocab,
-            continuing,
             tokens: ids,
+            starting,
+            continuing,
             unk_id,
         })
     }
@@ -113,47 +113,31 @@ impl WordPiece {
         self.tokens.len()
     }
 
-    /// Splits one pre-tokenized `word` and calls `emit(id, byte range in word)` for each piece.
-    pub fn tokenize(&self, word: &str, mut emit: impl FnMut(u32, Range<usize>)) {
+    /// Splits one pre-tokenized `word` into `pieces` (cleared first): each piece's id and byte
+    /// range in `word`.
+    pub fn tokenize(&self, word: &str, pieces: &mut Vec<(u32, Range<usize>)>) {
+        pieces.clear();
         if word.len() > MAX_INPUT_CHARS_PER_WORD && word.chars().count() > MAX_INPUT_CHARS_PER_WORD
         {
-            emit(self.unk_id, 0..word.len());
+            pieces.push((self.unk_id, 0..word.len()));
             return;
         }
-        // First pass: find the pieces, without emitting, since one failure makes it all [UNK].
-        // Words are at most 100 chars, so at most 100 pieces.
-        let mut pieces = [(0u32, 0usize); MAX_INPUT_CHARS_PER_WORD];
-        let mut n = 0;
         let mut start = 0;
         while start < word.len() {
-            let (map, max_len) = if start == 0 {
-                (&self.vocab, self.max_len)
+            let trie = if start == 0 {
+                &self.starting
             } else {
-                (&self.continuing, self.max_continuing_len)
+                &self.continuing
             };
-            // Longest first: no piece longer than the longest token can match.
-            let mut end = floor_char_boundary(word, start + max_len);
-            let found = loop {
-                if end <= start {
-                    break None;
-                }
-                if let Some(&id) = map.get(&word[start..end]) {
-                    break Some(id);
-                }
-                end = floor_char_boundary(word, end - 1);
-            };
-            let Some(id) = found else {
-                emit(self.unk_id, 0..word.len());
+            // The longest vocabulary entry at `start` (`##`-spelled unless it starts the word).
+            let Some((id, len)) = trie.longest_prefix(&word.as_bytes()[start..]) else {
+                // One position without a match makes the whole word [UNK].
+                pieces.clear();
+                pieces.push((self.unk_id, 0..word.len()));
                 return;
             };
-            pieces[n] = (id, end);
-            n += 1;
-            start = end;
-        }
-        let mut start = 0;
-        for &(id, end) in &pieces[..n] {
-            emit(id, start..end);
-            start = end;
+            pieces.push((id, start..start + len));
+            start += len;
         }
     }
 }
@@ -168,18 +152,6 @@ fn parse_vocab(text: &str) -> Vec<&str> {
     text.split('\n').map(str::trim_end).collect()
 }
 
-/// The largest char boundary of `s` at or below `i` (`s.len()` if `i` is past the end).
-fn floor_char_boundary(s: &str, i: usize) -> usize {
-    if i >= s.len() {
-        return s.len();
-    }
-    let mut i = i;
-    while !s.is_char_boundary(i) {
-        i -= 1;
-    }
-    i
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,11 +164,12 @@ mod tests {
     }
 
     fn pieces(wp: &WordPiece, word: &str) -> Vec<(String, Range<usize>)> {
-        let mut out = Vec::new();
-        wp.tokenize(word, |id, r| {
-            out.push((wp.id_to_token(id).unwrap().to_string(), r))
-        });
-        out
+        let mut ranges = Vec::new();
+        wp.tokenize(word, &mut ranges);
+        ranges
+            .into_iter()
+            .map(|(id, r)| (wp.id_to_token(id).unwrap().to_string(), r))
+            .collect()
     }
 
     #[test]
