@@ -86,7 +86,8 @@ fn check_setup(name: &str, setup: &Setup, tokenizer: &Tokenizer) -> Result<usize
             });
         if let Some(problem) = problem {
             return Err(format!(
-                "setup {name}, case {n}, text {:?}:\n  {problem}\n  got tokens  {:?}\n  want tokens {:?}",
+                "setup {name}, case {n}, text {:?}:\n  {problem}\n  \
+                 got tokens  {:?}\n  want tokens {:?}",
                 case.text, enc.tokens, case.tokens
             ));
         }
@@ -219,7 +220,15 @@ fn config_sets_case_accents_and_special_names() {
     let config = dir.path().join("tokenizer_config.json");
 
     // Lowercase but keep accents.
-    std::fs::write(&config, r#"{"do_lower_case": true, "strip_accents": false, "model_max_length": 1000000000000000019884624838656}"#).unwrap();
+    // model_max_length as transformers writes "no limit" (int(1e30)).
+    let no_limit = "1000000000000000019884624838656";
+    std::fs::write(
+        &config,
+        format!(
+            r#"{{"do_lower_case": true, "strip_accents": false, "model_max_length": {no_limit}}}"#
+        ),
+    )
+    .unwrap();
     let t = Tokenizer::from_dir(dir.path()).unwrap();
     assert_eq!(t.encode("CAFÉ").tokens, ["[CLS]", "café", "[SEP]"]);
     assert_eq!(t.model_max_length(), None);
@@ -277,4 +286,183 @@ fn truncation_keeps_cls_first_pieces_and_sep() {
     assert_eq!(enc.ids[..4], full.ids[..4]);
     assert_eq!(enc.ids[4], t.sep_id());
     assert_eq!(enc.offsets[4], (0, 0));
+}
+
+/// The tokenizer side of `fill_mask.json`: token counts, `--targets` resolution (with which
+/// targets transformers warned about), `token_str` and `sequence` decodes of every prediction.
+#[test]
+fn fill_mask_fixture_tokenization() {
+    use serde_json::Value;
+    let path = fixtures().join("fill_mask.json");
+    let fixture: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let cases = fixture["cases"].as_array().unwrap();
+    let mut checked = 0;
+    for (n, case) in cases.iter().enumerate() {
+        let model = case["model"].as_str().unwrap();
+        let t = Tokenizer::from_dir(&fixtures().join("models").join(model)).unwrap();
+        let texts: Vec<&str> = match &case["text"] {
+            Value::String(s) => vec![s.as_str()],
+            Value::Array(list) => list.iter().map(|v| v.as_str().unwrap()).collect(),
+            other => panic!("case {n}: text {other}"),
+        };
+        let context = format!("fill_mask.json case {n} ({model}, {:?})", texts[0]);
+        assert_eq!(
+            t.encode(texts[0]).len() as u64,
+            case["num_tokens"].as_u64().unwrap(),
+            "{context}"
+        );
+
+        if let Some(want) = case.get("target_ids").and_then(Value::as_array) {
+            let targets: Vec<&str> = match &case["targets"] {
+                Value::String(s) => vec![s.as_str()],
+                Value::Array(list) => list.iter().map(|v| v.as_str().unwrap()).collect(),
+                other => panic!("{context}: targets {other}"),
+            };
+            let warnings = case
+                .get("warnings")
+                .map(Value::to_string)
+                .unwrap_or_default();
+            let mut ids = Vec::new();
+            for target in targets {
+                let resolved = t.resolve_target(target).unwrap();
+                let warned = warnings.contains(&format!("`{target}` does not exist"));
+                assert_eq!(resolved.in_vocab, !warned, "{context}: target {target:?}");
+                ids.push(u64::from(resolved.id));
+            }
+            ids.sort_unstable();
+            ids.dedup();
+            let want: Vec<u64> = want.iter().map(|v| v.as_u64().unwrap()).collect();
+            assert_eq!(ids, want, "{context}: target ids");
+        }
+
+        let Some(result) = case.get("result") else {
+            continue; // an error case
+        };
+        let per_text: Vec<&Value> = match &case["text"] {
+            Value::Array(_) => result.as_array().unwrap().iter().collect(),
+            _ => vec![result],
+        };
+        let truncation = case["tokenizer_kwargs"]["truncation"].as_bool() == Some(true);
+        for (text, result) in texts.iter().zip(per_text) {
+            let mut enc = t.encode(text);
+            if truncation {
+                enc.truncate(t.model_max_length().unwrap_or(512)).unwrap();
+            }
+            let mask_id = t.mask_id().unwrap();
+            let masks: Vec<usize> = (0..enc.len()).filter(|&i| enc.ids[i] == mask_id).collect();
+            let result = result.as_array().unwrap();
+            let per_mask: Vec<&Vec<Value>> = if result[0].is_array() {
+                result.iter().map(|r| r.as_array().unwrap()).collect()
+            } else {
+                vec![result]
+            };
+            assert_eq!(per_mask.len(), masks.len(), "{context}: masks");
+            for (&position, predictions) in masks.iter().zip(per_mask) {
+                for p in predictions {
+                    let token = p["token"].as_u64().unwrap() as u32;
+                    assert_eq!(
+                        t.decode_token(token),
+                        p["token_str"].as_str().unwrap(),
+                        "{context}"
+                    );
+                    let mut filled = enc.ids.clone();
+                    filled[position] = token;
+                    filled.retain(|&id| id != t.pad_id());
+                    let sequence = t.decode(&filled, masks.len() == 1);
+                    assert_eq!(sequence, p["sequence"].as_str().unwrap(), "{context}");
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked > 100, "only {checked} predictions checked");
+}
+
+/// `embeddings.json`: sentence-transformers' input ids are ours, truncated to `max_seq_length`.
+#[test]
+fn embeddings_fixture_input_ids() {
+    use serde_json::Value;
+    let path = fixtures().join("embeddings.json");
+    let fixture: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let sentences = fixture["sentences"].as_array().unwrap();
+    for (name, model) in fixture["models"].as_object().unwrap() {
+        let dir = fixtures().join(model["dir"].as_str().unwrap());
+        if !dir.join("vocab.txt").exists() {
+            continue;
+        }
+        let t = Tokenizer::from_dir(&dir).unwrap();
+        let max_len = model["max_seq_length"].as_u64().unwrap() as usize;
+        let want = model["input_ids"].as_array().unwrap();
+        let untruncated = model["num_tokens_untruncated"].as_array().unwrap();
+        for (i, sentence) in sentences.iter().enumerate() {
+            let mut enc = t.encode(sentence.as_str().unwrap());
+            assert_eq!(
+                enc.len() as u64,
+                untruncated[i].as_u64().unwrap(),
+                "{name} sentence {i}"
+            );
+            enc.truncate(max_len).unwrap();
+            let want: Vec<u32> = want[i]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_u64().unwrap() as u32)
+                .collect();
+            assert_eq!(enc.ids, want, "{name} sentence {i}");
+        }
+    }
+}
+
+/// A `tokenizer_config.json` in the current Hub format for bert-base-uncased (with
+/// `added_tokens_decoder` and `clean_up_tokenization_spaces: true`), on the MiniLM vocab; the
+/// expected strings are transformers 5.24's.
+#[test]
+fn hub_style_config_with_clean_up_tokenization_spaces() {
+    let vocab = Path::new(env!("CARGO_MANIFEST_DIR")).join("weights/all-MiniLM-L6-v2/vocab.txt");
+    if !vocab.exists() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(&vocab, dir.path().join("vocab.txt")).unwrap();
+    let added = |id: u32, content: &str| {
+        let flags =
+            r#""lstrip": false, "normalized": false, "rstrip": false, "single_word": false"#;
+        format!(r#""{id}": {{"content": "{content}", {flags}, "special": true}}"#)
+    };
+    let decoder = [
+        (0, "[PAD]"),
+        (100, "[UNK]"),
+        (101, "[CLS]"),
+        (102, "[SEP]"),
+        (103, "[MASK]"),
+    ]
+    .map(|(id, content)| added(id, content))
+    .join(", ");
+    let config = format!(
+        r#"{{"added_tokens_decoder": {{{decoder}}}, "clean_up_tokenization_spaces": true,
+            "cls_token": "[CLS]", "do_lower_case": true, "mask_token": "[MASK]",
+            "model_max_length": 512, "pad_token": "[PAD]", "sep_token": "[SEP]",
+            "strip_accents": null, "tokenize_chinese_chars": true,
+            "tokenizer_class": "BertTokenizer", "unk_token": "[UNK]"}}"#
+    );
+    std::fs::write(dir.path().join("tokenizer_config.json"), config).unwrap();
+    let t = Tokenizer::from_dir(dir.path()).unwrap();
+    let enc = t.encode("Don't stop: it's we're I'm they've , . ! ? 'quoted' do not [MASK].");
+    assert_eq!(
+        t.decode(&enc.ids, true),
+        "don't stop : it's we're i'm they've,.!?'quoted'do not."
+    );
+    assert_eq!(
+        t.decode(&enc.ids, false),
+        "[CLS] don't stop : it's we're i'm they've,.!?'quoted'do not [MASK]. [SEP]"
+    );
+
+    // An added token that is not where vocab.txt has it is refused, naming the file.
+    let config = format!(r#"{{"added_tokens_decoder": {{{}}}}}"#, added(5, "[MASK]"));
+    std::fs::write(dir.path().join("tokenizer_config.json"), config).unwrap();
+    let e = Tokenizer::from_dir(dir.path()).unwrap_err().to_string();
+    assert!(
+        e.contains("tokenizer_config.json") && e.contains("[MASK]"),
+        "{e}"
+    );
 }

@@ -3,15 +3,15 @@
 //!
 //! Encoding runs the stages of `tokenizers`' pipeline, one file each:
 //!
-//! 1. [`special`]: find special tokens (`[MASK]`, …) in the raw text; the rest is split around them.
-//! 2. [`normalize`]: clean control chars, space out CJK, strip accents, lowercase.
-//! 3. [`pretokenize`]: split into words on whitespace and punctuation.
-//! 4. [`wordpiece`]: split each word into vocabulary pieces.
+//! 1. `special.rs`: find special tokens (`[MASK]`, …) in the raw text, and split around them.
+//! 2. `normalize.rs`: clean control chars, space out CJK, strip accents, lowercase.
+//! 3. `pretokenize.rs`: split into words on whitespace and punctuation.
+//! 4. `wordpiece.rs` (with `trie.rs`): split each word into vocabulary pieces.
 //! 5. post-processing: `[CLS] … [SEP]`, with no truncation unless [`Encoding::truncate`] asks.
 //!
 //! Every token carries the byte range of the original text it came from (`[CLS]`/`[SEP]` get
-//! `(0, 0)`), carried through normalization by an alignment map. [`decode`] reverses the pieces
-//! into text as `tokenizer.decode` does.
+//! `(0, 0)`), carried through normalization by an alignment map. `decode.rs` turns the pieces
+//! back into text as `tokenizer.decode` does.
 
 mod decode;
 mod normalize;
@@ -145,7 +145,7 @@ impl Tokenizer {
             TokenizerConfig::default()
         };
         let mut names = config.special_names(&config_path)?;
-        // Without `added_tokens_decoder`, transformers still reads the legacy special_tokens_map.json.
+        // Without `added_tokens_decoder`, transformers still reads special_tokens_map.json.
         let map_path = dir.join("special_tokens_map.json");
         if config.added_tokens_decoder.is_none() && map_path.exists() {
             let text = std::fs::read_to_string(&map_path).map_err(|e| Error::io(&map_path, e))?;
@@ -245,8 +245,8 @@ impl Tokenizer {
                 || token.single_word
             {
                 return Err(bad(
-                    "is not a plain special token (special, not normalized, no lstrip/rstrip/single_word), \
-                     which distil does not support",
+                    "is not a plain special token (special, not normalized, no lstrip, rstrip \
+                     or single_word), which distil does not support",
                 ));
             }
         }

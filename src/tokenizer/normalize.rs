@@ -214,7 +214,8 @@ mod tests {
 
     #[test]
     fn clean_text_drops_controls_and_maps_whitespace() {
-        // \0, U+FFFD, \x0B (Cc), U+0085 (Cc), U+200B (Cf) vanish; \t, \n, U+00A0, U+3000 become ' '.
+        // \0, U+FFFD, \x0B (Cc), U+0085 (Cc), U+200B (Cf) vanish;
+        // \t, \n, U+00A0, U+3000 become ' '.
         let (text, align) = normalize(
             BertNormalizer::new(false),
             "a\0\u{FFFD}\x0B\u{85}\u{200B}b\t\n\u{A0}\u{3000}c",
@@ -234,7 +235,8 @@ mod tests {
 
     #[test]
     fn lowercasing_may_change_the_byte_length() {
-        // KELVIN SIGN (3 bytes) lowercases to 'k' (1 byte); without stripping, 'İ' becomes two chars.
+        // KELVIN SIGN (3 bytes) lowercases to 'k' (1 byte);
+        // without stripping, 'İ' becomes two chars.
         let keep_accents = BertNormalizer {
             strip_accents: false,
             ..BertNormalizer::new(true)
