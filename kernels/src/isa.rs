@@ -10,6 +10,11 @@ pub enum Isa {
     /// AVX2 with FMA (256-bit vectors, 8 lanes of f32).
     Avx2,
     /// AVX-512 F (512-bit vectors, 16 lanes of f32).
+    ///
+    /// Softmax, layer norm and GELU run at 16 lanes: the same generic body as AVX2, over the
+    /// 16-lane vector type. Matrix products stay on `matrixmultiply`'s AVX2/FMA micro-kernel (it
+    /// has no AVX-512 one), exactly as under `Avx2`, so no kernel is slower here than under
+    /// `Avx2`. Gathers are plain copies on every instruction set.
     Avx512,
 }
 
@@ -33,7 +38,13 @@ impl Isa {
             #[cfg(target_arch = "x86_64")]
             Isa::Avx2 => is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"),
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => is_x86_feature_detected!("avx512f"),
+            // AVX2 and FMA too: the matrix products use them under Avx512 (no CPU has AVX-512
+            // without them, but the kernels must not rely on that).
+            Isa::Avx512 => {
+                is_x86_feature_detected!("avx512f")
+                    && is_x86_feature_detected!("avx2")
+                    && is_x86_feature_detected!("fma")
+            }
             #[cfg(not(target_arch = "x86_64"))]
             Isa::Avx2 | Isa::Avx512 => false,
         }
@@ -91,7 +102,8 @@ impl Kernels {
         }
     }
 
-    /// The fastest instruction set this CPU supports, ignoring the environment.
+    /// The fastest instruction set this CPU supports, ignoring the environment: the widest one,
+    /// since under `Avx512` every kernel is either 16 lanes wide or the very code `Avx2` runs.
     pub fn fastest() -> Self {
         let isa = Isa::ALL
             .into_iter()

@@ -17,6 +17,8 @@ mod isa;
 pub mod layernorm;
 pub mod matmul;
 pub mod mmap;
+#[cfg(target_arch = "x86_64")]
+mod simd;
 pub mod softmax;
 
 pub use isa::{Isa, Kernels, UnsupportedIsa};

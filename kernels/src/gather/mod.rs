@@ -5,8 +5,15 @@ use crate::Kernels;
 impl Kernels {
     /// `out[i] = table[ids[i]]`, rows `row_len` long. Ids must be below the table's row count.
     pub fn gather_rows(&self, table: &[f32], row_len: usize, ids: &[u32], out: &mut [f32]) {
-        assert!(row_len > 0 && table.len() % row_len == 0, "table is not whole rows");
-        assert_eq!(out.len(), ids.len() * row_len, "output is not one row per id");
+        assert!(
+            row_len > 0 && table.len().is_multiple_of(row_len),
+            "table is not whole rows"
+        );
+        assert_eq!(
+            out.len(),
+            ids.len() * row_len,
+            "output is not one row per id"
+        );
         let rows = table.len() / row_len;
         for (dst, &id) in out.chunks_exact_mut(row_len).zip(ids) {
             let id = id as usize;
@@ -17,8 +24,15 @@ impl Kernels {
 
     /// `out[i] += table[ids[i]]`: adds position or token-type embeddings onto gathered words.
     pub fn gather_add_rows(&self, table: &[f32], row_len: usize, ids: &[u32], out: &mut [f32]) {
-        assert!(row_len > 0 && table.len() % row_len == 0, "table is not whole rows");
-        assert_eq!(out.len(), ids.len() * row_len, "output is not one row per id");
+        assert!(
+            row_len > 0 && table.len().is_multiple_of(row_len),
+            "table is not whole rows"
+        );
+        assert_eq!(
+            out.len(),
+            ids.len() * row_len,
+            "output is not one row per id"
+        );
         let rows = table.len() / row_len;
         for (dst, &id) in out.chunks_exact_mut(row_len).zip(ids) {
             let id = id as usize;

@@ -38,7 +38,12 @@ mod tests {
     #[test]
     fn erf_matches_known_values() {
         // erf values from tables, to 7 digits.
-        for (x, want) in [(0.0, 0.0), (0.5, 0.520_499_9), (1.0, 0.842_700_8), (2.0, 0.995_322_3)] {
+        for (x, want) in [
+            (0.0, 0.0),
+            (0.5, 0.520_499_9),
+            (1.0, 0.842_700_8),
+            (2.0, 0.995_322_3),
+        ] {
             assert!((erf(x) - want).abs() < 2e-7, "erf({x}) = {}", erf(x));
             assert!((erf(-x) + want).abs() < 2e-7);
         }
@@ -47,7 +52,12 @@ mod tests {
     #[test]
     fn gelu_matches_known_values() {
         // torch.nn.functional.gelu at these points.
-        for (x, want) in [(-3.0, -0.004_049_7), (-1.0, -0.158_655_3), (0.5, 0.345_731_1), (2.0, 1.954_5)] {
+        for (x, want) in [
+            (-3.0, -0.004_049_7),
+            (-1.0, -0.158_655_3),
+            (0.5, 0.345_731_1),
+            (2.0, 1.954_5),
+        ] {
             assert!((gelu(x) - want).abs() < 1e-5, "gelu({x}) = {}", gelu(x));
         }
     }

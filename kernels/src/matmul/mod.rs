@@ -82,7 +82,10 @@ impl<'a> MatMut<'a> {
 
     /// Rows `row_stride` apart (`row_stride ≥ cols`, so no two elements alias).
     pub fn strided(data: &'a mut [f32], rows: usize, cols: usize, row_stride: usize) -> Self {
-        assert!(row_stride >= cols, "rows of a writable view must not overlap");
+        assert!(
+            row_stride >= cols,
+            "rows of a writable view must not overlap"
+        );
         assert!(
             extent(rows, cols, row_stride, 1) <= data.len(),
             "a {rows}x{cols} view with row stride {row_stride} overruns {} elements",
@@ -121,7 +124,10 @@ impl Kernels {
     /// `b: n`, `y: m×n`, all row-major. Runs on the current rayon pool.
     pub fn linear(&self, x: &[f32], w: &[f32], bias: &[f32], y: &mut [f32], m: usize) {
         let n = bias.len();
-        assert!(n > 0 && w.len() % n == 0, "weight is not n×k for a bias of {n}");
+        assert!(
+            n > 0 && w.len().is_multiple_of(n),
+            "weight is not n×k for a bias of {n}"
+        );
         let k = w.len() / n;
         assert_eq!(x.len(), m * k, "input is not m×k");
         assert_eq!(y.len(), m * n, "output is not m×n");

@@ -11,7 +11,11 @@ pub fn gemm(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, c: MatMut<'_>) 
                 acc += a.at(i, p) * b.at(p, j);
             }
             let out = &mut c.data[i * c.row_stride + j];
-            *out = if beta == 0.0 { alpha * acc } else { alpha * acc + beta * *out };
+            *out = if beta == 0.0 {
+                alpha * acc
+            } else {
+                alpha * acc + beta * *out
+            };
         }
     }
 }

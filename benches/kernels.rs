@@ -1,0 +1,207 @@
+//! Every kernel on every instruction set this CPU supports, at DistilBERT's shapes
+//! (`dim` 768, `hidden_dim` 3072, 12 heads, sequences of 128).
+//!
+//! Names are `"<kernel>/<isa>"` and the shape: `"softmax/avx2", "12x128x128"`; matrix products
+//! are `m×k×n` and add the thread count: `"linear/avx2/2t", "128x768x3072"`. Throughput is in
+//! elements, and for matrix products in FLOPs (`2·m·k·n`), so criterion's `Gelem/s` reads as
+//! GFLOP/s there.
+//!
+//! `cargo bench --bench kernels -- --warm-up-time 1 --measurement-time 2` runs them all in a few
+//! minutes; `-- softmax` (or any part of a name) picks some.
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, SamplingMode, Throughput};
+use distil_kernels::{Isa, Kernels, MatMut, MatRef};
+use std::hint::black_box;
+
+/// Every instruction set this CPU runs.
+fn supported() -> Vec<Kernels> {
+    Isa::ALL
+        .into_iter()
+        .filter_map(|isa| Kernels::force(isa).ok())
+        .collect()
+}
+
+/// Deterministic values in `[-scale, scale)` (a multiplicative hash of the index).
+fn values(n: usize, scale: f32) -> Vec<f32> {
+    (0..n as u32)
+        .map(|i| {
+            let h = i
+                .wrapping_mul(0x9E37_79B9)
+                .rotate_left(13)
+                .wrapping_mul(0x85EB_CA6B);
+            (h >> 8) as f32 / (1u32 << 24) as f32 * 2.0 * scale - scale
+        })
+        .collect()
+}
+
+/// A rayon pool of `threads` threads, to run a kernel on exactly that many.
+fn pool(threads: usize) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("a rayon pool")
+}
+
+/// Attention probabilities: 12 heads × 128 queries, rows of 128 keys. Softmax is applied again
+/// and again to the same buffer; its output is a valid input, so each run does the same work.
+fn softmax(c: &mut Criterion) {
+    let (heads, seq) = (12, 128);
+    for kernels in supported() {
+        let mut group = c.benchmark_group(format!("softmax/{}", kernels.isa()));
+        group.throughput(Throughput::Elements((heads * seq * seq) as u64));
+        let mut x = values(heads * seq * seq, 8.0);
+        group.bench_function(format!("{heads}x{seq}x{seq}"), |b| {
+            b.iter(|| kernels.softmax_rows(black_box(&mut x), seq))
+        });
+        group.finish();
+    }
+}
+
+/// The block's layer norms: 128 tokens × 768, plain and with the residual add fused. Repeated in
+/// place, as the output of a layer norm is a fine input to the next.
+fn layernorm(c: &mut Criterion) {
+    let (tokens, dim) = (128, 768);
+    let gamma: Vec<f32> = values(dim, 0.5).iter().map(|g| 1.0 + g).collect();
+    let beta = values(dim, 0.5);
+    let residual = values(tokens * dim, 2.0);
+    for kernels in supported() {
+        let mut group = c.benchmark_group(format!("layernorm/{}", kernels.isa()));
+        group.throughput(Throughput::Elements((tokens * dim) as u64));
+        let mut x = values(tokens * dim, 3.0);
+        group.bench_function(format!("{tokens}x{dim}"), |b| {
+            b.iter(|| kernels.layernorm_rows(black_box(&mut x), &gamma, &beta, 1e-12))
+        });
+        group.finish();
+
+        let mut group = c.benchmark_group(format!("add_layernorm/{}", kernels.isa()));
+        group.throughput(Throughput::Elements((tokens * dim) as u64));
+        group.bench_function(format!("{tokens}x{dim}"), |b| {
+            b.iter(|| {
+                kernels.add_layernorm_rows(black_box(&mut x), &residual, &gamma, &beta, 1e-12)
+            })
+        });
+        group.finish();
+    }
+}
+
+/// The feed-forward activation: 128 tokens × 3072. GELU is not idempotent (repeated, it drives
+/// values toward subnormals), so every run starts from a fresh copy, made outside the timing.
+fn gelu(c: &mut Criterion) {
+    let (tokens, hidden) = (128, 3072);
+    let x = values(tokens * hidden, 4.0);
+    for kernels in supported() {
+        let mut group = c.benchmark_group(format!("gelu/{}", kernels.isa()));
+        group.throughput(Throughput::Elements((tokens * hidden) as u64));
+        group.bench_function(format!("{tokens}x{hidden}"), |b| {
+            b.iter_batched_ref(|| x.clone(), |x| kernels.gelu(x), BatchSize::LargeInput)
+        });
+        group.finish();
+    }
+}
+
+/// Word embeddings: 128 ids into distilbert-base-cased's 28996 × 768 table, then the position
+/// embeddings added. The same scalar copy on every instruction set.
+fn gather(c: &mut Criterion) {
+    let (vocab, dim, tokens) = (28_996, 768, 128);
+    let table = values(vocab * dim, 1.0);
+    let positions = values(512 * dim, 1.0);
+    let ids: Vec<u32> = (0..tokens as u32)
+        .map(|i| i.wrapping_mul(7919) % vocab as u32)
+        .collect();
+    let position_ids: Vec<u32> = (0..tokens as u32).collect();
+    let mut out = vec![0.0; tokens * dim];
+    for kernels in supported() {
+        let mut group = c.benchmark_group(format!("gather/{}", kernels.isa()));
+        group.throughput(Throughput::Elements((tokens * dim) as u64));
+        group.bench_function(format!("{tokens}x{dim}"), |b| {
+            b.iter(|| {
+                kernels.gather_rows(&table, dim, black_box(&ids), &mut out);
+                kernels.gather_add_rows(&positions, dim, &position_ids, &mut out);
+            })
+        });
+        group.finish();
+    }
+}
+
+/// Every projection of the model: `y = x·Wᵀ + b` for the attention's q/k/v/out (768 → 768) and the
+/// feed-forward network's two layers (768 → 3072, 3072 → 768), at 12, 128 and 512 tokens, on one
+/// and two threads. The scalar triple loop is timed at 12 tokens only (it takes seconds beyond).
+fn linear(c: &mut Criterion) {
+    let shapes = [(768, 768), (768, 3072), (3072, 768)];
+    for kernels in supported() {
+        for threads in [1, 2] {
+            let pool = pool(threads);
+            let mut group = c.benchmark_group(format!("linear/{}/{threads}t", kernels.isa()));
+            group.sample_size(10).sampling_mode(SamplingMode::Flat);
+            for m in [12, 128, 512] {
+                if kernels.isa() == Isa::Scalar && m > 12 {
+                    continue;
+                }
+                for (k, n) in shapes {
+                    let x = values(m * k, 1.0);
+                    let w = values(n * k, 0.05);
+                    let bias = values(n, 0.1);
+                    let mut y = vec![0.0; m * n];
+                    group.throughput(Throughput::Elements((2 * m * k * n) as u64));
+                    group.bench_function(format!("{m}x{k}x{n}"), |b| {
+                        pool.install(|| {
+                            b.iter(|| kernels.linear(black_box(&x), &w, &bias, &mut y, m))
+                        })
+                    });
+                }
+            }
+            group.finish();
+        }
+    }
+}
+
+/// Attention's two products per head, on strided views of the `[128, 768]` q, k, v matrices as
+/// the model has them: scores `Q_h·K_hᵀ` (128×64×128) and context `P_h·V_h` (128×128×64), for
+/// all 12 heads, on one thread.
+fn attention_gemm(c: &mut Criterion) {
+    let (seq, dim, heads) = (128, 768, 12);
+    let head_dim = dim / heads;
+    let q = values(seq * dim, 1.0);
+    let k = values(seq * dim, 1.0);
+    let v = values(seq * dim, 1.0);
+    let probs = values(heads * seq * seq, 1.0);
+    let mut scores = vec![0.0; heads * seq * seq];
+    let mut context = vec![0.0; seq * dim];
+    let flops = (2 * heads * seq * head_dim * seq) as u64;
+    for kernels in supported() {
+        let mut group = c.benchmark_group(format!("gemm/{}", kernels.isa()));
+        group.sample_size(10).sampling_mode(SamplingMode::Flat);
+        group.throughput(Throughput::Elements(flops));
+        group.bench_function(format!("{heads}x{seq}x{head_dim}x{seq}"), |b| {
+            b.iter(|| {
+                for (h, s) in scores.chunks_exact_mut(seq * seq).enumerate() {
+                    let qh = MatRef::strided(&q[h * head_dim..], seq, head_dim, dim, 1);
+                    let kh = MatRef::strided(&k[h * head_dim..], seq, head_dim, dim, 1);
+                    kernels.gemm(0.125, qh, kh.t(), 0.0, MatMut::new(s, seq, seq));
+                }
+            })
+        });
+        group.bench_function(format!("{heads}x{seq}x{seq}x{head_dim}"), |b| {
+            b.iter(|| {
+                for (h, p) in probs.chunks_exact(seq * seq).enumerate() {
+                    let ph = MatRef::new(p, seq, seq);
+                    let vh = MatRef::strided(&v[h * head_dim..], seq, head_dim, dim, 1);
+                    let out = MatMut::strided(&mut context[h * head_dim..], seq, head_dim, dim);
+                    kernels.gemm(1.0, ph, vh, 0.0, out);
+                }
+            })
+        });
+        group.finish();
+    }
+}
+
+criterion_group!(
+    benches,
+    softmax,
+    layernorm,
+    gelu,
+    gather,
+    linear,
+    attention_gemm
+);
+criterion_main!(benches);

@@ -1,0 +1,74 @@
+//! Softmax rows on SIMD vectors: one generic body, instantiated for AVX2 and AVX-512.
+//!
+//! The same three passes as `scalar.rs` (maximum; `exp(x - max)` and its sum; scale by `1/sum`),
+//! `V::LANES` elements at a time. A row's last, partial vector is read padded with `-inf`, whose
+//! exponential is 0, so it adds nothing to the sum.
+
+use crate::simd::{exp, F32x16, F32x8, Vector};
+
+/// Softmax of every `row_len`-long row of `x`, with AVX2 and FMA.
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn softmax_rows_avx2(x: &mut [f32], row_len: usize) {
+    for row in x.chunks_exact_mut(row_len) {
+        softmax::<F32x8>(row);
+    }
+}
+
+/// Softmax of every `row_len`-long row of `x`, with AVX-512 F.
+///
+/// # Safety
+/// The CPU must have AVX-512 F.
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn softmax_rows_avx512(x: &mut [f32], row_len: usize) {
+    for row in x.chunks_exact_mut(row_len) {
+        softmax::<F32x16>(row);
+    }
+}
+
+/// Softmax of one row, in place.
+///
+/// # Safety
+/// The CPU must have `V`'s instruction set.
+#[inline(always)]
+unsafe fn softmax<V: Vector>(x: &mut [f32]) {
+    // The row maximum.
+    let mut max = V::splat(f32::NEG_INFINITY);
+    let mut chunks = x.chunks_exact(V::LANES);
+    for c in &mut chunks {
+        max = max.max(V::load(c));
+    }
+    let tail = chunks.remainder();
+    if !tail.is_empty() {
+        max = max.max(V::load_partial(tail, f32::NEG_INFINITY));
+    }
+    let max = V::splat(max.reduce_max());
+
+    // x ← exp(x - max), and the sum of the results.
+    let mut sum = V::splat(0.0);
+    let mut chunks = x.chunks_exact_mut(V::LANES);
+    for c in &mut chunks {
+        let e = exp(V::load(c).sub(max));
+        e.store(c);
+        sum = sum.add(e);
+    }
+    let tail = chunks.into_remainder();
+    if !tail.is_empty() {
+        let e = exp(V::load_partial(tail, f32::NEG_INFINITY).sub(max));
+        e.store_partial(tail);
+        sum = sum.add(e);
+    }
+
+    // x ← x / sum.
+    let inv = V::splat(1.0 / sum.reduce_add());
+    let mut chunks = x.chunks_exact_mut(V::LANES);
+    for c in &mut chunks {
+        V::load(c).mul(inv).store(c);
+    }
+    let tail = chunks.into_remainder();
+    if !tail.is_empty() {
+        V::load_partial(tail, 0.0).mul(inv).store_partial(tail);
+    }
+}
