@@ -26,6 +26,15 @@ pub struct TokenizeArgs {
     texts: Vec<String>,
 }
 
+/// `--json` output, keys in this order.
+#[derive(serde::Serialize)]
+struct TokenizeJson<'a> {
+    ids: &'a [u32],
+    tokens: &'a [String],
+    /// Byte ranges, as `[start, end]` pairs.
+    offsets: &'a [(usize, usize)],
+}
+
 pub fn run(args: TokenizeArgs) -> Result<ExitCode> {
     let inputs = inputs::read(args.texts).map_err(distil::Error::input)?;
     let tokenizer = match (&args.vocab, &args.model) {

@@ -54,12 +54,15 @@ pub struct FillMask {
 }
 
 impl FillMask {
-    /// The pipeline's JSON: a list of candidates for one mask, a list of such lists for several.
-    pub fn to_json(&self) -> serde_json::Value {
+    /// The pipeline's JSON: a list of candidates for one mask, a list of such lists for several,
+    /// keys in the pipeline's order (`score`, `token`, `token_str`, `sequence`).
+    pub fn to_json(&self) -> String {
+        // Serialising strings, integers and floats cannot fail (a NaN score becomes null).
         match self.masks.as_slice() {
-            [one] => serde_json::json!(one),
-            many => serde_json::json!(many),
+            [one] => serde_json::to_string(one),
+            many => serde_json::to_string(many),
         }
+        .unwrap_or_default()
     }
 }
 
