@@ -43,13 +43,7 @@ pub fn run(args: EmbedArgs, options: &Options) -> Result<ExitCode> {
                     .err()
                     .map_or("no embedding computed", String::as_str);
                 failures += 1;
-                eprintln!("distil: {}: {e}", input.name);
-                if args.json {
-                    println!(
-                        "{}",
-                        serde_json::json!({ "error": format!("{}: {e}", input.name) })
-                    );
-                }
+                input.report_failure(e, args.json);
             }
         }
     }

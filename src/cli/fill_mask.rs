@@ -66,13 +66,7 @@ pub fn run(args: FillMaskArgs, options: &Options) -> Result<ExitCode> {
             }
             Err(e) => {
                 failures += 1;
-                eprintln!("distil: {}: {e}", input.name);
-                if args.json {
-                    println!(
-                        "{}",
-                        serde_json::json!({ "error": format!("{}: {e}", input.name) })
-                    );
-                }
+                input.report_failure(&e, args.json);
             }
         }
     }

@@ -9,6 +9,19 @@ pub struct Input {
     pub text: Result<String, String>,
 }
 
+impl Input {
+    /// Reports that this input failed: `distil: {name}: {error}` on standard error and, for
+    /// `--json`, an `{"error": …}` line on standard output so that output lines stay aligned with
+    /// input lines.
+    pub fn report_failure(&self, error: &str, json: bool) {
+        let message = format!("{}: {error}", self.name);
+        eprintln!("distil: {message}");
+        if json {
+            println!("{}", serde_json::json!({ "error": message }));
+        }
+    }
+}
+
 /// The texts of the arguments, or when there are none, the lines of standard input (split on `\n`
 /// only; a final newline does not start an empty line). A line that is not UTF-8 gets an error of
 /// its own; the others are still read.

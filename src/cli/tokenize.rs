@@ -50,10 +50,12 @@ pub fn run(args: TokenizeArgs) -> Result<ExitCode> {
             Ok(text) => {
                 let enc = tokenizer.encode(text);
                 if args.json {
-                    let offsets: Vec<[usize; 2]> =
-                        enc.offsets.iter().map(|&(s, e)| [s, e]).collect();
-                    let doc = serde_json::json!({ "ids": enc.ids, "tokens": enc.tokens, "offsets": offsets });
-                    println!("{doc}");
+                    let doc = TokenizeJson {
+                        ids: &enc.ids,
+                        tokens: &enc.tokens,
+                        offsets: &enc.offsets,
+                    };
+                    println!("{}", serde_json::to_string(&doc).unwrap_or_default());
                 } else {
                     let ids: Vec<String> = enc.ids.iter().map(u32::to_string).collect();
                     println!("{}", ids.join(" "));
@@ -61,13 +63,9 @@ pub fn run(args: TokenizeArgs) -> Result<ExitCode> {
             }
             Err(e) => {
                 failures += 1;
-                eprintln!("distil: {}: {e}", input.name);
-                if args.json {
-                    println!(
-                        "{}",
-                        serde_json::json!({ "error": format!("{}: {e}", input.name) })
-                    );
-                } else {
+                input.report_failure(e, args.json);
+                if !args.json {
+                    // Keep one output line per input line.
                     println!();
                 }
             }
