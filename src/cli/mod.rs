@@ -1,5 +1,6 @@
 //! Argument parsing and the commands.
 
+mod bench;
 mod embed;
 mod fill_mask;
 mod inputs;
@@ -30,6 +31,8 @@ enum Command {
     Tokenize(tokenize::TokenizeArgs),
     /// Print a sentence embedding per text (pooled and normalised as sentence-transformers does).
     Embed(embed::EmbedArgs),
+    /// Time forward passes on random token ids (median, min, max, GFLOP/s).
+    Bench(bench::BenchArgs),
 }
 
 /// Runs the command; `Err` is a failure before any input was processed.
@@ -41,6 +44,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Command::FillMask(a) => fill_mask::run(a, &options),
         Command::Tokenize(a) => tokenize::run(a),
         Command::Embed(a) => embed::run(a, &options),
+        Command::Bench(a) => bench::run(a, &options),
     }
 }
 

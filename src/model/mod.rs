@@ -119,6 +119,20 @@ impl Model {
         self.mlm_head.is_some()
     }
 
+    /// Floating-point operations of a forward pass over sequences of `seq_lens` tokens, with the MLM
+    /// head at `head_rows` positions (a multiply-add counts as two).
+    pub fn flops(&self, seq_lens: &[usize], head_rows: usize) -> f64 {
+        let c = &self.config;
+        let (d, h) = (c.dim as f64, c.hidden_dim as f64);
+        let tokens: f64 = seq_lens.iter().map(|&n| n as f64).sum();
+        // q, k, v, out projections and the two FFN layers.
+        let linear = 2.0 * tokens * (4.0 * d * d + 2.0 * d * h);
+        // q·kᵀ and p·v: 2·n²·d each per sequence.
+        let attention: f64 = seq_lens.iter().map(|&n| 4.0 * (n as f64).powi(2) * d).sum();
+        let head = 2.0 * head_rows as f64 * (d * d + d * c.vocab_size as f64);
+        c.n_layers as f64 * (linear + attention) + head
+    }
+
     /// The last hidden states of a batch of token-id sequences, on the current rayon pool.
     pub fn forward(&self, batch: &[&[u32]]) -> Result<Hidden> {
         let c = &self.config;
