@@ -584,13 +584,17 @@ fn gemm_matches_scalar_on_every_isa() {
 #[test]
 fn linear_matches_reference_on_one_and_two_threads() {
     let mut rng = Rng(5);
-    // (m, k, n): n not a multiple of 16, of the thread split, or a single column.
+    // (m, k, n): odd m, k and n off the vector widths and the thread split, a single column.
     let shapes = [
         (1, 8, 1),
         (3, 17, 33),
+        (2, 51, 7),
         (12, 64, 100),
         (5, 768, 768),
         (20, 48, 3072),
+        (32, 100, 19),
+        (33, 51, 40),
+        (64, 257, 48),
     ];
     for (m, k, n) in shapes {
         let x = rng.vec(m * k, 1.0);
@@ -624,6 +628,46 @@ fn linear_matches_reference_on_one_and_two_threads() {
                     }
                 }
             }
+        }
+    }
+}
+
+#[test]
+fn linear_rows_do_not_depend_on_the_batch_or_the_threads() {
+    // Bit for bit: the model relies on a batch giving each sequence its result alone.
+    let mut rng = Rng(6);
+    let (m, k, n) = (40, 100, 200);
+    let x = rng.vec(m * k, 1.0);
+    let w = rng.vec(n * k, 0.1);
+    let bias = rng.vec(n, 1.0);
+    let pools: Vec<rayon::ThreadPool> = [1, 2]
+        .into_iter()
+        .map(|t| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(t)
+                .build()
+                .unwrap()
+        })
+        .collect();
+    for kernels in supported() {
+        let mut batch = vec![0.0; m * n];
+        pools[0].install(|| kernels.linear(&x, &w, &bias, &mut batch, m));
+        let mut on_two = vec![0.0; m * n];
+        pools[1].install(|| kernels.linear(&x, &w, &bias, &mut on_two, m));
+        assert!(
+            batch == on_two,
+            "linear/{}: 1 and 2 threads differ",
+            kernels.isa()
+        );
+        for (i, want) in batch.chunks_exact(n).enumerate() {
+            let mut alone = vec![0.0; n];
+            let row = &x[i * k..(i + 1) * k];
+            pools[0].install(|| kernels.linear(row, &w, &bias, &mut alone, 1));
+            assert!(
+                alone == want,
+                "linear/{}: row {i} alone differs",
+                kernels.isa()
+            );
         }
     }
 }

@@ -122,6 +122,9 @@ impl Kernels {
 
     /// The linear layer `y = x·Wᵀ + b` (`torch.nn.Linear`): `x: m×k`, `W: n×k` (PyTorch's layout),
     /// `b: n`, `y: m×n`, all row-major. Runs on the current rayon pool.
+    ///
+    /// A row of `y` depends on its row of `x` alone, bit for bit: not on `m` or on the other rows
+    /// (so a batch gives each sequence the result it has alone), nor on the number of threads.
     pub fn linear(&self, x: &[f32], w: &[f32], bias: &[f32], y: &mut [f32], m: usize) {
         let n = bias.len();
         assert!(
@@ -214,5 +217,45 @@ fn packed_gemm(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, c: MatMut<'_
             c.row_stride as isize,
             1,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{MatMut, MatRef};
+    use crate::{Isa, Kernels};
+
+    fn each_supported(mut f: impl FnMut(Kernels)) {
+        Isa::ALL
+            .into_iter()
+            .filter_map(|isa| Kernels::force(isa).ok())
+            .for_each(&mut f);
+    }
+
+    #[test]
+    fn linear_2x3_by_hand() {
+        // x = [1 2 3; 4 5 6], W = [1 0 1; 0 1 0], b = [10 20]:
+        // y = [1+3+10, 2+20; 4+6+10, 5+20].
+        each_supported(|k| {
+            let (x, w) = (
+                [1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+                [1.0, 0.0, 1.0, 0.0, 1.0, 0.0],
+            );
+            let mut y = [0.0; 4];
+            k.linear(&x, &w, &[10.0, 20.0], &mut y, 2);
+            assert_eq!(y, [14.0, 22.0, 20.0, 25.0], "{}", k.isa());
+        });
+    }
+
+    #[test]
+    fn gemm_2x3_by_hand_with_alpha_and_beta() {
+        // A = [1 2 3; 4 5 6], B = Aᵀ: A·Aᵀ = [14 32; 32 77]; C ← 2·A·Aᵀ + 1·C with C = 1.
+        each_supported(|k| {
+            let a = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+            let a = MatRef::new(&a, 2, 3);
+            let mut c = [1.0; 4];
+            k.gemm(2.0, a, a.t(), 1.0, MatMut::new(&mut c, 2, 2));
+            assert_eq!(c, [29.0, 65.0, 65.0, 155.0], "{}", k.isa());
+        });
     }
 }
