@@ -57,6 +57,11 @@ enum ErrorKind {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// A file that cannot be read or written.
+    pub fn io_error(path: &Path, source: std::io::Error) -> Self {
+        Error::io(path, source)
+    }
+
     pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
         ErrorKind::Io {
             path: path.to_path_buf(),

@@ -1,82 +1,110 @@
-//! `distil bench`: timed forward passes on random token ids.
+//! `distil bench`: timed forward passes on random token ids; `distil profile` runs the same
+//! workload.
 
 use std::process::ExitCode;
 use std::time::Instant;
 
-use distil::{Error, Options, Result};
+use distil::model::profile::Profiler;
+use distil::{Engine, Error, Model, Options, Result};
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
     /// A model directory or a Hugging Face hub id.
     #[arg(long, default_value = "distilbert-base-cased")]
-    model: String,
+    pub model: String,
     /// Sequences per forward pass.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=4096))]
-    batch: u32,
+    pub batch: u32,
     /// Tokens per sequence, [CLS] and [SEP] included.
     #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u32).range(3..))]
-    seq: u32,
+    pub seq: u32,
     /// Stop at the last hidden state (no MLM head).
     #[arg(long, conflicts_with = "full_logits")]
-    encoder_only: bool,
+    pub encoder_only: bool,
     /// Compute the MLM head at every position, as the peers do (default: at the [MASK] only).
     #[arg(long)]
-    full_logits: bool,
+    pub full_logits: bool,
     /// Timed runs; the first `--warmup` runs are not timed.
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
-    runs: u32,
+    pub runs: u32,
     #[arg(long, default_value_t = 3)]
-    warmup: u32,
+    pub warmup: u32,
     /// Weight dtype to compute with.
     #[arg(long, default_value = "f32", value_parser = ["f32", "bf16"])]
-    dtype: String,
+    pub dtype: String,
     /// One JSON object instead of a table.
     #[arg(long)]
-    json: bool,
+    pub json: bool,
 }
 
-pub fn run(args: BenchArgs, options: &Options) -> Result<ExitCode> {
-    if args.dtype != "f32" {
-        return Err(Error::input(
-            "--dtype bf16: the bf16 compute path is not built yet",
-        ));
+/// The token ids of a benchmark and the rows its MLM head is computed at.
+pub struct Workload {
+    pub sequences: Vec<Vec<u32>>,
+    pub head_rows: Vec<usize>,
+    pub mode: &'static str,
+}
+
+impl Workload {
+    /// The workload `args` describe, for the model of `engine`.
+    pub fn new(args: &BenchArgs, engine: &Engine) -> Result<Self> {
+        if args.dtype != "f32" {
+            return Err(Error::input(
+                "--dtype bf16: the bf16 compute path is not built yet",
+            ));
+        }
+        let tokenizer = engine.tokenizer();
+        let (batch, seq) = (args.batch as usize, args.seq as usize);
+        if seq > engine.max_length() {
+            return Err(Error::input(format!(
+                "--seq {seq} is longer than the model's {} positions",
+                engine.max_length()
+            )));
+        }
+        let mask_id = tokenizer.mask_id().unwrap_or(tokenizer.unk_id());
+        let specials = [tokenizer.cls_id(), mask_id, tokenizer.sep_id()];
+        let vocab = engine.model().config().vocab_size;
+        let sequences =
+            random_sequences(batch, seq, vocab, |id| tokenizer.is_special(id), specials);
+        let (head_rows, mode) = if args.encoder_only {
+            (Vec::new(), "encoder-only")
+        } else if args.full_logits {
+            ((0..batch * seq).collect(), "full-logits")
+        } else {
+            ((0..batch).map(|b| b * seq + seq / 2).collect(), "fill-mask")
+        };
+        Ok(Workload {
+            sequences,
+            head_rows,
+            mode,
+        })
     }
-    let engine = super::load(&args.model, options)?;
-    let model = engine.model();
-    let tokenizer = engine.tokenizer();
-    let (batch, seq) = (args.batch as usize, args.seq as usize);
-    if seq > engine.max_length() {
-        return Err(Error::input(format!(
-            "--seq {seq} is longer than the model's {} positions",
-            engine.max_length()
-        )));
-    }
-    let mask_id = tokenizer.mask_id().unwrap_or(tokenizer.unk_id());
-    let sequences = random_sequences(
-        batch,
-        seq,
-        model.config().vocab_size,
-        |id| tokenizer.is_special(id),
-        [tokenizer.cls_id(), mask_id, tokenizer.sep_id()],
-    );
-    let refs: Vec<&[u32]> = sequences.iter().map(Vec::as_slice).collect();
-    let head_rows: Vec<usize> = if args.encoder_only {
-        Vec::new()
-    } else if args.full_logits {
-        (0..batch * seq).collect()
-    } else {
-        (0..batch).map(|b| b * seq + seq / 2).collect()
-    };
-    let pass = || -> Result<()> {
-        let hidden = model.forward(&refs)?;
-        if !head_rows.is_empty() {
-            let mut logits = model.mlm_logits(&hidden, &head_rows)?;
+
+    /// One forward pass (and the head with its softmax, unless encoder-only).
+    pub fn run(&self, model: &Model, prof: &Profiler) -> Result<()> {
+        let refs: Vec<&[u32]> = self.sequences.iter().map(Vec::as_slice).collect();
+        let hidden = model.forward_profiled(&refs, prof)?;
+        if !self.head_rows.is_empty() {
+            let mut logits = model.mlm_logits_profiled(&hidden, &self.head_rows, prof)?;
             model
                 .kernels()
                 .softmax_rows(&mut logits, model.config().vocab_size);
         }
         Ok(())
-    };
+    }
+
+    /// FLOPs of one pass.
+    pub fn flops(&self, model: &Model) -> f64 {
+        let lens: Vec<usize> = self.sequences.iter().map(Vec::len).collect();
+        model.flops(&lens, self.head_rows.len())
+    }
+}
+
+pub fn run(args: BenchArgs, options: &Options) -> Result<ExitCode> {
+    let engine = super::load(&args.model, options)?;
+    let model = engine.model();
+    let work = Workload::new(&args, &engine)?;
+    let (batch, seq) = (args.batch as usize, args.seq as usize);
+    let pass = || work.run(model, &Profiler::off());
     let mut times = Vec::with_capacity(args.runs as usize);
     engine.install(|| -> Result<()> {
         for _ in 0..args.warmup {
@@ -92,15 +120,9 @@ pub fn run(args: BenchArgs, options: &Options) -> Result<ExitCode> {
     times.sort_by(f64::total_cmp);
     let median = times[times.len() / 2];
     let (min, max) = (times[0], times[times.len() - 1]);
-    let flops = model.flops(&vec![seq; batch], head_rows.len());
+    let flops = work.flops(model);
     let gflops = flops / (median * 1e-3) / 1e9;
-    let mode = if args.encoder_only {
-        "encoder-only"
-    } else if args.full_logits {
-        "full-logits"
-    } else {
-        "fill-mask"
-    };
+    let mode = work.mode;
     if args.json {
         let doc = serde_json::json!({
             "median_ms": median, "min_ms": min, "max_ms": max, "gflops": gflops,

@@ -4,6 +4,7 @@ mod bench;
 mod embed;
 mod fill_mask;
 mod inputs;
+mod profile;
 mod tokenize;
 
 use std::path::PathBuf;
@@ -33,6 +34,8 @@ enum Command {
     Embed(embed::EmbedArgs),
     /// Time forward passes on random token ids (median, min, max, GFLOP/s).
     Bench(bench::BenchArgs),
+    /// Time each operation of a forward pass (same workload options as bench).
+    Profile(profile::ProfileArgs),
 }
 
 /// Runs the command; `Err` is a failure before any input was processed.
@@ -45,6 +48,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Command::Tokenize(a) => tokenize::run(a),
         Command::Embed(a) => embed::run(a, &options),
         Command::Bench(a) => bench::run(a, &options),
+        Command::Profile(a) => profile::run(a, &options),
     }
 }
 

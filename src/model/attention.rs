@@ -18,6 +18,7 @@ use rayon::prelude::*;
 
 use super::config::Config;
 use super::linear::Linear;
+use super::profile::{Op, Profiler};
 use super::scratch::Scratch;
 use crate::weights::Prefix;
 use crate::Result;
@@ -56,13 +57,23 @@ impl Attention {
     }
 
     /// `s.attn_out ← Attention(x)` for every sequence of the batch (`seqs` are row ranges of `x`).
-    pub fn forward(&self, k: &Kernels, x: &[f32], seqs: &[Range<usize>], s: &mut Scratch) {
+    pub fn forward(
+        &self,
+        k: &Kernels,
+        x: &[f32],
+        seqs: &[Range<usize>],
+        s: &mut Scratch,
+        prof: &Profiler,
+    ) {
         let rows = seqs.last().map_or(0, |r| r.end);
         let dim = self.q_lin.out_dim();
         let head_dim = dim / self.n_heads;
-        self.q_lin.forward(k, x, &mut s.q, rows); // [tokens, dim]
-        self.k_lin.forward(k, x, &mut s.k, rows); // [tokens, dim]
-        self.v_lin.forward(k, x, &mut s.v, rows); // [tokens, dim]
+        prof.time(Op::QkvLin, 6.0 * (rows * dim * dim) as f64, || {
+            self.q_lin.forward(k, x, &mut s.q, rows); // [tokens, dim]
+            self.k_lin.forward(k, x, &mut s.k, rows); // [tokens, dim]
+            self.v_lin.forward(k, x, &mut s.v, rows); // [tokens, dim]
+        });
+        let threads = rayon::current_num_threads();
         let scale = 1.0 / (head_dim as f32).sqrt();
         for seq in seqs {
             let n = seq.len();
@@ -84,10 +95,16 @@ impl Attention {
                     let k_h = MatRef::strided(&kk[cols.clone()], n, head_dim, dim, 1); // [n, head_dim]
                     let v_h = MatRef::strided(&v[cols], n, head_dim, dim, 1); // [n, head_dim]
                     let scores_m = MatMut::new(scores, n, n);
-                    k.gemm(scale, q_h, k_h.t(), 0.0, scores_m); // [n, n]
-                    k.softmax_rows(scores, n);
+                    let flops = 2.0 * (n * n * head_dim) as f64;
+                    prof.time_parallel(Op::Scores, flops, threads, || {
+                        k.gemm(scale, q_h, k_h.t(), 0.0, scores_m); // [n, n]
+                    });
+                    prof.time_parallel(Op::Softmax, 0.0, threads, || k.softmax_rows(scores, n));
                     let p = MatRef::new(scores, n, n);
-                    k.gemm(1.0, p, v_h, 0.0, MatMut::new(ctx_h, n, head_dim)); // [n, head_dim]
+                    let ctx_m = MatMut::new(ctx_h, n, head_dim);
+                    prof.time_parallel(Op::Context, flops, threads, || {
+                        k.gemm(1.0, p, v_h, 0.0, ctx_m); // [n, head_dim]
+                    });
                 });
             // Concatenate the heads back into rows: ctx[i, h·head_dim + d] = heads[h][i, d].
             let ctx = &mut s.ctx[tokens.clone()];
@@ -97,7 +114,8 @@ impl Attention {
                 }
             }
         }
-        self.out_lin
-            .forward(k, &s.ctx[..rows * dim], &mut s.attn_out[..rows * dim], rows);
+        prof.time(Op::OutLin, 2.0 * (rows * dim * dim) as f64, || {
+            self.out_lin.forward(k, &s.ctx, &mut s.attn_out, rows);
+        });
     }
 }

@@ -14,6 +14,7 @@ use super::attention::Attention;
 use super::config::Config;
 use super::ffn::Ffn;
 use super::layer_norm::LayerNorm;
+use super::profile::{Op, Profiler};
 use super::scratch::Scratch;
 use crate::weights::Prefix;
 use crate::Result;
@@ -50,14 +51,25 @@ impl TransformerBlock {
 
     /// `x[tokens, dim] ← Block(x)`.
     /// The result lands in `x` by swapping buffers with the scratch, not by copying.
-    pub fn forward(&self, k: &Kernels, x: &mut Vec<f32>, seqs: &[Range<usize>], s: &mut Scratch) {
+    pub fn forward(
+        &self,
+        k: &Kernels,
+        x: &mut Vec<f32>,
+        seqs: &[Range<usize>],
+        s: &mut Scratch,
+        prof: &Profiler,
+    ) {
         let rows = seqs.last().map_or(0, |r| r.end);
-        self.attention.forward(k, x, seqs, s);
-        self.sa_layer_norm.forward_residual(k, &mut s.attn_out, x);
+        self.attention.forward(k, x, seqs, s, prof);
+        prof.time(Op::SaLayerNorm, 0.0, || {
+            self.sa_layer_norm.forward_residual(k, &mut s.attn_out, x)
+        });
         std::mem::swap(x, &mut s.attn_out);
-        self.ffn.forward(k, x, rows, s);
-        self.output_layer_norm
-            .forward_residual(k, &mut s.ffn_out, x);
+        self.ffn.forward(k, x, rows, s, prof);
+        prof.time(Op::OutputLayerNorm, 0.0, || {
+            self.output_layer_norm
+                .forward_residual(k, &mut s.ffn_out, x)
+        });
         std::mem::swap(x, &mut s.ffn_out);
     }
 }

@@ -5,6 +5,7 @@ use distil_kernels::Kernels;
 
 use super::config::{Activation, Config};
 use super::linear::Linear;
+use super::profile::{Op, Profiler};
 use super::scratch::Scratch;
 use crate::weights::Prefix;
 use crate::Result;
@@ -36,10 +37,17 @@ impl Ffn {
     }
 
     /// `s.ffn_out[rows, dim] ← FFN(x[rows, dim])`.
-    pub fn forward(&self, k: &Kernels, x: &[f32], rows: usize, s: &mut Scratch) {
-        self.lin1.forward(k, x, &mut s.ffn_hidden, rows); // [rows, hidden_dim]
-        activate(k, self.activation, &mut s.ffn_hidden);
-        self.lin2.forward(k, &s.ffn_hidden, &mut s.ffn_out, rows); // [rows, dim]
+    pub fn forward(&self, k: &Kernels, x: &[f32], rows: usize, s: &mut Scratch, prof: &Profiler) {
+        let flops = 2.0 * (rows * self.lin1.out_dim() * self.lin2.out_dim()) as f64;
+        prof.time(Op::Lin1, flops, || {
+            self.lin1.forward(k, x, &mut s.ffn_hidden, rows); // [rows, hidden_dim]
+        });
+        prof.time(Op::Activation, 0.0, || {
+            activate(k, self.activation, &mut s.ffn_hidden)
+        });
+        prof.time(Op::Lin2, flops, || {
+            self.lin2.forward(k, &s.ffn_hidden, &mut s.ffn_out, rows); // [rows, dim]
+        });
     }
 }
 

@@ -11,6 +11,7 @@ mod ffn;
 mod layer_norm;
 mod linear;
 mod mlm_head;
+pub mod profile;
 mod scratch;
 
 use std::ops::Range;
@@ -24,6 +25,7 @@ use crate::{Error, Result};
 use block::TransformerBlock;
 use embeddings::Embeddings;
 use mlm_head::MlmHead;
+use profile::{Op, Profiler};
 use scratch::Scratch;
 
 /// A loaded encoder, ready to run.
@@ -135,6 +137,11 @@ impl Model {
 
     /// The last hidden states of a batch of token-id sequences, on the current rayon pool.
     pub fn forward(&self, batch: &[&[u32]]) -> Result<Hidden> {
+        self.forward_profiled(batch, &Profiler::off())
+    }
+
+    /// [`Model::forward`], timing each operation into `prof`.
+    pub fn forward_profiled(&self, batch: &[&[u32]], prof: &Profiler) -> Result<Hidden> {
         let c = &self.config;
         let k = &self.kernels;
         let mut seqs = Vec::with_capacity(batch.len());
@@ -152,10 +159,12 @@ impl Model {
 
         // Embeddings: x = LayerNorm(word + position (+ token type)).          [rows, dim]
         let mut x = vec![0.0; rows * c.dim];
-        self.embeddings.forward(k, &ids, &positions, &mut x);
+        prof.time(Op::Embeddings, 0.0, || {
+            self.embeddings.forward(k, &ids, &positions, &mut x)
+        });
         // Transformer blocks.                                                  [rows, dim]
         for layer in &self.layers {
-            layer.forward(k, &mut x, &seqs, &mut scratch);
+            layer.forward(k, &mut x, &seqs, &mut scratch, prof);
         }
         Ok(Hidden {
             states: x,
@@ -166,6 +175,16 @@ impl Model {
 
     /// MLM logits `[rows.len(), vocab]` at the given token rows of `hidden`.
     pub fn mlm_logits(&self, hidden: &Hidden, rows: &[usize]) -> Result<Vec<f32>> {
+        self.mlm_logits_profiled(hidden, rows, &Profiler::off())
+    }
+
+    /// [`Model::mlm_logits`], timed into `prof`.
+    pub fn mlm_logits_profiled(
+        &self,
+        hidden: &Hidden,
+        rows: &[usize],
+        prof: &Profiler,
+    ) -> Result<Vec<f32>> {
         let head = self.mlm_head.as_ref().ok_or_else(|| {
             Error::model("this model has no masked-language-model head (its weights hold only the encoder), so it cannot fill masks")
         })?;
@@ -175,7 +194,10 @@ impl Model {
             x.extend_from_slice(&hidden.states[r * dim..(r + 1) * dim]);
         }
         let mut logits = vec![0.0; rows.len() * self.config.vocab_size];
-        head.forward(&self.kernels, &x, rows.len(), &mut logits);
+        let flops = self.flops(&[], rows.len());
+        prof.time(Op::MlmHead, flops, || {
+            head.forward(&self.kernels, &x, rows.len(), &mut logits)
+        });
         Ok(logits)
     }
 
