@@ -17,6 +17,7 @@ mod isa;
 pub mod layernorm;
 pub mod matmul;
 pub mod mmap;
+pub mod peak;
 #[cfg(target_arch = "x86_64")]
 mod simd;
 pub mod softmax;
