@@ -12,9 +12,10 @@ pub enum Isa {
     /// AVX-512 F (512-bit vectors, 16 lanes of f32).
     ///
     /// Softmax, layer norm and GELU run at 16 lanes: the same generic body as AVX2, over the
-    /// 16-lane vector type. Matrix products stay on `matrixmultiply`'s AVX2/FMA micro-kernel (it
-    /// has no AVX-512 one), exactly as under `Avx2`, so no kernel is slower here than under
-    /// `Avx2`. Gathers are plain copies on every instruction set.
+    /// 16-lane vector type (compiled everywhere, but tested only on a CPU that has AVX-512: the
+    /// project's CI machine has none). Matrix products stay on `matrixmultiply`'s AVX2/FMA
+    /// micro-kernel (it has no AVX-512 one), exactly as under `Avx2`. Gathers are plain copies on
+    /// every instruction set.
     Avx512,
 }
 
@@ -38,7 +39,7 @@ impl Isa {
             #[cfg(target_arch = "x86_64")]
             Isa::Avx2 => is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"),
             #[cfg(target_arch = "x86_64")]
-            // AVX2 and FMA too: the matrix products use them under Avx512 (no CPU has AVX-512
+            // AVX2 and FMA too, so that Avx512 can run all that Avx2 runs (no CPU has AVX-512
             // without them, but the kernels must not rely on that).
             Isa::Avx512 => {
                 is_x86_feature_detected!("avx512f")
@@ -102,8 +103,9 @@ impl Kernels {
         }
     }
 
-    /// The fastest instruction set this CPU supports, ignoring the environment: the widest one,
-    /// since under `Avx512` every kernel is either 16 lanes wide or the very code `Avx2` runs.
+    /// The fastest instruction set this CPU supports, ignoring the environment: the widest one.
+    /// Under `Avx512` every kernel is either the `Avx2` body at 16 lanes (same instruction count
+    /// for twice the elements) or the very code `Avx2` runs.
     pub fn fastest() -> Self {
         let isa = Isa::ALL
             .into_iter()

@@ -75,3 +75,38 @@ unsafe fn erf<V: Vector>(x: V) -> V {
     let e = exp(ax.neg_mul_add(ax, V::splat(0.0)));
     poly.neg_mul_add(e, one).copysign(x)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::gelu_in_place;
+    use crate::simd::F32x8x2;
+    use crate::Isa;
+
+    /// The generic body at 16 lanes (the AVX-512 instantiation's partial vectors), run on AVX2.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn gelu_16_lanes(x: &mut [f32]) {
+        gelu_in_place::<F32x8x2>(x)
+    }
+
+    #[test]
+    fn sixteen_lanes_match_the_scalar_spec() {
+        if !Isa::Avx2.is_supported() {
+            return;
+        }
+        for n in (1..=40).chain([3072]) {
+            let x: Vec<f32> = (0..n)
+                .map(|i| (i * 37 % 101) as f32 * 0.125 - 6.0)
+                .collect();
+            let want: Vec<f32> = x.iter().map(|&v| super::super::scalar::gelu(v)).collect();
+            let mut got = x.clone();
+            // SAFETY: AVX2 and FMA were checked above.
+            unsafe { gelu_16_lanes(&mut got) };
+            for ((g, w), v) in got.iter().zip(&want).zip(&x) {
+                assert!(
+                    (g - w).abs() <= 2e-7 * v.abs().max(1.0),
+                    "gelu({v}): {g} against {w}"
+                );
+            }
+        }
+    }
+}

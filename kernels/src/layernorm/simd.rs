@@ -208,3 +208,51 @@ unsafe fn add_and_sum<V: Vector>(x: &mut [f32], residual: &[f32]) -> f32 {
     }
     acc[0].add(acc[1]).add(acc[2].add(acc[3])).reduce_add()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{add_layernorm, layernorm};
+    use crate::simd::F32x8x2;
+    use crate::Isa;
+
+    /// The generic bodies at 16 lanes (the AVX-512 instantiation's blocks of 64 and partial
+    /// vectors), run on AVX2.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn layernorm_16_lanes(x: &mut [f32], r: &[f32], g: &[f32], b: &[f32], fused: bool) {
+        if fused {
+            add_layernorm::<F32x8x2>(x, r, g, b, 1e-12)
+        } else {
+            layernorm::<F32x8x2>(x, g, b, 1e-12)
+        }
+    }
+
+    #[test]
+    fn sixteen_lanes_match_the_scalar_spec() {
+        if !Isa::Avx2.is_supported() {
+            return;
+        }
+        for n in (1..=140).chain([768]) {
+            let x: Vec<f32> = (0..n).map(|i| (i * 37 % 23) as f32 * 0.25 - 3.0).collect();
+            let r: Vec<f32> = (0..n).map(|i| (i * 11 % 7) as f32 * 0.5 - 1.5).collect();
+            let g: Vec<f32> = (0..n).map(|i| 1.0 + (i % 5) as f32 * 0.125).collect();
+            let b: Vec<f32> = (0..n).map(|i| (i % 3) as f32 * 0.5 - 0.5).collect();
+            for fused in [false, true] {
+                let mut want = x.clone();
+                if fused {
+                    super::super::scalar::add_layernorm(&mut want, &r, &g, &b, 1e-12);
+                } else {
+                    super::super::scalar::layernorm(&mut want, &g, &b, 1e-12);
+                }
+                let mut got = x.clone();
+                // SAFETY: AVX2 and FMA were checked above.
+                unsafe { layernorm_16_lanes(&mut got, &r, &g, &b, fused) };
+                for (gv, w) in got.iter().zip(&want) {
+                    assert!(
+                        (gv - w).abs() <= 1e-5,
+                        "n = {n}, fused {fused}: {gv} against {w}"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -11,9 +11,13 @@
 
 mod avx2;
 mod avx512;
+#[cfg(test)]
+mod pair;
 
 pub(crate) use avx2::F32x8;
 pub(crate) use avx512::F32x16;
+#[cfg(test)]
+pub(crate) use pair::F32x8x2;
 
 /// A vector of `LANES` f32 lanes and the few operations the kernels need.
 ///

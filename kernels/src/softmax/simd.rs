@@ -72,3 +72,34 @@ unsafe fn softmax<V: Vector>(x: &mut [f32]) {
         V::load_partial(tail, 0.0).mul(inv).store_partial(tail);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::softmax;
+    use crate::simd::F32x8x2;
+    use crate::Isa;
+
+    /// The generic body at 16 lanes (the AVX-512 instantiation's partial vectors), run on AVX2.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn softmax_16_lanes(x: &mut [f32]) {
+        softmax::<F32x8x2>(x)
+    }
+
+    #[test]
+    fn sixteen_lanes_match_the_scalar_spec() {
+        if !Isa::Avx2.is_supported() {
+            return;
+        }
+        for n in (1..=40).chain([100, 768]) {
+            let x: Vec<f32> = (0..n).map(|i| (i * 37 % 23) as f32 * 0.7 - 8.0).collect();
+            let mut want = x.clone();
+            super::super::scalar::softmax(&mut want);
+            let mut got = x;
+            // SAFETY: AVX2 and FMA were checked above.
+            unsafe { softmax_16_lanes(&mut got) };
+            for (g, w) in got.iter().zip(&want) {
+                assert!((g - w).abs() <= 1e-6 * w, "n = {n}: {g} against {w}");
+            }
+        }
+    }
+}
