@@ -618,7 +618,7 @@ def measure_shape(batch, seq, engines, ctx):
     shared machine falls on all engines alike. An engine's median is the median of its round medians
     (distil reports one median per process, so the peers are summarized the same way)."""
     warmup, runs = warmup_and_runs(batch, seq, ctx["runs"], ctx["runs_large"])
-    rounds = max(1, min(ctx["rounds"], runs // 3))
+    rounds = max(1, min(ctx["rounds"], runs // 2))
     per_round = -(-runs // rounds)
     log(f"  {batch}x{seq}: {rounds} round(s) of {per_round} runs per engine, warm-up {warmup}")
     rounds_of = {key: [] for key in engines}
@@ -665,28 +665,30 @@ def measure_shape(batch, seq, engines, ctx):
             res["isa"] = done[0].get("isa")
             res["distil_gflops"] = statistics.median(d["gflops"] for d in done)  # distil's own count
         row["engines"][key] = res
-    row["ratios"] = ratios(row["engines"], batch, seq)
+    row["ratios"] = ratios(row["engines"], "median_ms")
+    row["min_ratios"] = ratios(row["engines"], "min_ms")
     return row
 
 
-def median_of(engines, key):
+def stat_of(engines, key, stat):
     res = engines.get(key)
-    return None if res is None or "error" in res else res["median_ms"]
+    return None if res is None or "error" in res else res[stat]
 
 
-def ratio(engines, num, den):
-    a, b = median_of(engines, num), median_of(engines, den)
-    return None if a is None or b is None else a / b
+def ratios(engines, stat="median_ms"):
+    """distil / peer (and PyTorch / ORT) of one statistic: `median_ms` or `min_ms`."""
 
+    def ratio(num, den):
+        a, b = stat_of(engines, num, stat), stat_of(engines, den, stat)
+        return None if a is None or b is None else a / b
 
-def ratios(engines, batch, seq):
     return {
-        "fill_mask_over_ort_full": ratio(engines, "distil_fill_mask", "ort_full"),
-        "encoder_over_ort_encoder": ratio(engines, "distil_encoder_only", "ort_encoder"),
-        "full_logits_over_ort_full": ratio(engines, "distil_full_logits", "ort_full"),
-        "torch_full_over_ort_full": ratio(engines, "torch_full", "ort_full"),
-        "bf16_fill_mask_over_ort_full": ratio(engines, "distil_bf16_fill_mask", "ort_full"),
-        "bf16_encoder_over_ort_encoder": ratio(engines, "distil_bf16_encoder_only", "ort_encoder"),
+        "fill_mask_over_ort_full": ratio("distil_fill_mask", "ort_full"),
+        "encoder_over_ort_encoder": ratio("distil_encoder_only", "ort_encoder"),
+        "full_logits_over_ort_full": ratio("distil_full_logits", "ort_full"),
+        "torch_full_over_ort_full": ratio("torch_full", "ort_full"),
+        "bf16_fill_mask_over_ort_full": ratio("distil_bf16_fill_mask", "ort_full"),
+        "bf16_encoder_over_ort_encoder": ratio("distil_bf16_encoder_only", "ort_encoder"),
     }
 
 
@@ -746,6 +748,14 @@ def print_header(machine, cpu, caches, ctx, meta):
     elif not peak and not bw:
         print("- peak and bandwidth: not measured (both measurements failed)")
     print(f"- load average at start: {meta['load_start']}; at end: {meta.get('load_end', '?')} (the machine is shared: compare ratios, not absolute times)")
+    try:
+        busy = float(meta["load_start"].split()[0])
+    except (ValueError, IndexError):
+        busy = 0.0
+    if busy >= (os.cpu_count() or 1) / 2:
+        print(f"- warning: the machine was busy before this run started (1-minute load {busy:.1f} on {os.cpu_count()} CPUs): "
+              f"the medians are dominated by contention, which does not hit every engine alike; read the ratios of "
+              f"minimums beside them, and rerun on a quiet machine before judging a target")
     v = meta["versions"]
     print(f"- distil {meta['git']} ({meta['distil_build']}); ONNX Runtime {v['onnxruntime']} (CPU EP, ORT_ENABLE_ALL); "
           f"PyTorch {v['torch']}; transformers {v['transformers']}")
@@ -778,27 +788,12 @@ def print_main(rows, machine, ctx, wbytes, bf16):
     print(table(["batch×seq"] + [h for _, h in engines] + ["runs"], body))
     print()
 
-    print("## Ratios (distil / peer, medians from this run; targets from issue 4)")
+    print("## Ratios of medians (distil / peer, from this run; targets from issue 4)")
     print()
-    body = []
-    for r in rows:
-        shape, q = (r["batch"], r["seq"]), r["ratios"]
-        line = [
-            f"{r['batch']}×{r['seq']}",
-            fmt_ratio(q["fill_mask_over_ort_full"], FILL_MASK_TARGETS.get(shape)),
-            fmt_ratio(q["encoder_over_ort_encoder"], ENCODER_TARGETS.get(shape)),
-            fmt_ratio(q["full_logits_over_ort_full"]),
-            fmt_ratio(q["torch_full_over_ort_full"]),
-        ]
-        if bf16:
-            line += [fmt_ratio(q["bf16_fill_mask_over_ort_full"], FILL_MASK_TARGETS.get(shape)),
-                     fmt_ratio(q["bf16_encoder_over_ort_encoder"], ENCODER_TARGETS.get(shape))]
-        body.append(line)
-    heads = ["batch×seq", "fill-mask / ORT full", "encoder-only / ORT encoder", "full-logits / ORT full (like for like)", "PyTorch / ORT full"]
-    if bf16:
-        heads += ["bf16 fill-mask / ORT full", "bf16 encoder / ORT encoder"]
-    print(table(heads, body))
+    print_ratios(rows, "ratios", bf16)
+    print("## Ratios of minimums (the least disturbed run of each engine; on a busy machine, a check on the medians)")
     print()
+    print_ratios(rows, "min_ratios", bf16)
 
     peak = machine.get("peak_gflops", {}).get(ctx["threads"])
     print(f"## Achieved GFLOP/s (median){f' and % of the {peak:.0f} GFLOP/s measured peak' if peak else ''}")
@@ -857,13 +852,35 @@ def print_main(rows, machine, ctx, wbytes, bf16):
         print()
 
 
+def print_ratios(rows, which, bf16):
+    body = []
+    for r in rows:
+        shape, q = (r["batch"], r["seq"]), r[which]
+        line = [
+            f"{r['batch']}×{r['seq']}",
+            fmt_ratio(q["fill_mask_over_ort_full"], FILL_MASK_TARGETS.get(shape)),
+            fmt_ratio(q["encoder_over_ort_encoder"], ENCODER_TARGETS.get(shape)),
+            fmt_ratio(q["full_logits_over_ort_full"]),
+            fmt_ratio(q["torch_full_over_ort_full"]),
+        ]
+        if bf16:
+            line += [fmt_ratio(q["bf16_fill_mask_over_ort_full"], FILL_MASK_TARGETS.get(shape)),
+                     fmt_ratio(q["bf16_encoder_over_ort_encoder"], ENCODER_TARGETS.get(shape))]
+        body.append(line)
+    heads = ["batch×seq", "fill-mask / ORT full", "encoder-only / ORT encoder", "full-logits / ORT full (like for like)", "PyTorch / ORT full"]
+    if bf16:
+        heads += ["bf16 fill-mask / ORT full", "bf16 encoder / ORT encoder"]
+    print(table(heads, body))
+    print()
+
+
 def print_scaling(rows, machine, ctx):
     peak = machine.get("peak_gflops", {}).get(ctx["threads"])
     print("## Scaling: batch 1 over sequence length, then sequence 128 over batch size (median ms)")
     print()
     body = []
     for r in rows:
-        e, q = r["engines"], r["ratios"]
+        e, q, m = r["engines"], r["ratios"], r["min_ratios"]
 
         def gf(key):
             res = e.get(key)
@@ -874,10 +891,13 @@ def print_scaling(rows, machine, ctx):
         body.append([
             f"{r['batch']}×{r['seq']}", str(r["batch"] * r["seq"]),
             fmt_ms(e, "ort_full"), fmt_ms(e, "distil_fill_mask"), fmt_ratio(q["fill_mask_over_ort_full"]),
+            fmt_ratio(m["fill_mask_over_ort_full"]),
             fmt_ms(e, "ort_encoder"), fmt_ms(e, "distil_encoder_only"), fmt_ratio(q["encoder_over_ort_encoder"]),
+            fmt_ratio(m["encoder_over_ort_encoder"]),
             gf("ort_encoder"), gf("distil_encoder_only"),
         ])
-    print(table(["batch×seq", "tokens", "ORT full", "distil fill-mask", "ratio", "ORT encoder", "distil encoder-only", "ratio",
+    print(table(["batch×seq", "tokens", "ORT full", "distil fill-mask", "ratio", "ratio of mins", "ORT encoder", "distil encoder-only",
+                 "ratio", "ratio of mins",
                  "ORT encoder GFLOP/s", "distil encoder GFLOP/s"], body))
     print()
 
