@@ -124,20 +124,32 @@ fn gather(c: &mut Criterion) {
 }
 
 /// Every projection of the model: `y = x·Wᵀ + b` for the attention's q/k/v/out (768 → 768) and the
-/// feed-forward network's two layers (768 → 3072, 3072 → 768), at 12, 128 and 512 tokens, on one
-/// and two threads. The scalar triple loop is timed at 12 tokens only (it takes seconds beyond).
+/// feed-forward network's two layers (768 → 3072, 3072 → 768), at 1, 12, 128 and 512 tokens, and
+/// the MLM head's vocabulary projection (768 → 28996) at one token (a single `[MASK]`), on one and
+/// two threads. The scalar twin is timed at 1 and 12 tokens only (it takes seconds beyond).
+///
+/// Each thread count's group starts by measuring the FP32 FMA peak on that many threads
+/// ([`distil_kernels::peak::fma_gflops`]) and prints it, so that the kernel's GFLOP/s can be read
+/// as a share of a peak measured in the same run (the machine may be shared).
 fn linear(c: &mut Criterion) {
     let shapes = [(768, 768), (768, 3072), (3072, 768)];
+    let head = (768, 28_996);
     for kernels in supported() {
         for threads in [1, 2] {
             let pool = pool(threads);
+            let peak = distil_kernels::peak::fma_gflops(kernels, threads, 0.5);
+            eprintln!(
+                "peak/{}/{threads}t: {peak:.1} GFLOP/s (FP32 FMA, measured now)",
+                kernels.isa()
+            );
             let mut group = c.benchmark_group(format!("linear/{}/{threads}t", kernels.isa()));
             group.sample_size(10).sampling_mode(SamplingMode::Flat);
-            for m in [12, 128, 512] {
+            for m in [1, 12, 128, 512] {
                 if kernels.isa() == Isa::Scalar && m > 12 {
                     continue;
                 }
-                for (k, n) in shapes {
+                let with_head = (m == 1).then_some(head);
+                for (k, n) in shapes.into_iter().chain(with_head) {
                     let x = values(m * k, 1.0);
                     let w = values(n * k, 0.05);
                     let bias = values(n, 0.1);

@@ -1,12 +1,23 @@
 //! Matrix multiplication: `C ← α·A·B + β·C` on strided views, and the linear layer
 //! `y = x·Wᵀ + b` that every projection of the model is.
 //!
-//! The SIMD paths call `matrixmultiply`'s packed, cache-blocked GEMM (it picks its own AVX2/FMA
-//! micro-kernel); the scalar path is the triple loop in `scalar.rs`. The linear layer is split across
-//! the rayon pool by output columns, so each thread reads only its share of the weight matrix: with
-//! few rows (a short sentence) the layer is bound by reading `W`, and this split divides that read.
+//! `gemm` (attention's `q·kᵀ` and `p·v`) calls `matrixmultiply`'s packed, cache-blocked GEMM on the
+//! SIMD paths (it picks its own AVX2/FMA micro-kernel); the scalar path is the triple loop in
+//! `scalar.rs`.
+//!
+//! `linear` has a kernel of its own (`simd.rs`), because `W` is `[n, k]` (PyTorch's layout) and
+//! memory-mapped: it reads `W` in place, never packing it, and packs only the small `x`
+//! (`pack.rs`). It computes `yᵀ = W·xᵀ` in tiles of a few rows of `W` by a few tokens, each element
+//! one chain of fused multiply-adds in increasing `p`, exactly as the scalar twin
+//! (`scalar::linear`) does: the two are bit-identical, and a row of `y` does not depend on the
+//! batch or the thread count. The layer is split across the rayon pool by output columns (rows of
+//! `W`), so each thread reads only its share of the weights, once.
 
+#[cfg(target_arch = "x86_64")]
+mod pack;
 mod scalar;
+#[cfg(target_arch = "x86_64")]
+mod simd;
 
 use crate::{Isa, Kernels};
 use rayon::prelude::*;
@@ -123,8 +134,11 @@ impl Kernels {
     /// The linear layer `y = x·Wᵀ + b` (`torch.nn.Linear`): `x: m×k`, `W: n×k` (PyTorch's layout),
     /// `b: n`, `y: m×n`, all row-major. Runs on the current rayon pool.
     ///
-    /// A row of `y` depends on its row of `x` alone, bit for bit: not on `m` or on the other rows
-    /// (so a batch gives each sequence the result it has alone), nor on the number of threads.
+    /// Every element is `b[j] + (x[i,0]·W[j,0] + x[i,1]·W[j,1] + …)`, the sum one chain of fused
+    /// multiply-adds in increasing order from 0, on every instruction set: the SIMD paths equal
+    /// the scalar twin bit for bit. So a row of `y` depends on its row of `x` alone: not on `m` or on
+    /// the other rows (a batch gives each sequence the result it has alone), nor on the number of
+    /// threads.
     pub fn linear(&self, x: &[f32], w: &[f32], bias: &[f32], y: &mut [f32], m: usize) {
         let n = bias.len();
         assert!(
@@ -137,22 +151,45 @@ impl Kernels {
         if m == 0 {
             return;
         }
-        for row in y.chunks_exact_mut(n) {
-            row.copy_from_slice(bias);
-        }
-        let x = MatRef::new(x, m, k);
-        // Column blocks of W (rows of W): one per thread, a multiple of 16 wide.
-        let threads = rayon::current_num_threads().max(1);
-        let block = n.div_ceil(threads).next_multiple_of(16).min(n);
-        let kernels = *self;
         let columns = ColumnBlocks::new(y, m, n);
-        (0..n.div_ceil(block)).into_par_iter().for_each(|b| {
-            let j0 = b * block;
-            let j1 = (j0 + block).min(n);
-            let wt = MatRef::new(&w[j0 * k..j1 * k], j1 - j0, k).t();
-            columns.with_block(j0, j1, |c| kernels.gemm(1.0, x, wt, 1.0, c));
-        });
+        match self.isa() {
+            #[cfg(target_arch = "x86_64")]
+            isa @ (Isa::Avx2 | Isa::Avx512) if k > 0 => {
+                let tile = simd::Tile::new(isa, m);
+                let blocking = pack::Blocking::new(m, k, tile.nr, tile.lanes);
+                pack::with_packed(x, blocking, |xp| {
+                    split_columns(n, tile.mr, |j0, j1| {
+                        let (w, bias) = (&w[j0 * k..j1 * k], &bias[j0..j1]);
+                        columns.with_block(j0, j1, |y| match isa {
+                            // SAFETY: a `Kernels` holds Avx2 only if the CPU has AVX2 and FMA
+                            // (`Kernels::force`, `Kernels::fastest`); the body asserts every
+                            // length its unchecked reads rely on.
+                            Isa::Avx2 => unsafe { simd::linear_avx2(xp, w, bias, y) },
+                            // SAFETY: a `Kernels` holds Avx512 only if the CPU has AVX-512 F; as
+                            // above.
+                            _ => unsafe { simd::linear_avx512(xp, w, bias, y) },
+                        })
+                    })
+                })
+            }
+            // The scalar twin: the spec, and every path's answer when `k = 0` (`y` = bias).
+            _ => split_columns(n, 16, |j0, j1| {
+                let (w, bias) = (&w[j0 * k..j1 * k], &bias[j0..j1]);
+                columns.with_block(j0, j1, |y| scalar::linear(x, w, bias, k, y))
+            }),
+        }
     }
+}
+
+/// Runs `f(j0, j1)` on the current rayon pool for column ranges that cover `0..n`, one per thread,
+/// each a multiple of `granule` wide (but the last), as even as that allows.
+fn split_columns(n: usize, granule: usize, f: impl Fn(usize, usize) + Sync) {
+    let threads = rayon::current_num_threads().max(1);
+    let block = n.div_ceil(granule).div_ceil(threads) * granule;
+    (0..n.div_ceil(block)).into_par_iter().for_each(|b| {
+        let j0 = b * block;
+        f(j0, (j0 + block).min(n))
+    });
 }
 
 /// Hands out disjoint column blocks of a row-major `m × n` matrix to parallel tasks.
@@ -184,8 +221,8 @@ impl ColumnBlocks {
         let len = (self.m - 1) * self.n + j1 - j0;
         // SAFETY: `j0 + len ≤ m·n`, so the slice lies inside `y`. The slice also spans other blocks'
         // columns, but the view built on it (row stride n, j1 - j0 columns) touches only columns
-        // j0..j1, and `gemm` writes only through the view; blocks are disjoint, so no element is
-        // written by two tasks or read while another writes it.
+        // j0..j1, and the kernels write only through the view; blocks are disjoint, so no element
+        // is written by two tasks or read while another writes it.
         let data = unsafe { std::slice::from_raw_parts_mut(self.ptr.add(j0), len) };
         f(MatMut::strided(data, self.m, j1 - j0, self.n));
     }

@@ -1,0 +1,197 @@
+//! The linear layer's input `x` (`m × k`, row-major), packed for its micro-kernel: `x → x~`.
+//!
+//! The tokens are cut into blocks of `nr` (the tile's width); within a block, for each `p` the
+//! block's values `x[i0.., p]` are contiguous, so the micro-kernel reads one block as `k` steps of
+//! `nr / lanes` whole vectors. The last block holds what is left: it is one vector (`lanes`) wide
+//! if that is enough, else `nr`. Lanes past `m` are zero.
+//!
+//! ```text
+//! x (m × k)                 x~, block b (k × width)
+//! row i0     a0 a1 a2 …      p=0: a0 b0 c0 … (width values)
+//! row i0+1   b0 b1 b2 …      p=1: a1 b1 c1 …
+//! …                          …
+//! ```
+//!
+//! Packing costs one pass over `x` (`m·k` values, a few percent of the product at `k ≥ 64`); the
+//! weights are never packed.
+
+use rayon::prelude::*;
+use std::cell::RefCell;
+
+/// Where the packed values start in the buffer: 64 bytes, a cache line, so that a block's rows
+/// (`nr` floats, 64 bytes for AVX2's 16 and a multiple of it for AVX-512's 32) never straddle two.
+const ALIGN_FLOATS: usize = 16;
+
+/// One block of tokens in `x~`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Block {
+    /// The first token (row of `x`).
+    pub i0: usize,
+    /// How many tokens are real (the rest of the width is zero padding).
+    pub tokens: usize,
+    /// Values per `p`: `nr`, or `lanes` for a short last block.
+    pub width: usize,
+    /// Where the block starts in [`PackedX::data`]; it is `k · width` long.
+    pub offset: usize,
+}
+
+/// How `m` tokens are cut into blocks for tiles `nr` wide made of `lanes`-wide vectors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Blocking {
+    pub m: usize,
+    pub k: usize,
+    pub nr: usize,
+    pub lanes: usize,
+}
+
+impl Blocking {
+    /// `nr` must be a multiple of `lanes`.
+    pub fn new(m: usize, k: usize, nr: usize, lanes: usize) -> Self {
+        assert!(lanes > 0 && nr >= lanes && nr.is_multiple_of(lanes));
+        Blocking { m, k, nr, lanes }
+    }
+
+    /// The width of the last block, which holds the `m mod nr` (or `nr`) last tokens.
+    fn last_width(&self) -> usize {
+        let rest = self.m - (self.blocks() - 1) * self.nr;
+        if rest <= self.lanes {
+            self.lanes
+        } else {
+            self.nr
+        }
+    }
+
+    /// How many blocks.
+    pub fn blocks(&self) -> usize {
+        self.m.div_ceil(self.nr)
+    }
+
+    /// The length of `x~`: `k` values per column of width, padding included.
+    pub fn len(&self) -> usize {
+        match self.blocks() {
+            0 => 0,
+            b => ((b - 1) * self.nr + self.last_width()) * self.k,
+        }
+    }
+
+    /// Block `b`.
+    pub fn block(&self, b: usize) -> Block {
+        debug_assert!(b < self.blocks());
+        let i0 = b * self.nr;
+        let width = if b + 1 == self.blocks() {
+            self.last_width()
+        } else {
+            self.nr
+        };
+        Block {
+            i0,
+            tokens: (self.m - i0).min(self.nr),
+            width,
+            offset: i0 * self.k,
+        }
+    }
+}
+
+/// `x~`, ready for the micro-kernel.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct PackedX<'a> {
+    pub data: &'a [f32],
+    pub blocking: Blocking,
+}
+
+impl PackedX<'_> {
+    /// Every block, in order of tokens.
+    pub fn blocks(&self) -> impl Iterator<Item = Block> + '_ {
+        (0..self.blocking.blocks()).map(|b| self.blocking.block(b))
+    }
+}
+
+thread_local! {
+    /// The calling thread's buffer for `x~`, kept between calls so that `forward` does not
+    /// allocate (it grows to the largest `m·k` seen: 6 MB for 512 tokens into the FFN's 3072).
+    static BUFFER: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Packs `x` (`m × k`, row-major) as `blocking` says and runs `f` on the result, using the
+/// thread's buffer (or a fresh one if a call further up this thread's stack holds it, as when a
+/// rayon worker that waits inside `linear` picks up another `linear`). Blocks are packed in
+/// parallel on the current rayon pool.
+pub(super) fn with_packed<R>(x: &[f32], blocking: Blocking, f: impl FnOnce(PackedX<'_>) -> R) -> R {
+    assert_eq!(x.len(), blocking.m * blocking.k, "input is not m×k");
+    let run = |buf: &mut Vec<f32>| {
+        let len = blocking.len();
+        buf.resize(len + ALIGN_FLOATS, 0.0);
+        let start = buf
+            .as_ptr()
+            .align_offset(ALIGN_FLOATS * 4)
+            .min(ALIGN_FLOATS);
+        let data = &mut buf[start..start + len];
+        pack(x, blocking, data);
+        f(PackedX { data, blocking })
+    };
+    BUFFER.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => run(&mut buf),
+        Err(_) => run(&mut Vec::new()),
+    })
+}
+
+/// `x → x~`. Every value of `out` is written, the padding with zeros.
+fn pack(x: &[f32], blocking: Blocking, out: &mut [f32]) {
+    let Blocking { k, nr, .. } = blocking;
+    assert_eq!(out.len(), blocking.len());
+    if k == 0 {
+        return;
+    }
+    // Every block but the last is `nr·k` long, and the last is the rest: the chunks are the blocks.
+    out.par_chunks_mut(nr * k).enumerate().for_each(|(b, dst)| {
+        let Block {
+            i0, tokens, width, ..
+        } = blocking.block(b);
+        debug_assert_eq!(dst.len(), width * k);
+        // Token by token, so that `x` is read along its rows.
+        for t in 0..tokens {
+            let row = &x[(i0 + t) * k..(i0 + t + 1) * k];
+            for (p, &v) in row.iter().enumerate() {
+                dst[p * width + t] = v;
+            }
+        }
+        for p in 0..k {
+            dst[p * width + tokens..(p + 1) * width].fill(0.0);
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_of_16_with_a_narrow_last_one() {
+        // 21 tokens in tiles of 16 (two vectors of 8): one full block, then 5 tokens in 8 lanes.
+        let b = Blocking::new(21, 3, 16, 8);
+        assert_eq!(b.blocks(), 2);
+        assert_eq!(
+            b.block(1),
+            Block {
+                i0: 16,
+                tokens: 5,
+                width: 8,
+                offset: 48
+            }
+        );
+        assert_eq!(b.len(), (16 + 8) * 3);
+        // 26 tokens: the last 10 need the full width.
+        let b = Blocking::new(26, 3, 16, 8);
+        assert_eq!(b.block(1).width, 16);
+        assert_eq!(b.len(), 32 * 3);
+    }
+
+    #[test]
+    fn packs_a_3x2_input_by_hand() {
+        // x = [1 2; 3 4; 5 6] in blocks of 2 tokens (vectors of 2): block 0 is p=0: 1 3, p=1: 2 4;
+        // block 1 is token 2 and a zero lane: p=0: 5 0, p=1: 6 0.
+        let x = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        let got = with_packed(&x, Blocking::new(3, 2, 2, 2), |px| px.data.to_vec());
+        assert_eq!(got, [1.0, 3.0, 2.0, 4.0, 5.0, 0.0, 6.0, 0.0]);
+    }
+}
