@@ -128,20 +128,16 @@ fn gather(c: &mut Criterion) {
 /// the MLM head's vocabulary projection (768 → 28996) at one token (a single `[MASK]`), on one and
 /// two threads. The scalar twin is timed at 1 and 12 tokens only (it takes seconds beyond).
 ///
-/// Each thread count's group starts by measuring the FP32 FMA peak on that many threads
-/// ([`distil_kernels::peak::fma_gflops`]) and prints it, so that the kernel's GFLOP/s can be read
-/// as a share of a peak measured in the same run (the machine may be shared).
+/// Before each shape the FP32 FMA peak on as many threads ([`distil_kernels::peak::fma_gflops`])
+/// is measured and printed (`peak/avx2/2t/128x768x768: … GFLOP/s`), so that the kernel's GFLOP/s
+/// can be read as a share of a peak measured at the same time: the machine may be shared, and the
+/// share of it this process gets may change from one shape to the next.
 fn linear(c: &mut Criterion) {
     let shapes = [(768, 768), (768, 3072), (3072, 768)];
     let head = (768, 28_996);
     for kernels in supported() {
         for threads in [1, 2] {
             let pool = pool(threads);
-            let peak = distil_kernels::peak::fma_gflops(kernels, threads, 0.5);
-            eprintln!(
-                "peak/{}/{threads}t: {peak:.1} GFLOP/s (FP32 FMA, measured now)",
-                kernels.isa()
-            );
             let mut group = c.benchmark_group(format!("linear/{}/{threads}t", kernels.isa()));
             group.sample_size(10).sampling_mode(SamplingMode::Flat);
             for m in [1, 12, 128, 512] {
@@ -154,8 +150,20 @@ fn linear(c: &mut Criterion) {
                     let w = values(n * k, 0.05);
                     let bias = values(n, 0.1);
                     let mut y = vec![0.0; m * n];
+                    let shape = format!("{m}x{k}x{n}");
+                    let mut peak_measured = false;
                     group.throughput(Throughput::Elements((2 * m * k * n) as u64));
-                    group.bench_function(format!("{m}x{k}x{n}"), |b| {
+                    group.bench_function(&shape, |b| {
+                        // Criterion calls this for the warm-up and again for the samples (and not
+                        // at all if the filter leaves the shape out): the peak once, first.
+                        if !peak_measured {
+                            let peak = distil_kernels::peak::fma_gflops(kernels, threads, 0.25);
+                            eprintln!(
+                                "peak/{}/{threads}t/{shape}: {peak:.1} GFLOP/s",
+                                kernels.isa()
+                            );
+                            peak_measured = true;
+                        }
                         pool.install(|| {
                             b.iter(|| kernels.linear(black_box(&x), &w, &bias, &mut y, m))
                         })

@@ -181,11 +181,19 @@ impl Kernels {
     }
 }
 
-/// Runs `f(j0, j1)` on the current rayon pool for column ranges that cover `0..n`, one per thread,
-/// each a multiple of `granule` wide (but the last), as even as that allows.
+/// Blocks of columns per thread when there are several: if another process takes a core for a
+/// while, the other threads take over its remaining blocks instead of waiting for it.
+const BLOCKS_PER_THREAD: usize = 4;
+
+/// Runs `f(j0, j1)` on the current rayon pool for column ranges that cover `0..n`: one range on one
+/// thread, else `BLOCKS_PER_THREAD` per thread, each a multiple of `granule` wide (but the last), as
+/// even as that allows.
 fn split_columns(n: usize, granule: usize, f: impl Fn(usize, usize) + Sync) {
-    let threads = rayon::current_num_threads().max(1);
-    let block = n.div_ceil(granule).div_ceil(threads) * granule;
+    let blocks = match rayon::current_num_threads() {
+        0 | 1 => 1,
+        threads => threads * BLOCKS_PER_THREAD,
+    };
+    let block = n.div_ceil(granule).div_ceil(blocks) * granule;
     (0..n.div_ceil(block)).into_par_iter().for_each(|b| {
         let j0 = b * block;
         f(j0, (j0 + block).min(n))

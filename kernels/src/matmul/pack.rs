@@ -22,6 +22,9 @@ use std::cell::RefCell;
 /// (`nr` floats, 64 bytes for AVX2's 16 and a multiple of it for AVX-512's 32) never straddle two.
 const ALIGN_FLOATS: usize = 16;
 
+/// Values of `p` packed at a time (see [`block`]).
+const STEPS: usize = 16;
+
 /// One block of tokens in `x~`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Block {
@@ -147,18 +150,48 @@ fn pack(x: &[f32], blocking: Blocking, out: &mut [f32]) {
         let Block {
             i0, tokens, width, ..
         } = blocking.block(b);
-        debug_assert_eq!(dst.len(), width * k);
-        // Token by token, so that `x` is read along its rows.
-        for t in 0..tokens {
-            let row = &x[(i0 + t) * k..(i0 + t + 1) * k];
-            for (p, &v) in row.iter().enumerate() {
-                dst[p * width + t] = v;
-            }
-        }
-        for p in 0..k {
-            dst[p * width + tokens..(p + 1) * width].fill(0.0);
+        let rows = &x[i0 * k..(i0 + tokens) * k];
+        // The tiles' widths, known at compile time: twice as fast as `any_width`.
+        match width {
+            8 => block::<8>(rows, k, dst),
+            16 => block::<16>(rows, k, dst),
+            32 => block::<32>(rows, k, dst),
+            _ => any_width(rows, k, width, dst),
         }
     });
+}
+
+/// One block `W` wide: `dst[p][t] = rows[t][p]`, and zeros past the last token.
+///
+/// `STEPS` values of `p` at a time, token by token within: a `STEPS × W` square of `x~` and
+/// `STEPS` values of each row of `x`, a few cache lines each, all in L1.
+fn block<const W: usize>(rows: &[f32], k: usize, dst: &mut [f32]) {
+    let tokens = rows.len() / k;
+    let (dst, rest) = dst.as_chunks_mut::<W>();
+    assert!(rest.is_empty() && dst.len() == k && tokens <= W);
+    for (c, dst) in dst.chunks_mut(STEPS).enumerate() {
+        for (t, row) in rows.chunks_exact(k).enumerate() {
+            for (dst_p, &v) in dst.iter_mut().zip(&row[c * STEPS..]) {
+                dst_p[t] = v;
+            }
+        }
+        for dst_p in dst {
+            dst_p[tokens..].fill(0.0);
+        }
+    }
+}
+
+/// [`block`] for any width.
+fn any_width(rows: &[f32], k: usize, width: usize, dst: &mut [f32]) {
+    let tokens = rows.len() / k;
+    for (t, row) in rows.chunks_exact(k).enumerate() {
+        for (p, &v) in row.iter().enumerate() {
+            dst[p * width + t] = v;
+        }
+    }
+    for dst_p in dst.chunks_exact_mut(width) {
+        dst_p[tokens..].fill(0.0);
+    }
 }
 
 #[cfg(test)]
@@ -184,6 +217,33 @@ mod tests {
         let b = Blocking::new(26, 3, 16, 8);
         assert_eq!(b.block(1).width, 16);
         assert_eq!(b.len(), 32 * 3);
+    }
+
+    #[test]
+    fn packs_every_width_as_defined() {
+        // (m, k, nr, lanes): the tiles' widths (8, 16, 32) and another, k off the 16-step squares.
+        for (m, k, nr, lanes) in [
+            (5, 37, 8, 8),
+            (21, 17, 16, 8),
+            (40, 3, 32, 16),
+            (7, 5, 6, 3),
+        ] {
+            let x: Vec<f32> = (0..m * k).map(|v| v as f32).collect();
+            let blocking = Blocking::new(m, k, nr, lanes);
+            let got = with_packed(&x, blocking, |px| px.data.to_vec());
+            let mut want = vec![];
+            for b in 0..blocking.blocks() {
+                let block = blocking.block(b);
+                assert_eq!(want.len(), block.offset);
+                for p in 0..k {
+                    for t in 0..block.width {
+                        let i = block.i0 + t;
+                        want.push(if t < block.tokens { x[i * k + p] } else { 0.0 });
+                    }
+                }
+            }
+            assert_eq!(got, want, "m={m} k={k} nr={nr}");
+        }
     }
 
     #[test]
