@@ -12,6 +12,8 @@ pub mod error;
 pub mod hub;
 pub mod model;
 pub mod pipelines;
+#[cfg(feature = "server")]
+pub mod server;
 pub mod tokenizer;
 pub mod weights;
 
