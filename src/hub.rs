@@ -99,6 +99,72 @@ pub fn find_in_cache(cache: &Path, id: &str) -> Option<PathBuf> {
     dirs.pop()
 }
 
+/// The path of `file` in dataset `id` (`org/name`): from the cache (`datasets--{org}--{name}`,
+/// the snapshot `refs/main` names, else any that has it) or, with the `hub` feature, downloaded
+/// into it.
+pub fn dataset_file(id: &str, file: &str) -> Result<PathBuf> {
+    if !is_hub_id(id) {
+        return Err(Error::input(format!("--dataset {id}: not a valid hub id")));
+    }
+    let cache = cache_dir();
+    if let Some(path) = find_dataset_file(&cache, id, file) {
+        return Ok(path);
+    }
+    download_dataset_file(&cache, id, file)
+}
+
+/// `file` of dataset `id` in `cache`, if a snapshot holds it.
+pub fn find_dataset_file(cache: &Path, id: &str, file: &str) -> Option<PathBuf> {
+    let repo = cache.join(format!("datasets--{}", id.replace('/', "--")));
+    let snapshots = repo.join("snapshots");
+    if let Ok(hash) = std::fs::read_to_string(repo.join("refs").join("main")) {
+        let path = snapshots.join(hash.trim()).join(file);
+        if path.is_file() {
+            return Some(path);
+        }
+    }
+    let mut found: Vec<PathBuf> = std::fs::read_dir(&snapshots)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path().join(file)))
+        .filter(|p| p.is_file())
+        .collect();
+    found.sort();
+    found.pop()
+}
+
+#[cfg(feature = "hub")]
+fn download_dataset_file(cache: &Path, id: &str, file: &str) -> Result<PathBuf> {
+    use hf_hub::api::sync::ApiBuilder;
+
+    let missing = format!(
+        "dataset file {id}/{file} is not in the Hugging Face cache at {}",
+        cache.display()
+    );
+    if std::env::var("HF_HUB_OFFLINE").is_ok_and(|v| v == "1" || v == "true") {
+        return Err(Error::input(format!(
+            "{missing} and HF_HUB_OFFLINE is set: download it once, or pass --data FILE"
+        )));
+    }
+    let unreachable = |e: hf_hub::api::sync::ApiError| {
+        Error::input(format!(
+            "{missing} and the hub could not be reached ({e}): pass --data FILE"
+        ))
+    };
+    let api = ApiBuilder::from_cache(hf_hub::Cache::new(cache.to_path_buf()))
+        .with_progress(true)
+        .build()
+        .map_err(unreachable)?;
+    api.dataset(id.to_string()).get(file).map_err(unreachable)
+}
+
+#[cfg(not(feature = "hub"))]
+fn download_dataset_file(cache: &Path, id: &str, file: &str) -> Result<PathBuf> {
+    Err(Error::input(format!(
+        "dataset file {id}/{file} is not in the Hugging Face cache at {}, and this build of distil has no hub support (feature \"hub\"): pass --data FILE",
+        cache.display()
+    )))
+}
+
 /// How to get a model that is not in the cache, for error messages.
 fn how_to_get(id: &str) -> String {
     format!(
@@ -200,6 +266,21 @@ mod tests {
             Some(full)
         );
         assert_eq!(find_in_cache(tmp.path(), "other"), None);
+    }
+
+    #[test]
+    fn finds_a_dataset_file_in_the_cache() {
+        let cache = tempfile::tempdir().unwrap();
+        let id = "rcds/wikipedia-for-mask-filling";
+        let file = "data/original_512.jsonl.xz";
+        assert_eq!(find_dataset_file(cache.path(), id, file), None);
+        let repo = cache
+            .path()
+            .join("datasets--rcds--wikipedia-for-mask-filling");
+        let path = repo.join("snapshots").join("abc").join(file);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, b"").unwrap();
+        assert_eq!(find_dataset_file(cache.path(), id, file), Some(path));
     }
 
     #[test]

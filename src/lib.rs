@@ -9,6 +9,7 @@
 
 pub mod engine;
 pub mod error;
+pub mod eval;
 pub mod hub;
 pub mod model;
 pub mod pipelines;

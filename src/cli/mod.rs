@@ -2,6 +2,7 @@
 
 mod bench;
 mod embed;
+mod eval;
 mod fill_mask;
 mod inputs;
 mod profile;
@@ -32,6 +33,8 @@ enum Command {
     Tokenize(tokenize::TokenizeArgs),
     /// Print a sentence embedding per text (pooled and normalised as sentence-transformers does).
     Embed(embed::EmbedArgs),
+    /// Evaluate fill-mask on a mask-filling dataset (accuracy, perplexity, throughput).
+    Eval(eval::EvalArgs),
     /// Time forward passes on random token ids (median, min, max, GFLOP/s).
     Bench(bench::BenchArgs),
     /// Time each operation of a forward pass (same workload options as bench).
@@ -47,6 +50,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Command::FillMask(a) => fill_mask::run(a, &options),
         Command::Tokenize(a) => tokenize::run(a),
         Command::Embed(a) => embed::run(a, &options),
+        Command::Eval(a) => eval::run(a, &options),
         Command::Bench(a) => bench::run(a, &options),
         Command::Profile(a) => profile::run(a, &options),
     }

@@ -1,0 +1,261 @@
+//! `distil eval`: fill-mask on a mask-filling dataset, with a progress bar and a summary.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use distil::eval::{MaskResult, Row, Summary, Totals};
+use distil::{Engine, Error, Options, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+
+#[derive(clap::Args)]
+pub struct EvalArgs {
+    /// A model directory or a Hugging Face hub id.
+    #[arg(long, default_value = "distilbert-base-cased")]
+    model: String,
+    /// The dataset as JSON lines, plain or `.xz`.
+    #[arg(long, conflicts_with = "dataset", required_unless_present = "dataset")]
+    data: Option<PathBuf>,
+    /// A hub dataset to fetch instead (its file `data/{config}.jsonl.xz`).
+    #[arg(long)]
+    dataset: Option<String>,
+    /// The dataset's configuration, with --dataset.
+    #[arg(long, default_value = "original_512")]
+    config: String,
+    /// Evaluate the first N rows only.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// A mask counts for top-k accuracy if its gold token is among the K most likely.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..))]
+    top_k: u16,
+    /// Rows per batch of forward passes.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..))]
+    batch: u16,
+    /// Print the summary as one JSON object.
+    #[arg(long)]
+    json: bool,
+    /// Write each row's predictions, beside its gold spans, to this file (JSON lines).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+pub fn run(args: EvalArgs, options: &Options) -> Result<ExitCode> {
+    let path = match (&args.data, &args.dataset) {
+        (Some(path), _) => path.clone(),
+        (None, Some(id)) => {
+            distil::hub::dataset_file(id, &format!("data/{}.jsonl.xz", args.config))?
+        }
+        (None, None) => return Err(Error::input("give --data FILE or --dataset ID")),
+    };
+    let engine = super::load(&args.model, options)?;
+    let mask_token = distil::eval::mask_token(&engine)?;
+    let (mut lines, progress, decoder) = open(&path)?;
+    let mut out = match &args.out {
+        Some(p) => Some(BufWriter::new(
+            File::create(p).map_err(|e| Error::io_error(p, e))?,
+        )),
+        None => None,
+    };
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&interrupted);
+    // If a handler cannot be installed, Ctrl-C ends the process as usual, without a summary.
+    let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
+
+    let top_k = usize::from(args.top_k);
+    let limit = args.limit.unwrap_or(usize::MAX);
+    let mut totals = Totals::default();
+    let start = Instant::now();
+    let mut line_no = 0;
+    let mut read = 0;
+    let mut buf = Vec::new();
+    let name = path.display().to_string();
+    'rows: loop {
+        // Up to --batch rows, with their line numbers.
+        let mut batch: Vec<(usize, Row)> = Vec::new();
+        while batch.len() < usize::from(args.batch) && read < limit {
+            buf.clear();
+            let n = lines
+                .read_until(b'\n', &mut buf)
+                .map_err(|e| Error::io_error(&path, e))?;
+            if n == 0 {
+                break;
+            }
+            line_no += 1;
+            let Ok(line) = std::str::from_utf8(&buf) else {
+                read += 1;
+                skip(&progress, &mut totals, &name, line_no, "not UTF-8");
+                continue;
+            };
+            if line.trim().is_empty() {
+                continue;
+            }
+            read += 1;
+            match Row::parse(line, &mask_token) {
+                Ok(row) => batch.push((line_no, row)),
+                Err(reason) => skip(&progress, &mut totals, &name, line_no, &reason),
+            }
+        }
+        if batch.is_empty() {
+            break;
+        }
+        let rows: Vec<Row> = batch.iter().map(|(_, r)| r.clone()).collect();
+        let results = engine.evaluate(&rows, top_k)?;
+        for ((line, row), result) in batch.iter().zip(results) {
+            match result {
+                Ok(masks) => {
+                    totals.add_row();
+                    for mask in &masks {
+                        match (&mask.gold_token, mask.score) {
+                            (Ok(_), Some(score)) => totals.add_mask(score, top_k),
+                            (Err(reason), _) => totals.skip_mask(reason),
+                            (Ok(_), None) => totals.skip_mask("no logits for the gold token"),
+                        }
+                    }
+                    if let Some(out) = out.as_mut() {
+                        let record = prediction_line(&engine, *line, row, &masks);
+                        writeln!(out, "{record}").map_err(|e| out_error(&args.out, e))?;
+                    }
+                }
+                Err(reason) => skip(&progress, &mut totals, &name, *line, &reason),
+            }
+        }
+        let seconds = start.elapsed().as_secs_f64();
+        progress.set_message(format!(
+            "{} rows, {} masks, {:.1} rows/s, {:.1} masks/s",
+            totals.rows,
+            totals.masks,
+            totals.rows as f64 / seconds,
+            totals.masks as f64 / seconds
+        ));
+        if interrupted.load(Ordering::SeqCst) {
+            break 'rows;
+        }
+    }
+    progress.finish_and_clear();
+    drop(lines);
+    if let Some(decoder) = decoder {
+        if !interrupted.load(Ordering::SeqCst) && read < limit {
+            match decoder.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(Error::input(format!("{name}: {e}"))),
+                Err(_) => return Err(Error::input(format!("{name}: the .xz decoder failed"))),
+            }
+        }
+    }
+    if let Some(mut out) = out {
+        out.flush().map_err(|e| out_error(&args.out, e))?;
+    }
+    let mut summary = totals.summary(top_k, engine.max_length(), start.elapsed().as_secs_f64());
+    summary.interrupted = interrupted.load(Ordering::SeqCst);
+    if args.json {
+        println!("{}", serde_json::to_string(&summary).unwrap_or_default());
+    } else {
+        print_table(&summary);
+    }
+    Ok(if summary.interrupted {
+        ExitCode::from(130)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The data's lines, a progress bar over the bytes of the file, and for `.xz` the thread that
+/// decompresses it into a pipe (so that rows stream: the file is never held decompressed).
+type Opened = (
+    Box<dyn BufRead>,
+    ProgressBar,
+    Option<JoinHandle<std::io::Result<()>>>,
+);
+
+fn open(path: &Path) -> Result<Opened> {
+    let file = File::open(path).map_err(|e| Error::io_error(path, e))?;
+    let len = file.metadata().map_err(|e| Error::io_error(path, e))?.len();
+    let progress = ProgressBar::new(len).with_style(
+        ProgressStyle::with_template("{bar:30} {percent:>3}% {msg} (ETA {eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let raw = progress.wrap_read(file);
+    if path.extension().is_some_and(|e| e == "xz") {
+        let (reader, writer) = std::io::pipe().map_err(|e| Error::io_error(path, e))?;
+        let decoder = std::thread::spawn(move || {
+            let mut input = BufReader::new(raw);
+            let mut output = BufWriter::new(writer);
+            lzma_rs::xz_decompress(&mut input, &mut output)
+                .map_err(|e| std::io::Error::other(format!("not a valid .xz file: {e}")))?;
+            output.flush()
+        });
+        Ok((Box::new(BufReader::new(reader)), progress, Some(decoder)))
+    } else {
+        Ok((Box::new(BufReader::new(raw)), progress, None))
+    }
+}
+
+/// Reports a skipped row on standard error (above the progress bar) and counts it.
+fn skip(progress: &ProgressBar, totals: &mut Totals, name: &str, line: usize, reason: &str) {
+    progress.suspend(|| eprintln!("distil: {name}:{line}: row skipped: {reason}"));
+    totals.skip_row(reason, line);
+}
+
+fn out_error(path: &Option<PathBuf>, e: std::io::Error) -> Error {
+    Error::io_error(path.as_deref().unwrap_or(Path::new("--out")), e)
+}
+
+/// One `--out` line: the row's predictions per mask beside its gold spans.
+fn prediction_line(engine: &Engine, line: usize, row: &Row, masks: &[MaskResult]) -> String {
+    let tokenizer = engine.tokenizer();
+    let masks: Vec<_> = masks
+        .iter()
+        .map(|m| {
+            json!({
+                "gold": m.gold,
+                "gold_token": m.gold_token.as_ref().ok().map(|&t| tokenizer.decode_token(t)),
+                "rank": m.score.map(|s| s.rank),
+                "log_prob": m.score.map(|s| s.log_prob),
+                "window": [m.window.start, m.window.end],
+                "predictions": m.predictions.iter().map(|&(token, score)| json!({
+                    "token": token,
+                    "token_str": tokenizer.decode_token(token),
+                    "score": score,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    json!({ "line": line, "id": row.id, "masks": masks }).to_string()
+}
+
+fn print_table(s: &Summary) {
+    let figure =
+        |v: Option<f64>, digits: usize| v.map_or("-".to_owned(), |v| format!("{v:.digits$}"));
+    println!(
+        "rows            {} evaluated, {} skipped",
+        s.rows, s.skipped.rows
+    );
+    println!(
+        "masks           {} scored, {} skipped; {} predicted from {}-token windows of longer texts",
+        s.masks, s.skipped.masks, s.windowed_masks, s.window_tokens
+    );
+    println!("top-1 accuracy  {}", figure(s.top1_accuracy, 4));
+    println!("top-{} accuracy  {}", s.top_k, figure(s.topk_accuracy, 4));
+    println!("perplexity      {}", figure(s.perplexity, 3));
+    println!(
+        "throughput      {:.1} rows/s, {:.1} masks/s ({:.1} s)",
+        s.rows_per_second, s.masks_per_second, s.seconds
+    );
+    for (reason, n) in s
+        .skipped
+        .rows_by_reason
+        .iter()
+        .chain(&s.skipped.masks_by_reason)
+    {
+        println!("skipped         {n} × {reason}");
+    }
+    if s.interrupted {
+        println!("interrupted     (Ctrl-C): the figures cover the rows done so far");
+    }
+}
