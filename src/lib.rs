@@ -9,6 +9,7 @@
 
 pub mod engine;
 pub mod error;
+mod files;
 pub mod eval;
 pub mod hub;
 pub mod model;

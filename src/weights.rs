@@ -4,21 +4,28 @@
 //! page cache (zero-copy). f16 and bf16 tensors are widened to f32 once, at load, since the kernels
 //! compute in f32. Any other dtype is an error naming the tensor.
 //!
+//! A file is untrusted input: its header is checked in full before any tensor is read
+//! (`header.rs`), and every tensor the model takes is scanned once for NaN and infinities, which
+//! would otherwise turn every answer into NaN without a word. The scan reads each weight once,
+//! branch-free per block so that it vectorises (about as long as reading the file from the page
+//! cache); f32 tensors stay zero-copy.
+//!
 //! Keys are reached through a [`Prefix`], which nests like the checkpoint's own module paths:
 //! `w.pp("transformer.layer.3").pp("attention").linear("q_lin", dim, dim)` reads
 //! `transformer.layer.3.attention.q_lin.{weight,bias}`.
 
+mod header;
+
 use std::collections::HashMap;
-use std::fs::File;
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use distil_kernels::mmap::{map_readonly, Mmap};
 use half::{bf16, f16};
-use safetensors::{Dtype, SafeTensors};
+use safetensors::Dtype;
 
-use crate::{Error, Result};
+use crate::{files, Error, Result};
 
 /// An opened safetensors file: its map and the table of its tensors.
 pub struct Weights {
@@ -55,28 +62,12 @@ enum Storage {
 }
 
 impl Weights {
-    /// Maps `path` and checks its header: offsets inside the file, contiguous, and consistent with
-    /// each tensor's shape and dtype (the `safetensors` crate's validation).
+    /// Maps `path` and checks its header (see `header.rs`): every tensor's byte range inside the
+    /// file, the ranges tiling the data, each consistent with its tensor's shape and dtype.
     pub fn open(path: &Path) -> Result<Self> {
-        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let file = files::open(path)?;
         let mmap = map_readonly(&file).map_err(|e| Error::io(path, e))?;
-        let (header_len, metadata) = SafeTensors::read_metadata(&mmap)
-            .map_err(|e| Error::weights(path, format!("not a valid safetensors file: {e}")))?;
-        let data_start = 8 + header_len;
-        let tensors = metadata
-            .tensors()
-            .into_iter()
-            .map(|(key, info)| {
-                let (start, end) = info.data_offsets;
-                let entry = Entry {
-                    dtype: info.dtype,
-                    shape: info.shape.clone(),
-                    start: data_start + start,
-                    end: data_start + end,
-                };
-                (key, entry)
-            })
-            .collect();
+        let tensors = header::parse(&mmap).map_err(|reason| Error::weights(path, reason))?;
         Ok(Weights {
             path: path.to_path_buf(),
             mmap: Arc::new(mmap),
@@ -141,10 +132,14 @@ impl Weights {
                 ))
             }
         };
-        Ok(Tensor {
+        let tensor = Tensor {
             storage,
             shape: shape.to_vec(),
-        })
+        };
+        match first_non_finite(&tensor) {
+            None => Ok(tensor),
+            Some(i) => Err(Error::weights(&self.path, non_finite(key, &tensor, i))),
+        }
     }
 
     /// The root of the key paths.
@@ -154,6 +149,46 @@ impl Weights {
             path: String::new(),
         }
     }
+}
+
+/// The index of the first NaN or infinity in `values`. Blocks are tested without branches (the
+/// exponent bits of every element, OR-ed together), so the common all-finite pass vectorises.
+fn first_non_finite(values: &[f32]) -> Option<usize> {
+    const EXPONENT: u32 = 0x7f80_0000;
+    const BLOCK: usize = 4096;
+    values
+        .chunks(BLOCK)
+        .enumerate()
+        .find(|(_, block)| {
+            block
+                .iter()
+                .fold(false, |any, v| any | (v.to_bits() & EXPONENT == EXPONENT))
+        })
+        .and_then(|(b, block)| {
+            let i = block.iter().position(|v| !v.is_finite())?;
+            Some(b * BLOCK + i)
+        })
+}
+
+/// Why the tensor `key` is refused: what its element `first` holds, where, and how many more.
+fn non_finite(key: &str, tensor: &Tensor, first: usize) -> String {
+    let what = if tensor[first].is_nan() {
+        "NaN"
+    } else {
+        "an infinity"
+    };
+    // The row-major index of element `first`.
+    let mut index = vec![0; tensor.shape.len()];
+    let mut rest = first;
+    for (i, &d) in index.iter_mut().zip(&tensor.shape).rev() {
+        *i = rest % d;
+        rest /= d;
+    }
+    let count = tensor.iter().filter(|v| !v.is_finite()).count();
+    format!(
+        "tensor {key:?} holds {what} at {index:?} ({count} of its {} values are NaN or infinite); weights must be finite",
+        tensor.len()
+    )
 }
 
 /// Decodes little-endian elements of `N` bytes into f32.
@@ -179,9 +214,9 @@ impl Tensor {
         matches!(self.storage, Storage::Mapped { .. })
     }
 
-    /// Whether every element is finite.
+    /// Whether every element is finite (always true of a tensor [`Weights::tensor`] returned).
     pub fn all_finite(&self) -> bool {
-        self.iter().all(|v| v.is_finite())
+        first_non_finite(self).is_none()
     }
 }
 
@@ -190,7 +225,8 @@ impl Deref for Tensor {
 
     fn deref(&self) -> &[f32] {
         match &self.storage {
-            // Alignment and length were checked when the tensor was made, and the map never changes.
+            // Alignment and length were checked when the tensor was made; the map is read-only
+            // (a file truncated while mapped is outside what distil promises: see the README).
             Storage::Mapped { mmap, start, end } => bytemuck::cast_slice(&mmap[*start..*end]),
             Storage::Owned(v) => v,
         }

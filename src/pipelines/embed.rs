@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::batches;
 use crate::engine::Engine;
-use crate::{Error, Result};
+use crate::{files, Error, Result};
 
 /// How token vectors become one sentence vector.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,12 +90,11 @@ impl EmbedConfig {
 
 /// `path` parsed as `T`, or `None` when the file does not exist.
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>> {
-    match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
+    match files::read_optional(path)? {
+        Some(bytes) => serde_json::from_slice(&bytes)
             .map(Some)
             .map_err(|e| Error::json(path, e)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io(path, e)),
+        None => Ok(None),
     }
 }
 

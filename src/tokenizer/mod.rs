@@ -27,7 +27,7 @@ use std::path::Path;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::{Error, Result};
+use crate::{files, Error, Result};
 use normalize::{BertNormalizer, Normalized};
 use special::{Segment, SpecialTokens};
 use wordpiece::WordPiece;
@@ -137,21 +137,14 @@ impl Tokenizer {
     /// padding and truncation settings (sentence-transformers ships fixed 128) are not applied.
     pub fn from_dir(dir: &Path) -> Result<Self> {
         let config_path = dir.join("tokenizer_config.json");
-        let config = if config_path.exists() {
-            let text =
-                std::fs::read_to_string(&config_path).map_err(|e| Error::io(&config_path, e))?;
-            serde_json::from_str(&text).map_err(|e| Error::json(&config_path, e))?
-        } else {
-            TokenizerConfig::default()
-        };
+        let config = TokenizerConfig::read(&config_path)?.unwrap_or_default();
         let mut names = config.special_names(&config_path)?;
         // Without `added_tokens_decoder`, transformers still reads special_tokens_map.json.
         let map_path = dir.join("special_tokens_map.json");
-        if config.added_tokens_decoder.is_none() && map_path.exists() {
-            let text = std::fs::read_to_string(&map_path).map_err(|e| Error::io(&map_path, e))?;
-            let map: TokenizerConfig =
-                serde_json::from_str(&text).map_err(|e| Error::json(&map_path, e))?;
-            map.override_names(&mut names, &map_path)?;
+        if config.added_tokens_decoder.is_none() {
+            if let Some(map) = TokenizerConfig::read(&map_path)? {
+                map.override_names(&mut names, &map_path)?;
+            }
         }
 
         let lowercase = config.do_lower_case.unwrap_or(true);
@@ -414,6 +407,16 @@ struct AddedToken {
 }
 
 impl TokenizerConfig {
+    /// Reads `path`, or `None` when the model has no such file.
+    fn read(path: &Path) -> Result<Option<Self>> {
+        let Some(bytes) = files::read_optional(path)? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| Error::json(path, e))
+    }
+
     fn special_names(&self, path: &Path) -> Result<SpecialNames> {
         let mut names = SpecialNames::default();
         self.override_names(&mut names, path)?;

@@ -17,7 +17,7 @@ use std::ops::Range;
 use std::path::Path;
 
 use super::trie::Trie;
-use crate::{Error, Result};
+use crate::{files, Error, Result};
 
 /// Words with more chars than this (after normalization) become `[UNK]`.
 pub(crate) const MAX_INPUT_CHARS_PER_WORD: usize = 100;
@@ -42,7 +42,7 @@ pub(crate) struct WordPiece {
 impl WordPiece {
     /// Reads `vocab.txt`; `unk_token` must be in it.
     pub fn from_file(path: &Path, unk_token: &str) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let bytes = files::read(path)?;
         let text = std::str::from_utf8(&bytes).map_err(|e| {
             let line = bytes[..e.valid_up_to()]
                 .iter()
