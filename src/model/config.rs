@@ -5,9 +5,9 @@
 
 use std::path::Path;
 
-use serde::Deserialize;
+use serde_json::{Map, Value};
 
-use crate::{Error, Result};
+use crate::{files, Error, Result};
 
 /// Which family of checkpoint keys and embeddings the model uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,88 +58,125 @@ pub struct Config {
     pub activation: Activation,
 }
 
-/// `config.json` as written, fields of both families optional.
-#[derive(Deserialize)]
-struct RawConfig {
-    model_type: Option<String>,
-    vocab_size: Option<i64>,
-    // DistilBERT names.
-    dim: Option<i64>,
-    n_layers: Option<i64>,
-    n_heads: Option<i64>,
-    hidden_dim: Option<i64>,
-    activation: Option<String>,
-    // BERT names.
-    hidden_size: Option<i64>,
-    num_hidden_layers: Option<i64>,
-    num_attention_heads: Option<i64>,
-    intermediate_size: Option<i64>,
-    hidden_act: Option<String>,
-    type_vocab_size: Option<i64>,
-    layer_norm_eps: Option<f64>,
-    position_embedding_type: Option<String>,
-    // Both.
-    max_position_embeddings: Option<i64>,
+/// `config.json` as written: a JSON object whose fields are read by name, so that a field of the
+/// wrong type is an error naming that field. Fields of both families are optional here; `null`
+/// counts as absent.
+struct RawConfig<'a> {
+    fields: &'a Map<String, Value>,
+    path: &'a Path,
+}
+
+impl RawConfig<'_> {
+    fn get(&self, name: &str) -> Option<&Value> {
+        self.fields.get(name).filter(|v| !v.is_null())
+    }
+
+    fn wrong_type(&self, name: &str, expected: &str, value: &Value) -> Error {
+        let mut shown = value.to_string();
+        if shown.len() > 40 {
+            let cut = (0..=37).rev().find(|&i| shown.is_char_boundary(i)).unwrap_or(0);
+            shown.truncate(cut);
+            shown.push_str("...");
+        }
+        Error::config(self.path, format!("\"{name}\" must be {expected}, not {shown}"))
+    }
+
+    fn integer(&self, name: &str) -> Result<Option<i64>> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::Number(n)) if n.as_i64().is_some() => Ok(n.as_i64()),
+            Some(Value::Number(n)) if n.as_u64().is_some() => Err(Error::config(
+                self.path,
+                format!("\"{name}\" = {n} is too large"),
+            )),
+            Some(v) => Err(self.wrong_type(name, "an integer", v)),
+        }
+    }
+
+    fn float(&self, name: &str) -> Result<Option<f64>> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::Number(n)) => Ok(n.as_f64()),
+            Some(v) => Err(self.wrong_type(name, "a number", v)),
+        }
+    }
+
+    fn string(&self, name: &str) -> Result<Option<&str>> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(v) => Err(self.wrong_type(name, "a string", v)),
+        }
+    }
+
+    /// The positive size `name`, which must be present.
+    fn size(&self, name: &str) -> Result<usize> {
+        self.size_or(name, None)
+    }
+
+    /// The positive size `name`, or `default` when absent.
+    fn size_or(&self, name: &str, default: Option<i64>) -> Result<usize> {
+        match self.integer(name)?.or(default) {
+            None => Err(Error::config(self.path, format!("\"{name}\" is missing"))),
+            Some(v) if v <= 0 => Err(Error::config(
+                self.path,
+                format!("\"{name}\" must be a positive integer, not {v}"),
+            )),
+            Some(v) => usize::try_from(v)
+                .map_err(|_| Error::config(self.path, format!("\"{name}\" = {v} is too large"))),
+        }
+    }
+
+    /// The activation `name`; `"gelu"` when absent.
+    fn activation(&self, name: &str) -> Result<Activation> {
+        let value = self.string(name)?.unwrap_or("gelu");
+        Activation::parse(value).ok_or_else(|| {
+            Error::config(
+                self.path,
+                format!("unsupported \"{name}\" {value:?} (expected gelu, gelu_new or relu)"),
+            )
+        })
+    }
 }
 
 impl Config {
     /// Reads and checks `path` (a `config.json`).
     pub fn from_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        let raw: RawConfig = serde_json::from_slice(&text).map_err(|e| Error::json(path, e))?;
-        Config::from_raw(raw, path)
+        let text = files::read(path)?;
+        let value: Value = serde_json::from_slice(&text).map_err(|e| Error::json(path, e))?;
+        Config::from_value(&value, path)
     }
 
     /// Parses `text` as the contents of the `config.json` at `path`.
     pub fn from_json(text: &str, path: &Path) -> Result<Self> {
-        let raw: RawConfig = serde_json::from_str(text).map_err(|e| Error::json(path, e))?;
-        Config::from_raw(raw, path)
+        let value: Value = serde_json::from_str(text).map_err(|e| Error::json(path, e))?;
+        Config::from_value(&value, path)
     }
 
-    fn from_raw(raw: RawConfig, path: &Path) -> Result<Self> {
+    fn from_value(value: &Value, path: &Path) -> Result<Self> {
+        let Value::Object(fields) = value else {
+            return Err(Error::config(path, "the file is not a JSON object"));
+        };
+        let raw = RawConfig { fields, path };
         let model_type = raw
-            .model_type
-            .as_deref()
+            .string("model_type")?
             .ok_or_else(|| Error::config(path, "\"model_type\" is missing"))?;
-        let size = |value: Option<i64>, name: &str| -> Result<usize> {
-            match value {
-                None => Err(Error::config(path, format!("\"{name}\" is missing"))),
-                Some(v) if v <= 0 => Err(Error::config(
-                    path,
-                    format!("\"{name}\" must be a positive integer, not {v}"),
-                )),
-                Some(v) => usize::try_from(v)
-                    .map_err(|_| Error::config(path, format!("\"{name}\" is too large"))),
-            }
-        };
-        let activation = |value: Option<String>, name: &str| -> Result<Activation> {
-            let value = value.unwrap_or_else(|| "gelu".to_string());
-            Activation::parse(&value).ok_or_else(|| {
-                Error::config(
-                    path,
-                    format!("unsupported \"{name}\" {value:?} (expected gelu, gelu_new or relu)"),
-                )
-            })
-        };
         let config = match model_type {
             "distilbert" => Config {
                 architecture: Architecture::DistilBert,
-                vocab_size: size(raw.vocab_size, "vocab_size")?,
-                dim: size(raw.dim, "dim")?,
-                n_layers: size(raw.n_layers, "n_layers")?,
-                n_heads: size(raw.n_heads, "n_heads")?,
-                hidden_dim: size(raw.hidden_dim, "hidden_dim")?,
-                max_position_embeddings: size(
-                    raw.max_position_embeddings,
-                    "max_position_embeddings",
-                )?,
+                vocab_size: raw.size("vocab_size")?,
+                dim: raw.size("dim")?,
+                n_layers: raw.size("n_layers")?,
+                n_heads: raw.size("n_heads")?,
+                hidden_dim: raw.size("hidden_dim")?,
+                max_position_embeddings: raw.size("max_position_embeddings")?,
                 type_vocab_size: 0,
                 // transformers hard-codes 1e-12 for every DistilBERT LayerNorm.
                 layer_norm_eps: 1e-12,
-                activation: activation(raw.activation, "activation")?,
+                activation: raw.activation("activation")?,
             },
             "bert" => {
-                if let Some(kind) = raw.position_embedding_type.as_deref() {
+                if let Some(kind) = raw.string("position_embedding_type")? {
                     if kind != "absolute" {
                         return Err(Error::config(
                             path,
@@ -149,17 +186,14 @@ impl Config {
                 }
                 Config {
                     architecture: Architecture::Bert,
-                    vocab_size: size(raw.vocab_size, "vocab_size")?,
-                    dim: size(raw.hidden_size, "hidden_size")?,
-                    n_layers: size(raw.num_hidden_layers, "num_hidden_layers")?,
-                    n_heads: size(raw.num_attention_heads, "num_attention_heads")?,
-                    hidden_dim: size(raw.intermediate_size, "intermediate_size")?,
-                    max_position_embeddings: size(
-                        raw.max_position_embeddings,
-                        "max_position_embeddings",
-                    )?,
-                    type_vocab_size: size(raw.type_vocab_size.or(Some(2)), "type_vocab_size")?,
-                    layer_norm_eps: match raw.layer_norm_eps {
+                    vocab_size: raw.size("vocab_size")?,
+                    dim: raw.size("hidden_size")?,
+                    n_layers: raw.size("num_hidden_layers")?,
+                    n_heads: raw.size("num_attention_heads")?,
+                    hidden_dim: raw.size("intermediate_size")?,
+                    max_position_embeddings: raw.size("max_position_embeddings")?,
+                    type_vocab_size: raw.size_or("type_vocab_size", Some(2))?,
+                    layer_norm_eps: match raw.float("layer_norm_eps")? {
                         None => 1e-12,
                         Some(eps) if eps > 0.0 && eps < 1.0 => eps as f32,
                         Some(eps) => {
@@ -169,7 +203,7 @@ impl Config {
                             ))
                         }
                     },
-                    activation: activation(raw.hidden_act, "hidden_act")?,
+                    activation: raw.activation("hidden_act")?,
                 }
             }
             other => {
@@ -187,7 +221,7 @@ impl Config {
 
     /// Checks what the forward pass relies on.
     fn validate(&self, path: &Path) -> Result<()> {
-        if self.dim % self.n_heads != 0 {
+        if !self.dim.is_multiple_of(self.n_heads) {
             return Err(Error::config(
                 path,
                 format!(
@@ -306,10 +340,22 @@ mod tests {
             err.to_string(),
             "config.json: \"dim\" must be a positive integer, not 0"
         );
-        let err = parse(r#"{"model_type": "distilbert", "dim": "768"}"#).unwrap_err();
-        assert!(
-            err.to_string().starts_with("config.json is not valid JSON"),
-            "{err}"
+        let err = parse(r#"{"model_type": "distilbert", "vocab_size": 10, "dim": "768"}"#)
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "config.json: \"dim\" must be an integer, not \"768\""
         );
+        let err = parse(r#"{"model_type": "distilbert", "vocab_size": -5}"#).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "config.json: \"vocab_size\" must be a positive integer, not -5"
+        );
+        let err = parse(r#"{"model_type": ["bert"]}"#).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "config.json: \"model_type\" must be a string, not [\"bert\"]"
+        );
+        assert!(parse("[]").is_err());
     }
 }
