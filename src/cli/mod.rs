@@ -6,6 +6,8 @@ mod eval;
 mod fill_mask;
 mod inputs;
 mod profile;
+#[cfg(feature = "server")]
+mod serve;
 mod tokenize;
 
 use std::path::PathBuf;
@@ -39,6 +41,9 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Time each operation of a forward pass (same workload options as bench).
     Profile(profile::ProfileArgs),
+    /// Serve fill-mask and embeddings over HTTP (Azure ML, Hugging Face and TEI request shapes).
+    #[cfg(feature = "server")]
+    Serve(serve::ServeArgs),
 }
 
 /// Runs the command; `Err` is a failure before any input was processed.
@@ -53,6 +58,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Command::Eval(a) => eval::run(a, &options),
         Command::Bench(a) => bench::run(a, &options),
         Command::Profile(a) => profile::run(a, &options),
+        #[cfg(feature = "server")]
+        Command::Serve(a) => serve::run(a, &options),
     }
 }
 

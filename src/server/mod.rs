@@ -1,3 +1,388 @@
-//! `distil serve`: an HTTP inference server for fill-mask and embeddings.
+//! `distil serve`: an HTTP inference server for fill-mask and embeddings, on axum and tokio.
+//!
+//! It answers the request shapes of an Azure ML online endpoint (`POST /score`), of the Hugging
+//! Face inference API (`POST /fill-mask`) and of Text Embeddings Inference (`POST /embed`,
+//! `POST /tokenize`), with the liveness and readiness routes load balancers probe and Prometheus
+//! metrics. How a request flows:
+//!
+//! 1. `admit` (a middleware on the compute routes): 503 at once while the model loads, or when
+//!    `--max-concurrent` requests are already admitted; otherwise the request holds a permit until
+//!    its answer is sent, and gets 504 if that takes longer than `--request-timeout`;
+//! 2. the handler reads the body (413 past `--max-body-bytes`), parses it (`requests.rs`: 400
+//!    naming the field) and queues the texts for the batcher (`batcher.rs`);
+//! 3. the batcher groups what is queued into one engine call, run on the engine's thread pool off
+//!    the async runtime, and sends each request its own answers;
+//! 4. `observe` (a middleware on every route) counts the request for `/metrics` and logs one line.
+//!
+//! The server starts listening before the model is loaded, so `/ready` can say 503 until it is
+//! loaded and warmed up. On SIGTERM or Ctrl-C it stops accepting connections, answers every
+//! request it has accepted, and returns.
 
+pub mod batcher;
+pub mod metrics;
 pub mod requests;
+pub mod responses;
+mod routes;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use tokio::net::TcpListener;
+use tokio::sync::{oneshot, Notify, Semaphore};
+
+use self::batcher::{BatchLimits, Batcher};
+use self::metrics::Metrics;
+use crate::{EmbedConfig, Engine, Error, FillMaskOptions, Options, Result};
+
+/// How to run the server.
+#[derive(Clone, Debug)]
+pub struct ServeConfig {
+    /// A model directory or a Hugging Face hub id.
+    pub model: String,
+    /// Address to listen on.
+    pub host: String,
+    /// Port to listen on (0: any free port; the bound address is printed).
+    pub port: u16,
+    /// Worker threads of the engine (`None`: one per core).
+    pub threads: Option<usize>,
+    /// Most tokens in one batch.
+    pub max_batch_tokens: usize,
+    /// Most requests admitted at once; past it a request gets 503 at once.
+    pub max_concurrent: usize,
+    /// Most texts in one request.
+    pub max_texts: usize,
+    /// Largest request body.
+    pub max_body_bytes: usize,
+    /// Largest fill-mask answer one request may ask for (estimated before computing it).
+    pub max_answer_bytes: usize,
+    /// Longest a request may take from admission to its answer (504 past it).
+    pub request_timeout: Duration,
+    /// How long the batcher waits for more requests after the first of a batch.
+    pub batch_delay: Duration,
+    /// A pause before loading the model (for tests of readiness).
+    pub load_delay: Duration,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            model: "distilbert-base-cased".to_string(),
+            host: "127.0.0.1".to_string(),
+            port: 5001,
+            threads: None,
+            max_batch_tokens: crate::pipelines::MAX_BATCH_TOKENS,
+            max_concurrent: 64,
+            max_texts: 256,
+            max_body_bytes: 1 << 20,
+            max_answer_bytes: 32 << 20,
+            request_timeout: Duration::from_secs(30),
+            batch_delay: Duration::ZERO,
+            load_delay: Duration::ZERO,
+        }
+    }
+}
+
+const LOADING: u8 = 0;
+const READY: u8 = 1;
+const STOPPING: u8 = 2;
+
+/// What every handler shares.
+pub(crate) struct App {
+    config: ServeConfig,
+    metrics: Arc<Metrics>,
+    /// LOADING, READY or STOPPING.
+    phase: AtomicU8,
+    loaded: OnceLock<Loaded>,
+    permits: Arc<Semaphore>,
+}
+
+/// The model once loaded and warmed up.
+pub(crate) struct Loaded {
+    engine: Arc<Engine>,
+    batcher: Batcher,
+    /// `Err(why)` when the model cannot fill masks (no MLM head or no `[MASK]`).
+    fill_mask: std::result::Result<(), String>,
+}
+
+impl App {
+    fn ready(&self) -> bool {
+        self.phase.load(Ordering::Acquire) == READY
+    }
+
+    fn in_flight(&self) -> usize {
+        self.config
+            .max_concurrent
+            .saturating_sub(self.permits.available_permits())
+    }
+}
+
+/// Runs the server until SIGTERM or Ctrl-C; `Err` when it cannot listen or the model cannot be
+/// loaded.
+pub fn serve(config: ServeConfig) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("distil-http")
+        .enable_all()
+        .build()
+        .map_err(|e| Error::input(format!("cannot start the async runtime: {e}")))?;
+    let app = Arc::new(App {
+        permits: Arc::new(Semaphore::new(config.max_concurrent.max(1))),
+        config,
+        metrics: Arc::new(Metrics::default()),
+        phase: AtomicU8::new(LOADING),
+        loaded: OnceLock::new(),
+    });
+    let result = runtime.block_on(run(Arc::clone(&app)));
+    // Every accepted request has been answered; anything still queued belongs to a request that
+    // timed out. Stop the batcher once it has drained.
+    if let Some(loaded) = app.loaded.get() {
+        loaded.batcher.stop();
+    }
+    result
+}
+
+async fn run(app: Arc<App>) -> Result<()> {
+    let config = &app.config;
+    let listener = TcpListener::bind((config.host.as_str(), config.port))
+        .await
+        .map_err(|e| {
+            Error::input(format!(
+                "cannot listen on {}:{}: {e}",
+                config.host, config.port
+            ))
+        })?;
+    let address: SocketAddr = listener
+        .local_addr()
+        .map_err(|e| Error::input(format!("cannot read the bound address: {e}")))?;
+    // One parseable line for scripts and tests; the logs go to standard error.
+    println!("distil: listening on http://{address}");
+    tracing::info!(%address, model = %config.model, "listening; loading the model");
+
+    let (failed_tx, failed_rx) = oneshot::channel::<Error>();
+    let loader = Arc::clone(&app);
+    std::thread::Builder::new()
+        .name("distil-load".to_string())
+        .spawn(move || match load(&loader) {
+            Ok(()) => {}
+            Err(e) => {
+                let _ = failed_tx.send(e);
+            }
+        })
+        .map_err(|e| Error::input(format!("cannot start the loading thread: {e}")))?;
+
+    let load_error = Arc::new(Mutex::new(None));
+    let stopping = Arc::new(Notify::new());
+    let signal = shutdown_signal(
+        Arc::clone(&app),
+        failed_rx,
+        Arc::clone(&load_error),
+        Arc::clone(&stopping),
+    );
+    let server =
+        axum::serve(listener, routes::router(Arc::clone(&app))).with_graceful_shutdown(signal);
+    // Accepted requests end within --request-timeout; a connection still open well after that is
+    // a client that sends nothing, and does not hold the exit.
+    let grace = config.request_timeout + Duration::from_secs(5);
+    tokio::select! {
+        served = std::future::IntoFuture::into_future(server) => {
+            served.map_err(|e| Error::input(format!("the server failed: {e}")))?;
+        }
+        () = async { stopping.notified().await; tokio::time::sleep(grace).await } => {
+            tracing::warn!(grace_s = grace.as_secs(), "connections still open after the grace period; exiting");
+        }
+    }
+    if let Some(e) = load_error.lock().ok().and_then(|mut e| e.take()) {
+        return Err(e);
+    }
+    tracing::info!("stopped: every accepted request was answered");
+    Ok(())
+}
+
+/// Resolves SIGTERM, Ctrl-C or a failed load; marks the server as stopping.
+async fn shutdown_signal(
+    app: Arc<App>,
+    failed: oneshot::Receiver<Error>,
+    load_error: Arc<Mutex<Option<Error>>>,
+    stopping: Arc<Notify>,
+) {
+    let terminate = async {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            match signal(SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        }
+        #[cfg(not(unix))]
+        std::future::pending::<()>().await
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C: finishing the accepted requests"),
+        () = terminate => tracing::info!("SIGTERM: finishing the accepted requests"),
+        Ok(e) = failed => {
+            tracing::error!("cannot load the model: {e}");
+            if let Ok(mut slot) = load_error.lock() {
+                *slot = Some(e);
+            }
+        }
+    }
+    app.phase.store(STOPPING, Ordering::Release);
+    stopping.notify_one();
+}
+
+/// Loads the model, warms it up, starts the batcher and marks the server ready.
+fn load(app: &App) -> Result<()> {
+    let config = &app.config;
+    if !config.load_delay.is_zero() {
+        std::thread::sleep(config.load_delay);
+    }
+    let started = Instant::now();
+    let dir = model_dir(&config.model)?;
+    let engine = Arc::new(Engine::load(
+        &dir,
+        &Options {
+            threads: config.threads,
+        },
+    )?);
+    let embed_config = EmbedConfig::from_dir(&dir)?;
+    let fill_mask = can_fill_mask(&engine);
+    warm_up(&engine, &embed_config, fill_mask.is_ok())?;
+    let limits = BatchLimits {
+        max_batch_tokens: config.max_batch_tokens.max(1),
+        batch_delay: config.batch_delay,
+        max_answer_bytes: config.max_answer_bytes,
+    };
+    let batcher = Batcher::start(
+        Arc::clone(&engine),
+        embed_config,
+        limits,
+        config.max_concurrent,
+        Arc::clone(&app.metrics),
+    )
+    .map_err(|e| Error::input(format!("cannot start the batcher thread: {e}")))?;
+    let threads = engine.threads();
+    let loaded = Loaded {
+        engine,
+        batcher,
+        fill_mask,
+    };
+    if app.loaded.set(loaded).is_err() {
+        return Err(Error::input("internal error: the model was loaded twice"));
+    }
+    // Not ready if a shutdown began meanwhile.
+    let _ = app
+        .phase
+        .compare_exchange(LOADING, READY, Ordering::AcqRel, Ordering::Acquire);
+    tracing::info!(
+        dir = %dir.display(),
+        threads,
+        ms = started.elapsed().as_millis() as u64,
+        "model loaded and warmed up; ready"
+    );
+    Ok(())
+}
+
+/// The model directory: `model` itself, found as `distil fill-mask --model` finds it.
+fn model_dir(model: &str) -> Result<PathBuf> {
+    let dir = crate::hub::resolve(model)?;
+    Ok(find_model_dir(&dir).unwrap_or(dir))
+}
+
+/// Azure ML mounts a registered model at `$AZUREML_MODEL_DIR/<name>/…`: when `dir` has no
+/// `config.json`, the one directory at most two levels down that has one.
+pub fn find_model_dir(dir: &Path) -> Option<PathBuf> {
+    if dir.join("config.json").is_file() {
+        return Some(dir.to_path_buf());
+    }
+    let mut found = Vec::new();
+    let mut level = vec![dir.to_path_buf()];
+    for _ in 0..2 {
+        let mut next = Vec::new();
+        for d in &level {
+            let Ok(entries) = std::fs::read_dir(d) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    if path.join("config.json").is_file() {
+                        found.push(path);
+                    } else {
+                        next.push(path);
+                    }
+                }
+            }
+        }
+        if !found.is_empty() {
+            break;
+        }
+        level = next;
+    }
+    match found.as_slice() {
+        [one] => Some(one.clone()),
+        _ => None,
+    }
+}
+
+fn can_fill_mask(engine: &Engine) -> std::result::Result<(), String> {
+    if !engine.model().has_mlm_head() {
+        return Err(format!(
+            "this model ({}) has no masked-language-model head, so it cannot fill masks; \
+             POST /embed works",
+            engine.dir().display()
+        ));
+    }
+    if engine.tokenizer().mask_id().is_none() {
+        return Err(format!(
+            "this model's vocabulary ({}) has no [MASK] token, so it cannot fill masks",
+            engine.dir().join("vocab.txt").display()
+        ));
+    }
+    Ok(())
+}
+
+/// One request's worth of work before the first real one: pages the weights in and sizes the
+/// allocator's pools, so the first client does not pay for it.
+fn warm_up(engine: &Engine, embed_config: &EmbedConfig, fill_mask: bool) -> Result<()> {
+    if fill_mask {
+        let mask = engine
+            .tokenizer()
+            .mask_id()
+            .and_then(|id| engine.tokenizer().id_to_token(id))
+            .unwrap_or("[MASK]")
+            .to_string();
+        let text = format!("Warming up the {mask} before the first request.");
+        for result in engine.fill_mask(&[text.as_str()], &FillMaskOptions::default()) {
+            result?;
+        }
+    } else {
+        engine.embed(&["Warming up before the first request."], embed_config)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn azure_ml_model_dir_is_found_below_the_mount() {
+        let root = tempfile::tempdir().unwrap();
+        let model = root.path().join("distil-model").join("1");
+        std::fs::create_dir_all(&model).unwrap();
+        std::fs::write(model.join("config.json"), "{}").unwrap();
+        assert_eq!(find_model_dir(root.path()), Some(model.clone()));
+        assert_eq!(find_model_dir(&model), Some(model.clone()));
+        // Two candidates at the same depth: ambiguous, so none.
+        let other = root.path().join("other").join("2");
+        std::fs::create_dir_all(&other).unwrap();
+        std::fs::write(other.join("config.json"), "{}").unwrap();
+        assert_eq!(find_model_dir(root.path()), None);
+    }
+}

@@ -1,0 +1,462 @@
+//! Dynamic batching: requests that arrive together share one forward pass.
+//!
+//! Handlers put a [`Work`] on a bounded queue and await its answer on a oneshot channel. One
+//! thread, `distil-batcher`, takes the first waiting job, then every job that has arrived
+//! meanwhile (and, with `--batch-delay-ms`, those that arrive within that time), as long as they
+//! can share a call and their tokens fit in `--max-batch-tokens`; it runs them as one
+//! `Engine::fill_mask` or `Engine::embed` call on the engine's thread pool and splits the answers.
+//! While a batch runs, the next one gathers in the queue, so under load batches grow by
+//! themselves and at low load a request waits for nothing.
+//!
+//! Batches are ragged (no padding: each sequence attends only to itself), so grouping by length
+//! would save nothing, and an input's answer is bit for bit the one it gets alone. Jobs are taken
+//! in arrival order; a job that cannot join the batch being formed starts the next one.
+//!
+//! Fill-mask jobs share a call when they have the same `targets` and either the same `top_k` or
+//! both a small one (≤ 16): the call computes the largest and each job keeps its own first
+//! `top_k` candidates, which are exactly the candidates a call with its `top_k` returns (the
+//! order — score, then token id — is total).
+//!
+//! A panic in the engine costs no other request its answer: the batch is run again one job at a
+//! time, and only the job that panics alone gets a 500.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
+
+use super::metrics::Metrics;
+use crate::{EmbedConfig, Engine, FillMask, FillMaskOptions};
+
+/// What a request asks the engine to compute.
+#[derive(Clone, Debug)]
+pub enum Work {
+    FillMask {
+        texts: Vec<String>,
+        top_k: usize,
+        /// Token ids (from [`Engine::target_ids`]).
+        targets: Option<Vec<u32>>,
+    },
+    /// Pooled embeddings, not normalised (the handler normalises when asked).
+    Embed { texts: Vec<String> },
+}
+
+/// The engine's answer, one entry per text.
+#[derive(Debug)]
+pub enum Answer {
+    /// Each text's result, or the reason it has none (`no [MASK] token in the text`, …).
+    FillMask(Vec<Result<FillMask, String>>),
+    /// Each text's vector, and the word pieces truncation dropped from it.
+    Embed(Vec<(Vec<f32>, usize)>),
+}
+
+/// Why a job got no answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// The request itself is at fault (400).
+    BadRequest(String),
+    /// distil is (500).
+    Internal(String),
+}
+
+/// Why a job was not queued.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// The queue is full.
+    Full,
+    /// The batcher has stopped.
+    Stopped,
+}
+
+/// Limits the batcher applies.
+#[derive(Clone, Copy, Debug)]
+pub struct BatchLimits {
+    /// Most tokens in one batch (a single larger job runs alone).
+    pub max_batch_tokens: usize,
+    /// How long to wait for more jobs after the first of a batch arrives.
+    pub batch_delay: Duration,
+    /// Largest answer one request may ask for, in bytes (estimated before computing it).
+    pub max_answer_bytes: usize,
+}
+
+type Reply = oneshot::Sender<Result<Answer, Failure>>;
+
+struct Job {
+    work: Work,
+    reply: Reply,
+}
+
+enum Message {
+    Job(Job),
+    Stop,
+}
+
+/// The queue's sending end and the batcher thread.
+pub struct Batcher {
+    queue: SyncSender<Message>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    metrics: Arc<Metrics>,
+}
+
+impl Batcher {
+    /// Starts the batcher thread with a queue of `capacity` jobs.
+    pub fn start(
+        engine: Arc<Engine>,
+        embed_config: EmbedConfig,
+        limits: BatchLimits,
+        capacity: usize,
+        metrics: Arc<Metrics>,
+    ) -> std::io::Result<Batcher> {
+        let (queue, jobs) = mpsc::sync_channel(capacity.max(1));
+        let worker = Worker {
+            engine,
+            embed_config: EmbedConfig {
+                normalize: false,
+                ..embed_config
+            },
+            limits,
+            metrics: Arc::clone(&metrics),
+        };
+        let thread = std::thread::Builder::new()
+            .name("distil-batcher".to_string())
+            .spawn(move || worker.run(jobs))?;
+        Ok(Batcher {
+            queue,
+            thread: Mutex::new(Some(thread)),
+            metrics,
+        })
+    }
+
+    /// Queues `work`; the answer comes on the returned channel. Never blocks.
+    pub fn submit(
+        &self,
+        work: Work,
+    ) -> Result<oneshot::Receiver<Result<Answer, Failure>>, Refused> {
+        let (reply, answer) = oneshot::channel();
+        self.metrics.queue_depth.fetch_add(1, Ordering::Relaxed);
+        match self.queue.try_send(Message::Job(Job { work, reply })) {
+            Ok(()) => Ok(answer),
+            Err(e) => {
+                self.metrics.queue_depth.fetch_sub(1, Ordering::Relaxed);
+                Err(match e {
+                    TrySendError::Full(_) => Refused::Full,
+                    TrySendError::Disconnected(_) => Refused::Stopped,
+                })
+            }
+        }
+    }
+
+    /// Answers every job already queued, then stops the thread and waits for it.
+    pub fn stop(&self) {
+        // `send` waits for room: the jobs ahead are answered first.
+        let _ = self.queue.send(Message::Stop);
+        let thread = self.thread.lock().ok().and_then(|mut t| t.take());
+        if let Some(thread) = thread {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A job with what grouping needs: its tokens and which calls it can share.
+struct Prepared {
+    job: Job,
+    tokens: usize,
+    key: Key,
+    /// Word pieces truncation drops from each text (embeddings; fill-mask reports its own).
+    truncated: Vec<usize>,
+}
+
+/// Jobs with equal keys can share one engine call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Key {
+    FillMask {
+        targets: Option<Vec<u32>>,
+        /// 0 for any top_k ≤ SMALL_TOP_K, else the top_k itself.
+        top_k_class: usize,
+    },
+    Embed,
+}
+
+/// Fill-mask jobs asking for at most this many candidates share calls whatever their top_k.
+const SMALL_TOP_K: usize = 16;
+
+/// Bytes of JSON per candidate besides its sequence (score, token, token_str, keys).
+const CANDIDATE_OVERHEAD: usize = 80;
+
+struct Worker {
+    engine: Arc<Engine>,
+    embed_config: EmbedConfig,
+    limits: BatchLimits,
+    metrics: Arc<Metrics>,
+}
+
+impl Worker {
+    fn run(self, jobs: Receiver<Message>) {
+        let mut next: Option<Prepared> = None;
+        let mut stopping = false;
+        loop {
+            let first = match next.take() {
+                Some(p) => p,
+                None if stopping => return,
+                None => match self.receive(&jobs, None) {
+                    Received::Job(job) => match self.prepare(job) {
+                        Some(p) => p,
+                        None => continue,
+                    },
+                    Received::Stop | Received::Closed => return,
+                    Received::Nothing => continue,
+                },
+            };
+            let mut batch = vec![first];
+            let mut tokens = batch[0].tokens;
+            let deadline = Instant::now() + self.limits.batch_delay;
+            while !stopping && tokens < self.limits.max_batch_tokens {
+                match self.receive(&jobs, Some(deadline)) {
+                    Received::Job(job) => {
+                        let Some(p) = self.prepare(job) else { continue };
+                        if p.key == batch[0].key
+                            && tokens + p.tokens <= self.limits.max_batch_tokens
+                        {
+                            tokens += p.tokens;
+                            batch.push(p);
+                        } else {
+                            next = Some(p);
+                            break;
+                        }
+                    }
+                    Received::Stop | Received::Closed => stopping = true,
+                    Received::Nothing => break,
+                }
+            }
+            self.run_batch(batch, tokens);
+        }
+    }
+
+    /// The next message: waiting for one when `deadline` is `None`, else until the deadline
+    /// (not at all once it has passed).
+    fn receive(&self, jobs: &Receiver<Message>, deadline: Option<Instant>) -> Received {
+        let message = match deadline {
+            None => jobs.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    jobs.try_recv().map_err(|e| match e {
+                        TryRecvError::Empty => RecvTimeoutError::Timeout,
+                        TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
+                    })
+                } else {
+                    jobs.recv_timeout(left)
+                }
+            }
+        };
+        match message {
+            Ok(Message::Job(job)) => {
+                self.metrics.queue_depth.fetch_sub(1, Ordering::Relaxed);
+                Received::Job(job)
+            }
+            Ok(Message::Stop) => Received::Stop,
+            Err(RecvTimeoutError::Timeout) => Received::Nothing,
+            Err(RecvTimeoutError::Disconnected) => Received::Closed,
+        }
+    }
+
+    /// Tokenizes the job's texts to count its tokens, or answers it at once: when its caller has
+    /// gone (timed out) or when its answer would be too large.
+    fn prepare(&self, job: Job) -> Option<Prepared> {
+        if job.reply.is_closed() {
+            return None;
+        }
+        let engine = &self.engine;
+        let tokenizer = engine.tokenizer();
+        let max_length = engine.max_length();
+        match &job.work {
+            Work::FillMask {
+                texts,
+                top_k,
+                targets,
+            } => {
+                let mask_id = tokenizer.mask_id();
+                let candidates = targets
+                    .as_ref()
+                    .map_or(engine.model().config().vocab_size, Vec::len);
+                let per_mask = (*top_k).min(candidates);
+                let mut tokens = 0;
+                let mut answer_bytes = 0usize;
+                for text in texts {
+                    let ids = tokenizer.encode(text).ids;
+                    tokens += ids.len().min(max_length);
+                    let masks = ids.iter().filter(|&&id| Some(id) == mask_id).count();
+                    let per_candidate = text.len().min(8 * max_length) + CANDIDATE_OVERHEAD;
+                    answer_bytes = answer_bytes.saturating_add(
+                        masks.saturating_mul(per_mask).saturating_mul(per_candidate),
+                    );
+                }
+                if answer_bytes > self.limits.max_answer_bytes {
+                    let _ = job.reply.send(Err(Failure::BadRequest(format!(
+                        "the answer would be about {} MB (every [MASK] × top_k {per_mask} candidates, \
+                         each with its sequence); the limit is {} MB: ask for a smaller top_k or \
+                         send fewer texts per request",
+                        answer_bytes.div_ceil(1 << 20),
+                        self.limits.max_answer_bytes >> 20
+                    ))));
+                    return None;
+                }
+                let key = Key::FillMask {
+                    targets: targets.clone(),
+                    top_k_class: if *top_k <= SMALL_TOP_K { 0 } else { *top_k },
+                };
+                Some(Prepared {
+                    tokens,
+                    key,
+                    truncated: Vec::new(),
+                    job,
+                })
+            }
+            Work::Embed { texts } => {
+                let max_length = self
+                    .embed_config
+                    .max_seq_length
+                    .map_or(max_length, |n| n.min(max_length));
+                let mut tokens = 0;
+                let mut truncated = Vec::with_capacity(texts.len());
+                for text in texts {
+                    let encoded = engine.encode(text, max_length);
+                    tokens += encoded.ids.len();
+                    truncated.push(encoded.truncated);
+                }
+                Some(Prepared {
+                    tokens,
+                    key: Key::Embed,
+                    truncated,
+                    job,
+                })
+            }
+        }
+    }
+
+    /// Runs `batch` as one engine call and answers each job; after a panic, runs each job alone.
+    fn run_batch(&self, batch: Vec<Prepared>, tokens: usize) {
+        let batch: Vec<Prepared> = batch
+            .into_iter()
+            .filter(|p| !p.job.reply.is_closed())
+            .collect();
+        if batch.is_empty() {
+            return;
+        }
+        let texts: usize = batch.iter().map(|p| texts_of(&p.job.work).len()).sum();
+        let started = Instant::now();
+        let answers = catch_unwind(AssertUnwindSafe(|| self.compute(&batch)));
+        self.metrics
+            .observe_batch(batch.len(), texts, tokens, started.elapsed());
+        match answers {
+            Ok(answers) => {
+                for (p, answer) in batch.into_iter().zip(answers) {
+                    let _ = p.job.reply.send(answer);
+                }
+            }
+            Err(_) if batch.len() > 1 => {
+                tracing::error!(
+                    requests = batch.len(),
+                    "the engine panicked on a batch; running its requests one at a time"
+                );
+                for p in batch {
+                    let tokens = p.tokens;
+                    self.run_batch(vec![p], tokens);
+                }
+            }
+            Err(_) => {
+                tracing::error!("the engine panicked on a request");
+                for p in batch {
+                    let _ = p.job.reply.send(Err(Failure::Internal(
+                        "internal error: the engine failed on this request".to_string(),
+                    )));
+                }
+            }
+        }
+    }
+
+    /// One engine call over every text of `batch`, split back into one answer per job.
+    fn compute(&self, batch: &[Prepared]) -> Vec<Result<Answer, Failure>> {
+        let texts: Vec<&str> = batch
+            .iter()
+            .flat_map(|p| texts_of(&p.job.work).iter().map(String::as_str))
+            .collect();
+        match &batch[0].job.work {
+            Work::FillMask { targets, .. } => {
+                let top_k = batch
+                    .iter()
+                    .map(|p| match &p.job.work {
+                        Work::FillMask { top_k, .. } => *top_k,
+                        Work::Embed { .. } => 0,
+                    })
+                    .max()
+                    .unwrap_or(1);
+                let options = FillMaskOptions {
+                    top_k,
+                    targets: targets.clone(),
+                };
+                let mut results = self.engine.fill_mask(&texts, &options).into_iter();
+                batch
+                    .iter()
+                    .map(|p| {
+                        let Work::FillMask { texts, top_k, .. } = &p.job.work else {
+                            return Err(Failure::Internal(
+                                "internal error: a job in the wrong batch".to_string(),
+                            ));
+                        };
+                        let answers = results
+                            .by_ref()
+                            .take(texts.len())
+                            .map(|r| match r {
+                                Ok(mut answer) => {
+                                    answer.masks.iter_mut().for_each(|m| m.truncate(*top_k));
+                                    Ok(answer)
+                                }
+                                Err(e) => Err(e.to_string()),
+                            })
+                            .collect();
+                        Ok(Answer::FillMask(answers))
+                    })
+                    .collect()
+            }
+            Work::Embed { .. } => match self.engine.embed(&texts, &self.embed_config) {
+                Ok(vectors) => {
+                    let mut vectors = vectors.into_iter();
+                    batch
+                        .iter()
+                        .map(|p| {
+                            let answer = vectors
+                                .by_ref()
+                                .take(p.truncated.len())
+                                .zip(p.truncated.iter().copied())
+                                .collect();
+                            Ok(Answer::Embed(answer))
+                        })
+                        .collect()
+                }
+                Err(e) => batch
+                    .iter()
+                    .map(|_| Err(Failure::Internal(e.to_string())))
+                    .collect(),
+            },
+        }
+    }
+}
+
+enum Received {
+    Job(Job),
+    Stop,
+    Closed,
+    /// Nothing arrived before the deadline.
+    Nothing,
+}
+
+fn texts_of(work: &Work) -> &[String] {
+    match work {
+        Work::FillMask { texts, .. } | Work::Embed { texts } => texts,
+    }
+}
