@@ -36,9 +36,10 @@ pub struct Encoded {
 impl Engine {
     /// Loads `config.json`, `vocab.txt` (+ `tokenizer_config.json`) and `model.safetensors` from `dir`.
     pub fn load(dir: &Path, options: &Options) -> Result<Engine> {
-        if !dir.is_dir() {
+        let metadata = std::fs::metadata(dir).map_err(|e| Error::io(dir, e))?;
+        if !metadata.is_dir() {
             return Err(Error::input(format!(
-                "{}: not a model directory",
+                "{}: not a model directory (a file)",
                 dir.display()
             )));
         }
@@ -92,6 +93,22 @@ impl Engine {
     /// Runs `f` on the engine's thread pool.
     pub fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
         self.pool.install(f)
+    }
+
+    /// The `[MASK]` id, or why this model cannot fill masks (no MLM head, no `[MASK]` token).
+    pub fn mask_id(&self) -> Result<u32> {
+        if !self.model.has_mlm_head() {
+            return Err(Error::model(format!(
+                "{}: this model has no masked-language-model head, so it cannot fill masks",
+                self.dir.display()
+            )));
+        }
+        self.tokenizer.mask_id().ok_or_else(|| {
+            Error::model(format!(
+                "{}: the vocabulary has no mask token, so this model cannot fill masks",
+                self.dir.join("vocab.txt").display()
+            ))
+        })
     }
 
     /// The longest input the model takes: the tokenizer's `model_max_length`, capped by the

@@ -27,6 +27,8 @@ pub struct FillMaskArgs {
 pub fn run(args: FillMaskArgs, options: &Options) -> Result<ExitCode> {
     let inputs = inputs::read(args.texts).map_err(distil::Error::input)?;
     let engine = super::load(&args.model, options)?;
+    // A model that cannot fill masks is one error, not one per input.
+    engine.mask_id()?;
     let targets = match &args.targets {
         None => None,
         Some(words) => {

@@ -189,6 +189,12 @@ impl Model {
             Error::model("this model has no masked-language-model head (its weights hold only the encoder), so it cannot fill masks")
         })?;
         let dim = self.config.dim;
+        let tokens = hidden.states.len() / dim;
+        if let Some(&bad) = rows.iter().find(|&&r| r >= tokens) {
+            return Err(Error::input(format!(
+                "MLM head asked for row {bad} of hidden states that have {tokens} rows"
+            )));
+        }
         let mut x = Vec::with_capacity(rows.len() * dim);
         for &r in rows {
             x.extend_from_slice(&hidden.states[r * dim..(r + 1) * dim]);

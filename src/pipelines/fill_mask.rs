@@ -101,25 +101,11 @@ impl Engine {
     /// Fills the masks of every text. Each text gets its own result: one bad text does not cost
     /// the others their answers.
     pub fn fill_mask(&self, texts: &[&str], options: &FillMaskOptions) -> Vec<Result<FillMask>> {
-        let mask_id = match self.tokenizer().mask_id() {
-            Some(id) if self.model().has_mlm_head() => id,
-            Some(_) => {
-                let err = || {
-                    Error::input(format!(
-                        "{}: this model has no masked-language-model head, so it cannot fill masks",
-                        self.dir().display()
-                    ))
-                };
-                return texts.iter().map(|_| Err(err())).collect();
-            }
-            None => {
-                let err = || {
-                    Error::input(format!(
-                        "{}: the vocabulary has no [MASK] token",
-                        self.dir().display()
-                    ))
-                };
-                return texts.iter().map(|_| Err(err())).collect();
+        let mask_id = match self.mask_id() {
+            Ok(id) => id,
+            Err(err) => {
+                let reason = err.to_string();
+                return texts.iter().map(|_| Err(Error::model(&reason))).collect();
             }
         };
         let max_length = self.max_length();
