@@ -9,8 +9,8 @@
 
 pub mod engine;
 pub mod error;
-mod files;
 pub mod eval;
+mod files;
 pub mod hub;
 pub mod model;
 pub mod pipelines;

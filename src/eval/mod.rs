@@ -55,7 +55,7 @@ impl Engine {
         rows: &[Row],
         top_k: usize,
     ) -> Result<Vec<std::result::Result<Vec<MaskResult>, String>>> {
-        let mask_id = mask_id(self)?;
+        let mask_id = self.mask_id()?;
         let tokenizer = self.tokenizer();
         let (cls, sep) = (tokenizer.cls_id(), tokenizer.sep_id());
         let span = self.max_length() - 2;
@@ -151,25 +151,10 @@ impl Engine {
     }
 }
 
-/// The `[MASK]` id, or why this model cannot fill masks.
-fn mask_id(engine: &Engine) -> Result<u32> {
-    match engine.tokenizer().mask_id() {
-        Some(id) if engine.model().has_mlm_head() => Ok(id),
-        Some(_) => Err(Error::model(format!(
-            "{}: this model has no masked-language-model head, so it cannot fill masks",
-            engine.dir().display()
-        ))),
-        None => Err(Error::model(format!(
-            "{}: the vocabulary has no [MASK] token",
-            engine.dir().display()
-        ))),
-    }
-}
-
 /// The model's mask token as text (what a row's masked spans become), or why the model cannot
 /// fill masks.
 pub fn mask_token(engine: &Engine) -> Result<String> {
-    let id = mask_id(engine)?;
+    let id = engine.mask_id()?;
     Ok(engine
         .tokenizer()
         .id_to_token(id)
