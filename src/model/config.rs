@@ -74,11 +74,17 @@ impl RawConfig<'_> {
     fn wrong_type(&self, name: &str, expected: &str, value: &Value) -> Error {
         let mut shown = value.to_string();
         if shown.len() > 40 {
-            let cut = (0..=37).rev().find(|&i| shown.is_char_boundary(i)).unwrap_or(0);
+            let cut = (0..=37)
+                .rev()
+                .find(|&i| shown.is_char_boundary(i))
+                .unwrap_or(0);
             shown.truncate(cut);
             shown.push_str("...");
         }
-        Error::config(self.path, format!("\"{name}\" must be {expected}, not {shown}"))
+        Error::config(
+            self.path,
+            format!("\"{name}\" must be {expected}, not {shown}"),
+        )
     }
 
     fn integer(&self, name: &str) -> Result<Option<i64>> {
@@ -340,8 +346,8 @@ mod tests {
             err.to_string(),
             "config.json: \"dim\" must be a positive integer, not 0"
         );
-        let err = parse(r#"{"model_type": "distilbert", "vocab_size": 10, "dim": "768"}"#)
-            .unwrap_err();
+        let err =
+            parse(r#"{"model_type": "distilbert", "vocab_size": 10, "dim": "768"}"#).unwrap_err();
         assert_eq!(
             err.to_string(),
             "config.json: \"dim\" must be an integer, not \"768\""
