@@ -720,6 +720,66 @@ fn past_max_concurrent_requests_get_503_at_once() {
     assert!(server.metric("distil_requests_total{route=\"/score\",status=\"503\"}") >= 1.0);
 }
 
+/// One HTTP/1.1 exchange on an open connection: the status and body of the answer.
+fn exchange(stream: &mut TcpStream, path: &str, body: &str) -> (u16, String) {
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n",
+        body.len()
+    );
+    // The body a moment after the head, as a slow client sends it.
+    stream.write_all(head.as_bytes()).unwrap();
+    thread::sleep(Duration::from_millis(30));
+    stream.write_all(body.as_bytes()).unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut status_line = String::new();
+    reader.read_line(&mut status_line).unwrap();
+    let status = status_line.split(' ').nth(1).unwrap().parse().unwrap();
+    let mut length = 0;
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        if line == "\r\n" {
+            break;
+        }
+        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            length = v.trim().parse().unwrap();
+        }
+    }
+    let mut answer = vec![0; length];
+    reader.read_exact(&mut answer).unwrap();
+    (status, String::from_utf8(answer).unwrap())
+}
+
+#[test]
+fn a_shed_request_leaves_its_connection_open_for_the_next() {
+    let server = Server::start(
+        "distilbert-cased",
+        &["--max-concurrent", "1", "--batch-delay-ms", "1500"],
+    );
+    thread::scope(|s| {
+        let held = s.spawn(|| server.post("/score", &json!({"input_data": [PARIS]})));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while server.metric("distil_requests_in_flight") < 1.0 {
+            assert!(Instant::now() < deadline, "the first request never arrived");
+            thread::sleep(Duration::from_millis(5));
+        }
+        let body = json!({"input_data": [PARIS]}).to_string();
+        let mut stream = TcpStream::connect(server.base.trim_start_matches("http://")).unwrap();
+        // Both refused, on one connection: the refused body was read, not left in the way (an
+        // unread body would make the server close the connection under the client's feet).
+        for _ in 0..2 {
+            let (status, answer) = exchange(&mut stream, "/score", &body);
+            assert_eq!(status, 503, "{answer}");
+            assert!(answer.contains("the server is busy"), "{answer}");
+        }
+        assert_eq!(held.join().unwrap().0, 200);
+        // And the same connection carries an admitted request afterwards.
+        let (status, _) = exchange(&mut stream, "/score", &body);
+        assert_eq!(status, 200);
+    });
+}
+
 #[test]
 fn a_request_past_the_timeout_gets_504_and_the_server_goes_on() {
     let server = Server::start(

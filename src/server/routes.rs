@@ -1,7 +1,7 @@
 //! The routes: what each one takes and answers, and the two middlewares (`admit`, `observe`).
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -92,22 +92,23 @@ async fn observe(State(app): State<Arc<App>>, request: Request, next: Next) -> R
 /// The compute routes' gate: 503 while loading or shutting down, 503 at once past
 /// `--max-concurrent`, 504 past `--request-timeout`.
 async fn admit(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
-    match app.phase.load(std::sync::atomic::Ordering::Acquire) {
-        LOADING => {
-            return ApiError::unavailable(
-                "the model is still loading; GET /ready answers 200 once it is ready",
-            )
-            .into_response()
-        }
-        STOPPING => return ApiError::unavailable("the server is shutting down").into_response(),
-        _ => {}
+    let refusal = match app.phase.load(std::sync::atomic::Ordering::Acquire) {
+        LOADING => Some(ApiError::unavailable(
+            "the model is still loading; GET /ready answers 200 once it is ready",
+        )),
+        STOPPING => Some(ApiError::unavailable("the server is shutting down")),
+        _ => None,
+    };
+    if let Some(error) = refusal {
+        return refuse(request, &app, error).await;
     }
     let Ok(_permit) = Arc::clone(&app.permits).try_acquire_owned() else {
-        return ApiError::unavailable(format!(
-            "the server is busy: {} requests are in progress (--max-concurrent {}); retry later",
-            app.config.max_concurrent, app.config.max_concurrent
-        ))
-        .into_response();
+        let error = ApiError::unavailable(format!(
+            "the server is busy: {} requests are already in progress (--max-concurrent); \
+             retry later",
+            app.config.max_concurrent
+        ));
+        return refuse(request, &app, error).await;
     };
     let timeout = app.config.request_timeout;
     match tokio::time::timeout(timeout, next.run(request)).await {
@@ -121,6 +122,24 @@ async fn admit(State(app): State<Arc<App>>, request: Request, next: Next) -> Res
         )
         .into_response(),
     }
+}
+
+/// Answers `error` to a request refused before its handler. Its body is read first (it has
+/// usually arrived already), so that the connection stays open for the client's next request;
+/// a body too large or too slow to read gets `Connection: close` instead.
+async fn refuse(request: Request, app: &App, error: ApiError) -> Response {
+    let body = axum::body::to_bytes(request.into_body(), app.config.max_body_bytes);
+    let drained = matches!(
+        tokio::time::timeout(Duration::from_millis(200), body).await,
+        Ok(Ok(_))
+    );
+    let mut response = error.into_response();
+    if !drained {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }
 
 /// `GET /`: Azure ML's liveness convention.
