@@ -37,6 +37,10 @@ pub struct ServeArgs {
     /// next batch gathers while one runs anyway).
     #[arg(long, default_value_t = 0)]
     batch_delay_ms: u64,
+    /// Threads handling connections. One is plenty for a model this size, and leaves the cores
+    /// to the forward pass even under a flood of requests that are shed.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    http_threads: u32,
     /// Log level: error, warn, info (one line per request) or debug.
     #[arg(long, default_value = "info")]
     log_level: tracing::Level,
@@ -74,6 +78,7 @@ pub fn run(args: ServeArgs, options: &Options) -> Result<ExitCode> {
         host: args.host,
         port,
         threads: options.threads,
+        http_threads: args.http_threads as usize,
         max_batch_tokens: args.max_batch_tokens as usize,
         max_concurrent: args.max_concurrent as usize,
         max_texts: args.max_texts as usize,

@@ -18,7 +18,8 @@
 //! order — score, then token id — is total).
 //!
 //! A panic in the engine costs no other request its answer: the batch is run again one job at a
-//! time, and only the job that panics alone gets a 500.
+//! time, and only the job that panics alone gets a 500. A panic while tokenizing a job fails that
+//! job only. Either way the batcher thread goes on.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
@@ -203,7 +204,7 @@ impl Worker {
                 Some(p) => p,
                 None if stopping => return,
                 None => match self.receive(&jobs, None) {
-                    Received::Job(job) => match self.prepare(job) {
+                    Received::Job(job) => match self.prepare_safely(job) {
                         Some(p) => p,
                         None => continue,
                     },
@@ -217,7 +218,9 @@ impl Worker {
             while !stopping && tokens < self.limits.max_batch_tokens {
                 match self.receive(&jobs, Some(deadline)) {
                     Received::Job(job) => {
-                        let Some(p) = self.prepare(job) else { continue };
+                        let Some(p) = self.prepare_safely(job) else {
+                            continue;
+                        };
                         if p.key == batch[0].key
                             && tokens + p.tokens <= self.limits.max_batch_tokens
                         {
@@ -262,6 +265,15 @@ impl Worker {
             Err(RecvTimeoutError::Timeout) => Received::Nothing,
             Err(RecvTimeoutError::Disconnected) => Received::Closed,
         }
+    }
+
+    /// [`Worker::prepare`], and if tokenizing panics, that job alone fails (its caller gets a
+    /// 500) and the batcher goes on.
+    fn prepare_safely(&self, job: Job) -> Option<Prepared> {
+        catch_unwind(AssertUnwindSafe(|| self.prepare(job))).unwrap_or_else(|_| {
+            tracing::error!("the tokenizer panicked on a request");
+            None
+        })
     }
 
     /// Tokenizes the job's texts to count its tokens, or answers it at once: when its caller has

@@ -48,6 +48,8 @@ pub struct ServeConfig {
     pub port: u16,
     /// Worker threads of the engine (`None`: one per core).
     pub threads: Option<usize>,
+    /// Threads of the async runtime that handles connections (parsing, routing, answers).
+    pub http_threads: usize,
     /// Most tokens in one batch.
     pub max_batch_tokens: usize,
     /// Most requests admitted at once; past it a request gets 503 at once.
@@ -73,6 +75,7 @@ impl Default for ServeConfig {
             host: "127.0.0.1".to_string(),
             port: 5001,
             threads: None,
+            http_threads: 1,
             max_batch_tokens: DEFAULT_MAX_BATCH_TOKENS,
             max_concurrent: 64,
             max_texts: 256,
@@ -129,7 +132,7 @@ impl App {
 /// loaded.
 pub fn serve(config: ServeConfig) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(config.http_threads.max(1))
         .thread_name("distil-http")
         .enable_all()
         .build()

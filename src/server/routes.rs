@@ -477,7 +477,7 @@ async fn submit(loaded: &Loaded, work: Work) -> Result<Answer, ApiError> {
         Ok(Err(Failure::BadRequest(message))) => Err(ApiError::bad_request(message)),
         Ok(Err(Failure::Internal(message))) => Err(ApiError::internal(message)),
         Err(_) => Err(ApiError::internal(
-            "internal error: the batcher stopped before answering",
+            "internal error: this request failed in the engine",
         )),
     }
 }
