@@ -1,0 +1,455 @@
+//! `distil serve` under load: throughput and p50/p99 latency at concurrency 1, 8, 32 and 128, with
+//! short and 128-token inputs, on the base-shaped model; then 10 × the admitted concurrency, where
+//! the server must shed with 503 and keep the accepted requests' latency.
+//!
+//! ```sh
+//! cargo bench --bench serve                     # needs weights/distilbert-base-random (benches/peers.py makes it)
+//! cargo bench --bench serve -- --model DIR --quick
+//! ```
+//!
+//! A bounded load generator, on 127.0.0.1 only: each level sends a fixed number of requests (or
+//! stops sending at its time limit) from one blocking HTTP client per thread, each thread sending
+//! its next request when the previous one is answered (a closed loop). Every request sent is
+//! counted as answered (200 or 503) or lost (any other outcome); the bench fails if one is lost.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use std::io::{BufRead, BufReader};
+
+use distil::tokenizer::Tokenizer;
+
+const SHORT: &str = "Paris is [MASK] of France.";
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let model = args
+        .iter()
+        .position(|a| a == "--model")
+        .and_then(|i| args.get(i + 1))
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("weights/distilbert-base-random")
+        });
+    let quick = args.iter().any(|a| a == "--quick");
+    if !model.join("model.safetensors").is_file() {
+        eprintln!(
+            "serve bench: no model at {} (benches/peers.py builds weights/distilbert-base-random); skipping",
+            model.display()
+        );
+        return;
+    }
+    let tokenizer = Tokenizer::from_dir(&model).expect("the model's tokenizer");
+    let long = text_of_tokens(&tokenizer, 128);
+    let short_tokens = tokenizer.encode(SHORT).ids.len();
+    println!("load before: {}", uptime());
+    println!(
+        "model {}; short input {short_tokens} tokens ({SHORT:?}), long input 128 tokens",
+        model.display()
+    );
+
+    let scale = if quick { 4 } else { 1 };
+    // Long queues at 128 clients of 128-token inputs: no request may time out.
+    let server = Server::start(
+        &model,
+        &["--max-concurrent", "256", "--request-timeout", "600"],
+    );
+    let mut rows = Vec::new();
+    let mut alone = Vec::new();
+    for (name, text, tokens, counts) in [
+        ("short", SHORT, short_tokens, [200, 400, 800, 1000]),
+        ("128 tokens", long.as_str(), 128, [30, 80, 192, 384]),
+    ] {
+        let body = serde_json::json!({ "input_data": [text] }).to_string();
+        run(
+            &server.base,
+            &body,
+            4,
+            20,
+            Duration::from_secs(60),
+            Duration::ZERO,
+        );
+        // One client, in rounds interleaved with `distil bench` on the same input (what one
+        // forward pass costs on its own), so that both see the same machine.
+        let rounds = 4;
+        let mut single = Outcome::default();
+        let mut benches = Vec::new();
+        for _ in 0..rounds {
+            benches.push(distil_bench(&model, tokens));
+            let o = run(
+                &server.base,
+                &body,
+                1,
+                (counts[0] / scale / rounds).max(1),
+                Duration::from_secs(120),
+                Duration::ZERO,
+            );
+            single.merge(o);
+        }
+        benches.sort_by(f64::total_cmp);
+        let bench = (benches[1] + benches[2]) / 2.0;
+        println!("distil bench --batch 1 --seq {tokens}: {bench:.1} ms (median of {rounds} rounds: {benches:.1?})");
+        alone.push(bench);
+        rows.push((name, 1, single));
+        println!("{}", row(&rows[rows.len() - 1]));
+        for (clients, count) in [8, 32, 128].into_iter().zip(&counts[1..]) {
+            let outcome = run(
+                &server.base,
+                &body,
+                clients,
+                (count / scale).max(clients),
+                Duration::from_secs(120),
+                Duration::ZERO,
+            );
+            rows.push((name, clients, outcome));
+            println!("{}", row(&rows[rows.len() - 1]));
+        }
+    }
+    let (bench_short, bench_long) = (alone[0], alone[1]);
+    server.stop();
+
+    // 10 × capacity: 320 clients against a server that admits 32. First as clients should behave,
+    // waiting the 503's Retry-After (1 s) before trying again; then as a flood that retries at
+    // once, the worst case (the load generator's own threads then share the 2 cores too).
+    let capacity = 32;
+    let server = Server::start(&model, &["--max-concurrent", &capacity.to_string()]);
+    let body = serde_json::json!({ "input_data": [SHORT] }).to_string();
+    let limit = Duration::from_secs(if quick { 5 } else { 20 });
+    let overload = run(
+        &server.base,
+        &body,
+        10 * capacity,
+        200_000,
+        limit,
+        Duration::from_secs(1),
+    );
+    println!(
+        "{}",
+        row(&(
+            "short, admits 32, Retry-After",
+            10 * capacity,
+            overload.clone()
+        ))
+    );
+    let flood = run(
+        &server.base,
+        &body,
+        10 * capacity,
+        200_000,
+        limit,
+        Duration::ZERO,
+    );
+    println!(
+        "{}",
+        row(&(
+            "short, admits 32, no back-off",
+            10 * capacity,
+            flood.clone()
+        ))
+    );
+    server.stop();
+    println!("load after: {}", uptime());
+
+    println!();
+    println!("| inputs | concurrency | sent | 200 | 503 | lost | req/s | p50 ms | p99 ms |");
+    println!("| --- | --: | --: | --: | --: | --: | --: | --: | --: |");
+    for r in &rows {
+        println!("{}", row(r));
+    }
+    println!(
+        "{}",
+        row(&(
+            "short, admits 32, Retry-After",
+            10 * capacity,
+            overload.clone()
+        ))
+    );
+    println!(
+        "{}",
+        row(&(
+            "short, admits 32, no back-off",
+            10 * capacity,
+            flood.clone()
+        ))
+    );
+    println!();
+
+    let find = |name: &str, clients: usize| {
+        rows.iter()
+            .find(|(n, c, _)| *n == name && *c == clients)
+            .map(|(_, _, o)| o.clone())
+            .expect("a level")
+    };
+    let (c1, c32) = (find("short", 1), find("short", 32));
+    let speedup = c32.throughput() / c1.throughput();
+    println!(
+        "batching: throughput at 32 clients / at 1 client, short inputs: {speedup:.2} (target ≥ 2.5) {}",
+        mark(speedup >= 2.5)
+    );
+    let over = c1.percentile(50.0) - bench_short;
+    println!(
+        "overhead: p50 at 1 client, short: {:.1} ms vs distil bench {bench_short:.1} ms: +{over:.1} ms (target ≤ +1.5) {}",
+        c1.percentile(50.0),
+        mark(over <= 1.5)
+    );
+    let long1 = find("128 tokens", 1);
+    let over_long = long1.percentile(50.0) - bench_long;
+    println!(
+        "overhead: p50 at 1 client, 128 tokens: {:.1} ms vs distil bench {bench_long:.1} ms: +{over_long:.1} ms",
+        long1.percentile(50.0)
+    );
+    let ratio = overload.percentile(99.0) / c32.percentile(99.0);
+    println!(
+        "overload: 10 × capacity ({} clients honouring Retry-After): {} shed with 503, accepted p99 {:.1} ms = {ratio:.2} × the 32-client p99 {:.1} ms (target < 2) {}",
+        10 * capacity,
+        overload.shed,
+        overload.percentile(99.0),
+        c32.percentile(99.0),
+        mark(overload.shed > 0 && ratio < 2.0)
+    );
+    println!(
+        "flood: 10 × capacity retrying at once: {} shed with 503, accepted p99 {:.1} ms = {:.2} × the 32-client p99",
+        flood.shed,
+        flood.percentile(99.0),
+        flood.percentile(99.0) / c32.percentile(99.0)
+    );
+    let lost: usize =
+        rows.iter().map(|(_, _, o)| o.lost).sum::<usize>() + overload.lost + flood.lost;
+    println!("requests lost (neither 200 nor 503): {lost}");
+    assert_eq!(lost, 0, "requests were lost");
+}
+
+fn mark(ok: bool) -> &'static str {
+    if ok {
+        "✓"
+    } else {
+        "✗"
+    }
+}
+
+/// A running `distil serve`.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    fn start(model: &Path, args: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_distil"))
+            .args([
+                "serve",
+                "--port",
+                "0",
+                "--threads",
+                "2",
+                "--log-level",
+                "warn",
+            ])
+            .arg("--model")
+            .arg(model)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("distil serve");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("the listening line");
+        let base = line
+            .trim()
+            .strip_prefix("distil: listening on ")
+            .expect("a listening line")
+            .to_string();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while ureq::get(&format!("{base}/ready")).call().is_err() {
+            assert!(Instant::now() < deadline, "the server never got ready");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Server { child, base }
+    }
+
+    /// SIGTERM, and a clean exit.
+    fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        let killed = Command::new("kill").args(["-TERM", &pid]).status();
+        assert!(killed.map(|s| s.success()).unwrap_or(false));
+        let status = self.child.wait().expect("wait");
+        assert!(status.success(), "distil serve exited with {status}");
+    }
+}
+
+/// What one level measured.
+#[derive(Clone, Debug, Default)]
+struct Outcome {
+    sent: usize,
+    ok: usize,
+    shed: usize,
+    lost: usize,
+    wall: Duration,
+    /// Latencies of the 200s, in ms, sorted.
+    latencies: Vec<f64>,
+}
+
+impl Outcome {
+    /// Adds `other`'s counts, time and latencies (kept sorted).
+    fn merge(&mut self, other: Outcome) {
+        self.sent += other.sent;
+        self.ok += other.ok;
+        self.shed += other.shed;
+        self.lost += other.lost;
+        self.wall += other.wall;
+        self.latencies.extend(other.latencies);
+        self.latencies.sort_by(f64::total_cmp);
+    }
+
+    fn throughput(&self) -> f64 {
+        self.ok as f64 / self.wall.as_secs_f64()
+    }
+
+    fn percentile(&self, p: f64) -> f64 {
+        if self.latencies.is_empty() {
+            return f64::NAN;
+        }
+        let rank = ((p / 100.0) * self.latencies.len() as f64).ceil() as usize;
+        self.latencies[rank.clamp(1, self.latencies.len()) - 1]
+    }
+}
+
+fn row((name, clients, o): &(&str, usize, Outcome)) -> String {
+    format!(
+        "| {name} | {clients} | {} | {} | {} | {} | {:.1} | {:.1} | {:.1} |",
+        o.sent,
+        o.ok,
+        o.shed,
+        o.lost,
+        o.throughput(),
+        o.percentile(50.0),
+        o.percentile(99.0)
+    )
+}
+
+/// `clients` threads send `body` to `/score` until `requests` have been sent or `limit` has
+/// passed, each waiting for its answer (and `backoff` after a 503) before sending the next.
+fn run(
+    base: &str,
+    body: &str,
+    clients: usize,
+    requests: usize,
+    limit: Duration,
+    backoff: Duration,
+) -> Outcome {
+    let url = format!("{base}/score");
+    let tickets = AtomicUsize::new(0);
+    let errors = AtomicUsize::new(0);
+    let results = Mutex::new(Outcome::default());
+    let started = Instant::now();
+    let deadline = started + limit;
+    std::thread::scope(|s| {
+        for _ in 0..clients {
+            s.spawn(|| {
+                let agent = ureq::AgentBuilder::new()
+                    .timeout(Duration::from_secs(120))
+                    .build();
+                let mut mine = Outcome::default();
+                while Instant::now() < deadline
+                    && tickets.fetch_add(1, Ordering::Relaxed) < requests
+                {
+                    mine.sent += 1;
+                    let sent = Instant::now();
+                    let result = agent
+                        .post(&url)
+                        .set("Content-Type", "application/json")
+                        .send_string(body);
+                    // The whole answer read: status, headers and body.
+                    let (status, read) = match result {
+                        Ok(r) => (r.status(), r.into_string().is_ok()),
+                        Err(ureq::Error::Status(code, r)) => (code, r.into_string().is_ok()),
+                        Err(e) => {
+                            if errors.fetch_add(1, Ordering::Relaxed) < 3 {
+                                eprintln!("serve bench: a request failed: {e}");
+                            }
+                            (0, false)
+                        }
+                    };
+                    let took = sent.elapsed();
+                    match (status, read) {
+                        (200, true) => {
+                            mine.ok += 1;
+                            mine.latencies.push(took.as_secs_f64() * 1e3);
+                        }
+                        (503, true) => {
+                            mine.shed += 1;
+                            std::thread::sleep(backoff);
+                        }
+                        _ => mine.lost += 1,
+                    }
+                }
+                let mut all = results.lock().expect("results");
+                all.sent += mine.sent;
+                all.ok += mine.ok;
+                all.shed += mine.shed;
+                all.lost += mine.lost;
+                all.latencies.extend(mine.latencies);
+            });
+        }
+    });
+    let mut outcome = results.into_inner().expect("results");
+    outcome.wall = started.elapsed();
+    outcome.latencies.sort_by(f64::total_cmp);
+    outcome
+}
+
+/// A text of exactly `n` tokens ([CLS] and [SEP] included) with one [MASK].
+fn text_of_tokens(tokenizer: &Tokenizer, n: usize) -> String {
+    let words = [
+        "the", "river", "runs", "past", "old", "mills", "and", "quiet", "towns", "where",
+    ];
+    let mut text = String::from("The [MASK] of it:");
+    let mut i = 0;
+    while tokenizer.encode(&text).ids.len() < n {
+        text.push(' ');
+        text.push_str(words[i % words.len()]);
+        i += 1;
+    }
+    assert_eq!(tokenizer.encode(&text).ids.len(), n, "{text}");
+    text
+}
+
+/// The median ms of `distil bench --batch 1 --seq SEQ --threads 2`.
+fn distil_bench(model: &Path, seq: usize) -> f64 {
+    let out = Command::new(env!("CARGO_BIN_EXE_distil"))
+        .args([
+            "bench",
+            "--batch",
+            "1",
+            "--threads",
+            "2",
+            "--runs",
+            "30",
+            "--json",
+        ])
+        .args(["--seq", &seq.to_string()])
+        .arg("--model")
+        .arg(model)
+        .output()
+        .expect("distil bench");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("distil bench --json");
+    report["median_ms"].as_f64().expect("median_ms")
+}
+
+fn uptime() -> String {
+    Command::new("uptime")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
