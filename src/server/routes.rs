@@ -249,12 +249,11 @@ async fn score(
     State(app): State<Arc<App>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = body.map_err(|r| rejected(r, &app))?;
+    let body = Body::new(body, &app)?;
+    let big = body.big;
     let loaded = loaded(&app)?;
     loaded.fill_mask.clone().map_err(ApiError::bad_request)?;
-    let limits = limits(&app);
-    let big = body.len() > INLINE_BYTES;
-    let request = offload(big, move || requests::score(&body, &limits).map_err(bad)).await?;
+    let request = body.parse(requests::score).await?;
     let full = request.top_k.is_some();
     let work = Work::FillMask {
         texts: request.texts,
@@ -279,35 +278,23 @@ async fn fill_mask(
     State(app): State<Arc<App>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = body.map_err(|r| rejected(r, &app))?;
+    let body = Body::new(body, &app)?;
+    let big = body.big;
     let loaded = loaded(&app)?;
     loaded.fill_mask.clone().map_err(ApiError::bad_request)?;
-    let limits = limits(&app);
-    let big = body.len() > INLINE_BYTES;
-    let engine = Arc::clone(&loaded.engine);
-    let work = offload(big, move || {
-        let request = requests::fill_mask(&body, &limits).map_err(bad)?;
-        let targets = match &request.targets {
-            None => None,
-            Some(words) => {
-                let (ids, warnings) = engine.target_ids(words).map_err(|_| {
-                    ApiError::bad_request(
-                        "\"parameters.targets\": no word is in the vocabulary or has a word piece",
-                    )
-                })?;
-                for w in warnings {
-                    tracing::warn!("{w}");
-                }
-                Some(ids)
-            }
-        };
-        Ok(Work::FillMask {
-            texts: request.texts,
-            top_k: request.top_k,
-            targets,
-        })
-    })
-    .await?;
+    let request = body.parse(requests::fill_mask).await?;
+    let targets = match request.targets {
+        None => None,
+        Some(words) => {
+            let engine = Arc::clone(&loaded.engine);
+            Some(offload(big, move || target_ids(&engine, &words)).await?)
+        }
+    };
+    let work = Work::FillMask {
+        texts: request.texts,
+        top_k: request.top_k,
+        targets,
+    };
     let answers = fill_mask_answers(loaded, work).await?;
     offload(big, move || {
         let body = match answers.as_slice() {
@@ -325,11 +312,10 @@ async fn embed(
     State(app): State<Arc<App>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = body.map_err(|r| rejected(r, &app))?;
+    let body = Body::new(body, &app)?;
+    let big = body.big;
     let loaded = loaded(&app)?;
-    let limits = limits(&app);
-    let big = body.len() > INLINE_BYTES;
-    let request = offload(big, move || requests::embed(&body, &limits).map_err(bad)).await?;
+    let request = body.parse(requests::embed).await?;
     let n = request.texts.len();
     let answer = submit(
         loaded,
@@ -385,13 +371,12 @@ async fn tokenize(
     State(app): State<Arc<App>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = body.map_err(|r| rejected(r, &app))?;
+    let body = Body::new(body, &app)?;
     let loaded = loaded(&app)?;
-    let limits = limits(&app);
+    let request = body.parse(requests::tokenize).await?;
     let engine = Arc::clone(&loaded.engine);
     // Tokenizing is quick but not free: never on the async runtime.
     offload(true, move || {
-        let request = requests::tokenize(&body, &limits).map_err(bad)?;
         let tokenizer = engine.tokenizer();
         let mut out = Vec::with_capacity(request.texts.len());
         for text in &request.texts {
@@ -518,14 +503,51 @@ fn loaded(app: &App) -> Result<&Loaded, ApiError> {
         .ok_or_else(|| ApiError::unavailable("the model is still loading"))
 }
 
-fn limits(app: &App) -> Limits {
-    Limits {
-        max_texts: app.config.max_texts,
+/// A compute route's body, and how to parse it.
+struct Body {
+    bytes: Bytes,
+    limits: Limits,
+    /// Parsed, and answered, on a blocking thread rather than on the async runtime.
+    big: bool,
+}
+
+impl Body {
+    /// The body, or 413 past the size limit.
+    fn new(body: Result<Bytes, BytesRejection>, app: &App) -> Result<Body, ApiError> {
+        let bytes = body.map_err(|r| rejected(r, app))?;
+        Ok(Body {
+            big: bytes.len() > INLINE_BYTES,
+            bytes,
+            limits: Limits {
+                max_texts: app.config.max_texts,
+            },
+        })
+    }
+
+    /// The request `parse` reads from the body, or a 400 naming what is wrong.
+    async fn parse<T: Send + 'static>(
+        self,
+        parse: fn(&[u8], &Limits) -> Result<T, BadRequest>,
+    ) -> Result<T, ApiError> {
+        let Body { bytes, limits, big } = self;
+        offload(big, move || {
+            parse(&bytes, &limits).map_err(|e| ApiError::bad_request(e.0))
+        })
+        .await
     }
 }
 
-fn bad(e: BadRequest) -> ApiError {
-    ApiError::bad_request(e.0)
+/// The token ids of `/fill-mask`'s `parameters.targets`.
+fn target_ids(engine: &crate::Engine, words: &[String]) -> Result<Vec<u32>, ApiError> {
+    let (ids, warnings) = engine.target_ids(words).map_err(|_| {
+        ApiError::bad_request(
+            "\"parameters.targets\": no word is in the vocabulary or has a word piece",
+        )
+    })?;
+    for w in warnings {
+        tracing::warn!("{w}");
+    }
+    Ok(ids)
 }
 
 /// A body that could not be read: 413 past the size limit.
