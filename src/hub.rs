@@ -201,10 +201,8 @@ fn download(cache: &Path, id: &str) -> Result<PathBuf> {
         let path = repo.get(file).map_err(unreachable)?;
         dir = path.parent().map(Path::to_path_buf);
     }
-    for file in ["tokenizer_config.json"] {
-        // Optional: a checkpoint without it gets BERT's defaults.
-        let _ = repo.get(file);
-    }
+    // Optional: a checkpoint without it gets BERT's defaults.
+    let _ = repo.get("tokenizer_config.json");
     dir.ok_or_else(|| Error::input(format!("model {id}: the hub returned no files")))
 }
 

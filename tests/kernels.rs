@@ -250,10 +250,10 @@ fn assert_layernorm_close(what: &str, input: &[f32], got: &[f32], want: &[f32], 
             / n as f64;
         let std = (var + f64::from(case.eps)).sqrt();
         let mean_error = (n as f64).sqrt() * f64::from(f32::EPSILON) * mean.abs() / std;
-        for j in 0..n {
+        for (j, &x) in row.iter().enumerate() {
             let i = r * n + j;
             let (g, w) = (got[i], want[i]);
-            let normalised = (f64::from(row[j]) - mean).abs() / std;
+            let normalised = (f64::from(x) - mean).abs() / std;
             let tol = f64::from(case.gamma[j].abs()) * (2e-6 * normalised.max(1.0) + mean_error)
                 + 2e-6 * f64::from(case.beta[j].abs());
             assert!(
