@@ -55,8 +55,6 @@ impl Engine {
                 ),
             ));
         }
-        let weights = Weights::open(&dir.join("model.safetensors"))?;
-        let model = Model::load(config, &weights, Kernels::detect()?)?;
         let mut pool = rayon::ThreadPoolBuilder::new().thread_name(|i| format!("distil-{i}"));
         if let Some(n) = options.threads {
             pool = pool.num_threads(n.max(1));
@@ -64,6 +62,9 @@ impl Engine {
         let pool = pool
             .build()
             .map_err(|e| Error::input(format!("cannot start the thread pool: {e}")))?;
+        let weights = Weights::open(&dir.join("model.safetensors"))?;
+        // On the pool: the weights' scan for NaN at load runs on its threads.
+        let model = pool.install(|| Model::load(config, &weights, Kernels::detect()?))?;
         Ok(Engine {
             dir: dir.to_path_buf(),
             tokenizer,
