@@ -781,6 +781,45 @@ fn a_shed_request_leaves_its_connection_open_for_the_next() {
 }
 
 #[test]
+fn a_client_that_trickles_its_headers_or_sits_idle_is_disconnected() {
+    let server = Server::start("distilbert-cased", &["--header-timeout", "0.5"]);
+    let address = server.base.trim_start_matches("http://").to_string();
+    let closed_within = |stream: &mut TcpStream, limit: Duration| {
+        stream.set_read_timeout(Some(limit)).unwrap();
+        let started = Instant::now();
+        let mut rest = Vec::new();
+        // EOF or a reset: the server closed the connection (a read timeout is not that).
+        let closed = match stream.read_to_end(&mut rest) {
+            Ok(_) => true,
+            Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+        };
+        (closed && rest.is_empty(), started.elapsed())
+    };
+    // Half a head, then nothing (slowloris).
+    let mut trickle = TcpStream::connect(&address).unwrap();
+    trickle
+        .write_all(b"POST /score HTTP/1.1\r\nHost: localhost\r\n")
+        .unwrap();
+    let (closed, after) = closed_within(&mut trickle, Duration::from_secs(5));
+    assert!(closed, "the server answered a request it never got whole");
+    assert!(after < Duration::from_secs(3), "closed after {after:?}");
+    // A kept-alive connection: one answer, then silence.
+    let mut idle = TcpStream::connect(&address).unwrap();
+    let body = json!({"input_data": [PARIS]}).to_string();
+    assert_eq!(exchange(&mut idle, "/score", &body).0, 200);
+    let (closed, after) = closed_within(&mut idle, Duration::from_secs(5));
+    assert!(
+        closed && after < Duration::from_secs(3),
+        "closed {closed} after {after:?}"
+    );
+    // And the server goes on.
+    assert_eq!(
+        server.post("/score", &json!({"input_data": [PARIS]})).0,
+        200
+    );
+}
+
+#[test]
 fn a_request_past_the_timeout_gets_504_and_the_server_goes_on() {
     let server = Server::start(
         "distilbert-cased",

@@ -27,6 +27,10 @@ pub struct ServeArgs {
     /// Seconds a request may take once admitted; past it, 504.
     #[arg(long, default_value = "30", value_parser = seconds)]
     request_timeout: Duration,
+    /// Seconds a client may take to send a request's headers (from its first byte, or on a kept-alive
+    /// connection from the previous answer); past it the connection is closed.
+    #[arg(long, default_value = "10", value_parser = seconds)]
+    header_timeout: Duration,
     /// Most texts in one request.
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
     max_texts: u32,
@@ -84,6 +88,7 @@ pub fn run(args: ServeArgs, options: &Options) -> Result<ExitCode> {
         max_texts: args.max_texts as usize,
         max_body_bytes: args.max_body_bytes as usize,
         request_timeout: args.request_timeout,
+        header_timeout: args.header_timeout,
         batch_delay: Duration::from_millis(args.batch_delay_ms),
         load_delay: Duration::from_millis(args.load_delay_ms),
         ..defaults

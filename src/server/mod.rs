@@ -30,6 +30,9 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, Notify, Semaphore};
 
@@ -62,6 +65,9 @@ pub struct ServeConfig {
     pub max_answer_bytes: usize,
     /// Longest a request may take from admission to its answer (504 past it).
     pub request_timeout: Duration,
+    /// Longest a client may take to send a request's headers, counted from its first byte or,
+    /// on a kept-alive connection, from the previous answer; past it the connection is closed.
+    pub header_timeout: Duration,
     /// How long the batcher waits for more requests after the first of a batch.
     pub batch_delay: Duration,
     /// A pause before loading the model (for tests of readiness).
@@ -82,6 +88,7 @@ impl Default for ServeConfig {
             max_body_bytes: 1 << 20,
             max_answer_bytes: 32 << 20,
             request_timeout: Duration::from_secs(30),
+            header_timeout: Duration::from_secs(10),
             batch_delay: Duration::ZERO,
             load_delay: Duration::ZERO,
         }
@@ -190,15 +197,13 @@ async fn run(app: Arc<App>) -> Result<()> {
         Arc::clone(&load_error),
         Arc::clone(&stopping),
     );
-    let server =
-        axum::serve(listener, routes::router(Arc::clone(&app))).with_graceful_shutdown(signal);
+    let router = routes::router(Arc::clone(&app));
+    let server = serve_connections(listener, router, config.header_timeout, signal);
     // Accepted requests end within --request-timeout; a connection still open well after that is
     // a client that sends nothing, and does not hold the exit.
     let grace = config.request_timeout + Duration::from_secs(5);
     tokio::select! {
-        served = std::future::IntoFuture::into_future(server) => {
-            served.map_err(|e| Error::input(format!("the server failed: {e}")))?;
-        }
+        () = server => {}
         () = async { stopping.notified().await; tokio::time::sleep(grace).await } => {
             tracing::warn!(grace_s = grace.as_secs(), "connections still open after the grace period; exiting");
         }
@@ -208,6 +213,48 @@ async fn run(app: Arc<App>) -> Result<()> {
     }
     tracing::info!("stopped: every accepted request was answered");
     Ok(())
+}
+
+/// Serves `router` to every connection `listener` accepts until `signal` resolves, then waits for
+/// the open connections to finish the requests they have begun. HTTP/1.1 with keep-alive; a client
+/// must send a request's headers within `header_timeout` of starting it (or of its previous
+/// answer), so connections that trickle bytes or sit idle are closed instead of piling up.
+async fn serve_connections(
+    listener: TcpListener,
+    router: axum::Router,
+    header_timeout: Duration,
+    signal: impl std::future::Future<Output = ()>,
+) {
+    let connections = GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    let mut signal = std::pin::pin!(signal);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors, say: wait a moment rather than spin on it.
+                    tracing::warn!("cannot accept a connection: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut signal => break,
+        };
+        // Answers are written whole, at once: nothing is gained by delaying them.
+        let _ = stream.set_nodelay(true);
+        let service = TowerToHyperService::new(router.clone());
+        let connection = connections.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!("connection closed: {e}");
+            }
+        });
+    }
+    drop(listener);
+    connections.shutdown().await;
 }
 
 /// Resolves SIGTERM, Ctrl-C or a failed load; marks the server as stopping.
