@@ -376,6 +376,30 @@ fn gelu_matches_scalar_on_every_isa() {
 }
 
 #[test]
+fn gelu_gives_the_same_bits_on_one_thread_or_several() {
+    // Long enough to be cut into several parallel chunks, with a ragged end.
+    let mut rng = Rng(7);
+    let x = rng.vec(100_003, 8.0);
+    let pool = |threads| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+    };
+    for kernels in supported() {
+        let mut alone = x.clone();
+        pool(1).install(|| kernels.gelu(&mut alone));
+        let mut shared = x.clone();
+        pool(3).install(|| kernels.gelu(&mut shared));
+        let same = alone
+            .iter()
+            .zip(&shared)
+            .all(|(a, b)| a.to_bits() == b.to_bits());
+        assert!(same, "gelu/{}: threads changed a result", kernels.isa());
+    }
+}
+
+#[test]
 fn gelu_of_non_finite_inputs_follows_the_formula() {
     for kernels in supported() {
         let mut x = [f32::INFINITY, f32::NEG_INFINITY, f32::NAN];

@@ -15,10 +15,20 @@ mod scalar;
 mod simd;
 
 use crate::{Isa, Kernels};
+use rayon::prelude::*;
+
+/// Elements per parallel task: 64 KB, a multiple of every vector width.
+const CHUNK: usize = 16 * 1024;
 
 impl Kernels {
-    /// `x ← gelu(x)`, exact (erf) form.
+    /// `x ← gelu(x)`, exact (erf) form, in parallel on the current rayon pool. Each element's
+    /// result depends on its value alone: the chunks change nothing but which thread computes it.
     pub fn gelu(&self, x: &mut [f32]) {
+        x.par_chunks_mut(CHUNK)
+            .for_each(|chunk| self.gelu_serial(chunk));
+    }
+
+    fn gelu_serial(&self, x: &mut [f32]) {
         match self.isa() {
             Isa::Scalar => x.iter_mut().for_each(|v| *v = scalar::gelu(*v)),
             // SAFETY: a `Kernels` holds Avx2 only if the CPU has AVX2 and FMA (`Kernels::force`,
