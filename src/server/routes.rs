@@ -251,8 +251,7 @@ async fn score(
 ) -> Result<Response, ApiError> {
     let body = Body::new(body, &app)?;
     let big = body.big;
-    let loaded = loaded(&app)?;
-    loaded.fill_mask.clone().map_err(ApiError::bad_request)?;
+    let loaded = fill_mask_model(&app)?;
     let request = body.parse(requests::score).await?;
     let full = request.top_k.is_some();
     let work = Work::FillMask {
@@ -260,14 +259,12 @@ async fn score(
         top_k: request.top_k.unwrap_or(1),
         targets: None,
     };
-    let answers = fill_mask_answers(loaded, work).await?;
-    offload(big, move || {
-        let body = if full {
+    fill_mask_reply(loaded, work, big, move |answers| {
+        if full {
             json_list(&answers.iter().map(FillMask::to_json).collect::<Vec<_>>())
         } else {
             Value::Array(answers.iter().map(top_token).collect()).to_string()
-        };
-        Ok(fill_mask_response(body, &answers))
+        }
     })
     .await
 }
@@ -280,8 +277,7 @@ async fn fill_mask(
 ) -> Result<Response, ApiError> {
     let body = Body::new(body, &app)?;
     let big = body.big;
-    let loaded = loaded(&app)?;
-    loaded.fill_mask.clone().map_err(ApiError::bad_request)?;
+    let loaded = fill_mask_model(&app)?;
     let request = body.parse(requests::fill_mask).await?;
     let targets = match request.targets {
         None => None,
@@ -295,14 +291,10 @@ async fn fill_mask(
         top_k: request.top_k,
         targets,
     };
-    let answers = fill_mask_answers(loaded, work).await?;
-    offload(big, move || {
-        let body = match answers.as_slice() {
-            // The pipeline unwraps a one-text list too (`outputs[0]`).
-            [one] => one.to_json(),
-            many => json_list(&many.iter().map(FillMask::to_json).collect::<Vec<_>>()),
-        };
-        Ok(fill_mask_response(body, &answers))
+    fill_mask_reply(loaded, work, big, |answers| match answers {
+        // The pipeline unwraps a one-text list too (`outputs[0]`).
+        [one] => one.to_json(),
+        many => json_list(&many.iter().map(FillMask::to_json).collect::<Vec<_>>()),
     })
     .await
 }
@@ -423,6 +415,21 @@ async fn tokenize(
     .await
 }
 
+/// Computes `work` and answers with the body `render` writes of its answers (on a blocking thread
+/// when the request was `big`), with the truncation headers.
+async fn fill_mask_reply(
+    loaded: &Loaded,
+    work: Work,
+    big: bool,
+    render: impl FnOnce(&[FillMask]) -> String + Send + 'static,
+) -> Result<Response, ApiError> {
+    let answers = fill_mask_answers(loaded, work).await?;
+    offload(big, move || {
+        Ok(fill_mask_response(render(&answers), &answers))
+    })
+    .await
+}
+
 /// The fill-mask answers of `work`, or a 400 naming the first text that has none.
 async fn fill_mask_answers(loaded: &Loaded, work: Work) -> Result<Vec<FillMask>, ApiError> {
     let Answer::FillMask(results) = submit(loaded, work).await? else {
@@ -495,6 +502,13 @@ fn top_token(answer: &FillMask) -> Value {
         [one] => top(one),
         many => Value::Array(many.iter().map(top).collect()),
     }
+}
+
+/// The loaded model, if it can fill masks (else a 400 saying why not).
+fn fill_mask_model(app: &App) -> Result<&Loaded, ApiError> {
+    let loaded = loaded(app)?;
+    loaded.fill_mask.clone().map_err(ApiError::bad_request)?;
+    Ok(loaded)
 }
 
 fn loaded(app: &App) -> Result<&Loaded, ApiError> {
