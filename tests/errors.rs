@@ -1,29 +1,14 @@
 //! Broken model directories give one clear error naming the file and the tensor, never a panic.
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+mod common;
 
+use std::collections::HashMap;
+use std::path::Path;
+
+use common::{copy_model, fixture};
 use distil::{Engine, FillMaskOptions, Options};
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/models")
-        .join(name)
-}
-
-/// A copy of the fixture model `name` in a temporary directory.
-fn copy_model(name: &str) -> tempfile::TempDir {
-    let tmp = tempfile::tempdir().unwrap();
-    for entry in std::fs::read_dir(fixture(name)).unwrap() {
-        let entry = entry.unwrap();
-        if entry.file_type().unwrap().is_file() {
-            std::fs::copy(entry.path(), tmp.path().join(entry.file_name())).unwrap();
-        }
-    }
-    tmp
-}
 
 /// Rewrites `dir/model.safetensors` after `edit` changes its tensors (name → (dtype, shape, bytes)).
 fn rewrite_weights(

@@ -9,33 +9,18 @@
 //! with the list of its cases that went wrong. Hostile text and bad paths are tests of their own
 //! that run the binary as a user does.
 
+mod common;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+use common::{copy_model, fixture};
 use distil::{Engine, FillMaskOptions, Options};
 use serde_json::{json, Map, Value};
 
 const TEXT: &str = "Paris is the [MASK] of France.";
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/models")
-        .join(name)
-}
-
-/// A copy of the fixture model `name` in a temporary directory.
-fn copy_model(name: &str) -> tempfile::TempDir {
-    let tmp = tempfile::tempdir().unwrap();
-    for entry in std::fs::read_dir(fixture(name)).unwrap() {
-        let entry = entry.unwrap();
-        if entry.file_type().unwrap().is_file() {
-            std::fs::copy(entry.path(), tmp.path().join(entry.file_name())).unwrap();
-        }
-    }
-    tmp
-}
 
 /// Runs the binary with `args` and `stdin`; a run longer than two minutes is a hang, and fails.
 fn distil(args: &[&str], stdin: &[u8]) -> Output {
