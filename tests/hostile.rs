@@ -874,18 +874,21 @@ fn invalid_utf8_on_standard_input_costs_only_its_line() {
     let mut bytes = format!("{}\n", good[0]).into_bytes();
     bytes.extend_from_slice(b"caf\xe9 [MASK]\n");
     bytes.extend_from_slice(format!("{}\n", good[1]).as_bytes());
-    let out = fill_mask_json(&[], &bytes);
+    check_bad_middle_line(&bytes, good, "line 2: not valid UTF-8 (byte 3)");
+}
+
+/// Three lines on standard input, the middle one bad: exit 1, one line `distil: {error}` on
+/// standard error, and on standard output the good lines' answers around the bad one's error.
+fn check_bad_middle_line(stdin: &[u8], good: [&str; 2], error: &str) {
+    let out = fill_mask_json(&[], stdin);
     no_panic(&out);
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(
-        text(&out.stderr),
-        "distil: line 2: not valid UTF-8 (byte 3)\n"
-    );
+    assert_eq!(text(&out.stderr), format!("distil: {error}\n"));
     assert_eq!(
         stdout_lines(&out),
         [
             answer_alone(good[0]),
-            json!({"error": "line 2: not valid UTF-8 (byte 3)"}).to_string(),
+            json!({ "error": error }).to_string(),
             answer_alone(good[1]),
         ]
     );
@@ -918,20 +921,10 @@ fn text_of_only_whitespace() {
 fn an_empty_line_among_good_ones() {
     let good = ["Paris is the [MASK] of France.", "The [MASK] is here."];
     let stdin = format!("{}\n\n{}\n", good[0], good[1]);
-    let out = fill_mask_json(&[], stdin.as_bytes());
-    no_panic(&out);
-    assert_eq!(out.status.code(), Some(1));
-    assert_eq!(
-        text(&out.stderr),
-        "distil: line 2: no [MASK] token in the text\n"
-    );
-    assert_eq!(
-        stdout_lines(&out),
-        [
-            answer_alone(good[0]),
-            json!({"error": "line 2: no [MASK] token in the text"}).to_string(),
-            answer_alone(good[1]),
-        ]
+    check_bad_middle_line(
+        stdin.as_bytes(),
+        good,
+        "line 2: no [MASK] token in the text",
     );
     // embed answers every line, the empty one included.
     let model = model("bert-uncased");
