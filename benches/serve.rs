@@ -137,14 +137,12 @@ fn main() {
         limit,
         Duration::from_secs(1),
     );
-    println!(
-        "{}",
-        row(&(
-            "short, admits 32, Retry-After",
-            10 * capacity,
-            overload.clone()
-        ))
+    let overload_row = (
+        "short, admits 32, Retry-After",
+        10 * capacity,
+        overload.clone(),
     );
+    println!("{}", row(&overload_row));
     let flood = run(
         &server.base,
         &body,
@@ -153,39 +151,21 @@ fn main() {
         limit,
         Duration::ZERO,
     );
-    println!(
-        "{}",
-        row(&(
-            "short, admits 32, no back-off",
-            10 * capacity,
-            flood.clone()
-        ))
+    let flood_row = (
+        "short, admits 32, no back-off",
+        10 * capacity,
+        flood.clone(),
     );
+    println!("{}", row(&flood_row));
     server.stop();
     println!("load after: {}", uptime());
 
     println!();
     println!("| inputs | concurrency | sent | 200 | 503 | lost | req/s | p50 ms | p99 ms |");
     println!("| --- | --: | --: | --: | --: | --: | --: | --: | --: |");
-    for r in &rows {
+    for r in rows.iter().chain([&overload_row, &flood_row]) {
         println!("{}", row(r));
     }
-    println!(
-        "{}",
-        row(&(
-            "short, admits 32, Retry-After",
-            10 * capacity,
-            overload.clone()
-        ))
-    );
-    println!(
-        "{}",
-        row(&(
-            "short, admits 32, no back-off",
-            10 * capacity,
-            flood.clone()
-        ))
-    );
     println!();
 
     let find = |name: &str, clients: usize| {
