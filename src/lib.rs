@@ -9,13 +9,10 @@
 
 pub mod engine;
 pub mod error;
-pub mod eval;
 mod files;
 pub mod hub;
 pub mod model;
 pub mod pipelines;
-#[cfg(feature = "server")]
-pub mod server;
 pub mod tokenizer;
 pub mod weights;
 

@@ -11,7 +11,10 @@ mod ffn;
 mod layer_norm;
 mod linear;
 mod mlm_head;
+#[cfg(feature = "profile")]
 pub mod profile;
+#[cfg(not(feature = "profile"))]
+mod profile;
 mod scratch;
 
 use std::ops::Range;
@@ -137,11 +140,16 @@ impl Model {
 
     /// The last hidden states of a batch of token-id sequences, on the current rayon pool.
     pub fn forward(&self, batch: &[&[u32]]) -> Result<Hidden> {
-        self.forward_profiled(batch, &Profiler::off())
+        self.run_forward(batch, &Profiler::off())
     }
 
     /// [`Model::forward`], timing each operation into `prof`.
+    #[cfg(feature = "profile")]
     pub fn forward_profiled(&self, batch: &[&[u32]], prof: &Profiler) -> Result<Hidden> {
+        self.run_forward(batch, prof)
+    }
+
+    fn run_forward(&self, batch: &[&[u32]], prof: &Profiler) -> Result<Hidden> {
         let c = &self.config;
         let k = &self.kernels;
         let mut seqs = Vec::with_capacity(batch.len());
@@ -175,16 +183,21 @@ impl Model {
 
     /// MLM logits `[rows.len(), vocab]` at the given token rows of `hidden`.
     pub fn mlm_logits(&self, hidden: &Hidden, rows: &[usize]) -> Result<Vec<f32>> {
-        self.mlm_logits_profiled(hidden, rows, &Profiler::off())
+        self.run_mlm_logits(hidden, rows, &Profiler::off())
     }
 
     /// [`Model::mlm_logits`], timed into `prof`.
+    #[cfg(feature = "profile")]
     pub fn mlm_logits_profiled(
         &self,
         hidden: &Hidden,
         rows: &[usize],
         prof: &Profiler,
     ) -> Result<Vec<f32>> {
+        self.run_mlm_logits(hidden, rows, prof)
+    }
+
+    fn run_mlm_logits(&self, hidden: &Hidden, rows: &[usize], prof: &Profiler) -> Result<Vec<f32>> {
         let head = self.mlm_head.as_ref().ok_or_else(|| {
             Error::model("this model has no masked-language-model head (its weights hold only the encoder), so it cannot fill masks")
         })?;

@@ -3,11 +3,15 @@
 
 use std::path::{Path, PathBuf};
 
-/// The fixture model `name` (`tests/fixtures/models/{name}`).
+/// The fixture model `name` (`tests/fixtures/models/{name}` at the repository's root, whichever of
+/// its crates, the library or the command line, compiles this file).
 pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/models")
-        .join(name)
+    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = crate_dir
+        .ancestors()
+        .find(|dir| dir.join("tests/fixtures").is_dir())
+        .unwrap_or(crate_dir);
+    root.join("tests/fixtures/models").join(name)
 }
 
 /// A copy of the fixture model `name` in a temporary directory.

@@ -38,7 +38,7 @@ use tokio::sync::{oneshot, Notify, Semaphore};
 
 use self::batcher::{BatchLimits, Batcher};
 use self::metrics::Metrics;
-use crate::{EmbedConfig, Engine, Error, FillMaskOptions, Options, Result};
+use distil::{EmbedConfig, Engine, Error, FillMaskOptions, Options, Result};
 
 /// How to run the server.
 #[derive(Clone, Debug)]
@@ -346,7 +346,7 @@ fn load(app: &App) -> Result<()> {
 
 /// The model directory: `model` itself, found as `distil fill-mask --model` finds it.
 fn model_dir(model: &str) -> Result<PathBuf> {
-    let dir = crate::hub::resolve(model)?;
+    let dir = distil::hub::resolve(model)?;
     Ok(find_model_dir(&dir).unwrap_or(dir))
 }
 

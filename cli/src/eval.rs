@@ -1,5 +1,10 @@
 //! `distil eval`: fill-mask on a mask-filling dataset, with a progress bar and a summary.
 
+mod metrics;
+mod row;
+mod score;
+mod window;
+
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -9,10 +14,13 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use distil::eval::{MaskResult, Row, Summary, Totals};
 use distil::{Engine, Error, Options, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
+
+use metrics::{Summary, Totals};
+use row::Row;
+use score::MaskResult;
 
 #[derive(clap::Args)]
 pub struct EvalArgs {
@@ -54,7 +62,7 @@ pub fn run(args: EvalArgs, options: &Options) -> Result<ExitCode> {
         (None, None) => return Err(Error::input("give --data FILE or --dataset ID")),
     };
     let engine = super::load(&args.model, options)?;
-    let mask_token = distil::eval::mask_token(&engine)?;
+    let mask_token = score::mask_token(&engine)?;
     let (mut lines, progress, decoder) = open(&path)?;
     let mut out = match &args.out {
         Some(p) => Some(BufWriter::new(
@@ -105,7 +113,7 @@ pub fn run(args: EvalArgs, options: &Options) -> Result<ExitCode> {
             break;
         }
         let rows: Vec<Row> = batch.iter().map(|(_, r)| r.clone()).collect();
-        let results = engine.evaluate(&rows, top_k)?;
+        let results = score::evaluate(&engine, &rows, top_k)?;
         for ((line, row), result) in batch.iter().zip(results) {
             match result {
                 Ok(masks) => {

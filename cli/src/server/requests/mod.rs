@@ -15,9 +15,9 @@ mod tei;
 
 use serde_json::{Map, Value};
 
-pub use azure::{score, Score};
-pub use hugging_face::{fill_mask, FillMask};
-pub use tei::{embed, tokenize, Embed, Tokenize};
+pub use azure::score;
+pub use hugging_face::fill_mask;
+pub use tei::{embed, tokenize};
 
 /// Why a request body was refused: one sentence naming the field and what is wrong with it.
 #[derive(Clone, Debug, PartialEq, Eq)]

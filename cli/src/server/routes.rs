@@ -18,8 +18,8 @@ use super::batcher::{Answer, Failure, Refused, Work};
 use super::requests::{self, BadRequest, Limits};
 use super::responses::{self, json_list, with_indices, ApiError, MASKS_CUT, TRUNCATED};
 use super::{App, Loaded, LOADING, STOPPING};
-use crate::pipelines::embed::normalize;
-use crate::FillMask;
+use distil::pipelines::embed::normalize;
+use distil::FillMask;
 
 /// The routes, as metric labels (any other path is counted as `other`).
 const ROUTES: [&str; 9] = [
@@ -192,8 +192,8 @@ async fn info(State(app): State<Arc<App>>) -> Response {
         let engine = &loaded.engine;
         let config = engine.model().config();
         let model_type = match config.architecture {
-            crate::model::Architecture::DistilBert => "distilbert",
-            crate::model::Architecture::Bert => "bert",
+            distil::model::Architecture::DistilBert => "distilbert",
+            distil::model::Architecture::Bert => "bert",
         };
         let mut tasks = vec!["embed", "tokenize"];
         if loaded.fill_mask.is_ok() {
@@ -493,7 +493,7 @@ fn fill_mask_response(body: String, answers: &[FillMask]) -> Response {
 
 /// Azure ML's plain answer for one text: the top token string, or a list of them (one per mask).
 fn top_token(answer: &FillMask) -> Value {
-    let top = |candidates: &Vec<crate::Prediction>| {
+    let top = |candidates: &Vec<distil::Prediction>| {
         candidates
             .first()
             .map_or(Value::Null, |p| Value::String(p.token_str.clone()))
@@ -552,7 +552,7 @@ impl Body {
 }
 
 /// The token ids of `/fill-mask`'s `parameters.targets`.
-fn target_ids(engine: &crate::Engine, words: &[String]) -> Result<Vec<u32>, ApiError> {
+fn target_ids(engine: &distil::Engine, words: &[String]) -> Result<Vec<u32>, ApiError> {
     let (ids, warnings) = engine.target_ids(words).map_err(|_| {
         ApiError::bad_request(
             "\"parameters.targets\": no word is in the vocabulary or has a word piece",

@@ -32,7 +32,7 @@ fn main() {
         .and_then(|i| args.get(i + 1))
         .map(PathBuf::from)
         .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("weights/distilbert-base-random")
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../weights/distilbert-base-random")
         });
     let quick = args.iter().any(|a| a == "--quick");
     if !model.join("model.safetensors").is_file() {

@@ -1,13 +1,15 @@
-//! Argument parsing and the commands.
-
+//! `distil`, the command line: `fill-mask`, `tokenize`, `embed`, `eval`, `bench`, `profile` and
+//! `serve`, each a thin client of the `distil` library.
+//!
+//! `main` only calls `run`, prints its error on one line and exits non-zero.
 mod bench;
 mod embed;
 mod eval;
 mod fill_mask;
 mod inputs;
 mod profile;
-#[cfg(feature = "server")]
 mod serve;
+mod server;
 mod tokenize;
 
 use std::path::PathBuf;
@@ -19,7 +21,7 @@ use distil::{Engine, Options, Result};
 /// A from-scratch transformer inference engine: DistilBERT fill-mask and BERT sentence embeddings.
 #[derive(Parser)]
 #[command(name = "distil", version, about)]
-pub struct Args {
+struct Args {
     /// Worker threads for the forward pass (default: one per core).
     #[arg(long, global = true)]
     threads: Option<usize>,
@@ -42,12 +44,11 @@ enum Command {
     /// Time each operation of a forward pass (same workload options as bench).
     Profile(profile::ProfileArgs),
     /// Serve fill-mask and embeddings over HTTP (Azure ML, Hugging Face and TEI request shapes).
-    #[cfg(feature = "server")]
     Serve(serve::ServeArgs),
 }
 
 /// Runs the command; `Err` is a failure before any input was processed.
-pub fn run(args: Args) -> Result<ExitCode> {
+fn run(args: Args) -> Result<ExitCode> {
     let options = Options {
         threads: args.threads,
     };
@@ -58,7 +59,6 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Command::Eval(a) => eval::run(a, &options),
         Command::Bench(a) => bench::run(a, &options),
         Command::Profile(a) => profile::run(a, &options),
-        #[cfg(feature = "server")]
         Command::Serve(a) => serve::run(a, &options),
     }
 }
@@ -75,5 +75,16 @@ fn exit_code(failures: usize) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(args) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("distil: {err}");
+            ExitCode::FAILURE
+        }
     }
 }

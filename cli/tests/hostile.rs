@@ -9,6 +9,7 @@
 //! with the list of its cases that went wrong. Hostile text and bad paths are tests of their own
 //! that run the binary as a user does.
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use std::io::Write;

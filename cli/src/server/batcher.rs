@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 use super::metrics::Metrics;
-use crate::{EmbedConfig, Engine, FillMask, FillMaskOptions};
+use distil::{EmbedConfig, Engine, FillMask, FillMaskOptions};
 
 /// What a request asks the engine to compute.
 #[derive(Clone, Debug)]

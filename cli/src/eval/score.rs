@@ -1,0 +1,197 @@
+//! Fill-mask evaluated on a mask-filling dataset (`distil eval`).
+//!
+//! Each row's masks are all `[MASK]` in one text, and each mask is predicted on its own from one
+//! forward pass, as the fill-mask pipeline does. A mask is scored against its gold token: the
+//! first word piece of its true span, tokenized alone (after the model's own normalisation, so
+//! lowercased for an uncased model). A text longer than the model's positions is not cut: each
+//! mask is predicted from the window of word pieces around it (`window.rs`).
+//!
+//! Rows that cannot be read are skipped with a reason (`row.rs`), as are masks whose span has no
+//! word piece; the summary (`metrics.rs`) counts both.
+
+use std::ops::Range;
+
+use super::metrics::MaskScore;
+use super::row::Row;
+use super::window::window;
+
+use distil::pipelines::batches;
+use distil::{Engine, Error, Result};
+
+/// What the model made of one mask.
+#[derive(Clone, Debug)]
+pub struct MaskResult {
+    /// The true span.
+    pub gold: String,
+    /// The gold token, or why the mask was not scored.
+    pub gold_token: Result<u32, String>,
+    /// The score, when there is a gold token.
+    pub score: Option<MaskScore>,
+    /// The `top_k` most likely `(token, probability)`, most likely first.
+    pub predictions: Vec<(u32, f32)>,
+    /// The word pieces (`[CLS]` not counted) the mask was predicted from.
+    pub window: Range<usize>,
+}
+
+/// One forward pass's worth of a row: a window and the masks predicted from it.
+struct Sequence {
+    row: usize,
+    ids: Vec<u32>,              // [CLS] window [SEP]
+    masks: Vec<(usize, usize)>, // (mask index in the row, position in ids)
+    window: Range<usize>,
+    /// Whether the row is longer than the window.
+    windowed: bool,
+}
+
+/// Predicts and scores every mask of `rows`. A row whose masks the tokenizer does not find
+/// one for one gets `Err` with the reason; the others are unaffected.
+pub fn evaluate(
+    engine: &Engine,
+    rows: &[Row],
+    top_k: usize,
+) -> Result<Vec<std::result::Result<Vec<MaskResult>, String>>> {
+    let mask_id = engine.mask_id()?;
+    let tokenizer = engine.tokenizer();
+    let (cls, sep) = (tokenizer.cls_id(), tokenizer.sep_id());
+    let span = engine.max_length() - 2;
+    let mut results = Vec::with_capacity(rows.len());
+    let mut sequences: Vec<Sequence> = Vec::new();
+    for (r, row) in rows.iter().enumerate() {
+        let encoding = tokenizer.encode(&row.text);
+        let pieces = encoding
+            .ids
+            .get(1..encoding.ids.len().saturating_sub(1))
+            .unwrap_or(&[]);
+        let positions: Vec<usize> = (0..pieces.len())
+            .filter(|&i| pieces[i] == mask_id)
+            .collect();
+        if positions.len() != row.golds.len() {
+            results.push(Err(format!(
+                "the text tokenizes to {} mask tokens for {} spans",
+                positions.len(),
+                row.golds.len()
+            )));
+            continue;
+        }
+        let mut masks = Vec::with_capacity(positions.len());
+        for (j, (&pos, gold)) in positions.iter().zip(&row.golds).enumerate() {
+            let gold_token = tokenizer
+                .encode(gold)
+                .ids
+                .get(1)
+                .copied()
+                .filter(|&id| id != sep)
+                .ok_or_else(|| "gold span has no word pieces".to_owned());
+            let window = window(pieces.len(), pos, span);
+            match sequences.last_mut() {
+                Some(s) if s.row == r && s.window == window => {
+                    s.masks.push((j, pos - window.start + 1))
+                }
+                _ => {
+                    let mut ids = Vec::with_capacity(window.len() + 2);
+                    ids.push(cls);
+                    ids.extend_from_slice(&pieces[window.clone()]);
+                    ids.push(sep);
+                    sequences.push(Sequence {
+                        row: r,
+                        ids,
+                        masks: vec![(j, pos - window.start + 1)],
+                        window: window.clone(),
+                        windowed: pieces.len() > span,
+                    });
+                }
+            }
+            masks.push(MaskResult {
+                gold: gold.clone(),
+                gold_token,
+                score: None,
+                predictions: Vec::new(),
+                window,
+            });
+        }
+        results.push(Ok(masks));
+    }
+    let lens: Vec<usize> = sequences.iter().map(|s| s.ids.len()).collect();
+    let vocab = engine.model().config().vocab_size;
+    for group in batches(&lens) {
+        let group = &sequences[group];
+        let logits = mask_logits(engine, group)?;
+        let mut rows_of_logits = logits.chunks_exact(vocab);
+        for seq in group {
+            for &(j, _) in &seq.masks {
+                let logits = rows_of_logits
+                    .next()
+                    .ok_or_else(|| Error::input("internal error: a mask has no logits"))?;
+                if let Ok(masks) = &mut results[seq.row] {
+                    score_mask(&mut masks[j], logits, top_k, seq.windowed);
+                }
+            }
+        }
+    }
+    Ok(results)
+}
+
+/// The MLM logits at every mask of `group`, in order (`[masks, vocab]`).
+fn mask_logits(engine: &Engine, group: &[Sequence]) -> Result<Vec<f32>> {
+    let ids: Vec<&[u32]> = group.iter().map(|s| s.ids.as_slice()).collect();
+    engine.install(|| {
+        let hidden = engine.model().forward(&ids)?;
+        let rows: Vec<usize> = group
+            .iter()
+            .zip(&hidden.seqs)
+            .flat_map(|(s, range)| s.masks.iter().map(move |&(_, p)| range.start + p))
+            .collect();
+        engine.model().mlm_logits(&hidden, &rows)
+    })
+}
+
+/// The model's mask token as text (what a row's masked spans become), or why the model cannot
+/// fill masks.
+pub fn mask_token(engine: &Engine) -> Result<String> {
+    let id = engine.mask_id()?;
+    Ok(engine
+        .tokenizer()
+        .id_to_token(id)
+        .unwrap_or("[MASK]")
+        .to_owned())
+}
+
+/// Scores `mask` against `logits` (`[vocab]`): the gold token's rank and log-probability (in
+/// f64: `ln p(g) = l_g - ln Σ exp(l_t)`) and the `top_k` candidates with their probabilities.
+/// Tokens are ranked by logit, ties by lower id, as the pipeline's candidates are.
+fn score_mask(mask: &mut MaskResult, logits: &[f32], top_k: usize, windowed: bool) {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+    let sum: f64 = logits.iter().map(|&l| (l as f64 - max).exp()).sum();
+    let log_z = max + sum.ln();
+    let before = |a: (u32, f32), b: (u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+    let mut order: Vec<(u32, f32)> = logits
+        .iter()
+        .enumerate()
+        .map(|(t, &l)| (t as u32, l))
+        .collect();
+    let k = top_k.min(order.len());
+    if k > 0 && k < order.len() {
+        order.select_nth_unstable_by(k - 1, |&a, &b| before(a, b));
+    }
+    order.truncate(k);
+    order.sort_by(|&a, &b| before(a, b));
+    mask.predictions = order
+        .into_iter()
+        .map(|(t, l)| (t, (l as f64 - log_z).exp() as f32))
+        .collect();
+    if let Ok(g) = mask.gold_token {
+        let Some(&gold) = logits.get(g as usize) else {
+            return;
+        };
+        let rank = logits
+            .iter()
+            .enumerate()
+            .filter(|&(t, &l)| before((t as u32, l), (g, gold)).is_lt())
+            .count();
+        mask.score = Some(MaskScore {
+            rank,
+            log_prob: gold as f64 - log_z,
+            windowed,
+        });
+    }
+}
