@@ -1,5 +1,5 @@
 //! The whole forward pass of a distilbert-base-cased-shaped model (random weights, written once to
-//! a temporary safetensors file), at the shapes of issue 4: `"fill-mask/2t", "1x128"` is one
+//! a temporary model directory beside the cased fixture's vocabulary), at the shapes of issue 4: `"fill-mask/2t", "1x128"` is one
 //! sequence of 128 tokens with the MLM head at its one `[MASK]`, on two threads; `encoder/…` stops at
 //! the last hidden state. Throughput is in FLOPs, so criterion's `Gelem/s` reads as GFLOP/s.
 //!
@@ -9,9 +9,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
-use distil::weights::Weights;
-use distil::{Config, Model};
-use distil_kernels::Kernels;
+use distil::{Engine, Options};
 use safetensors::tensor::TensorView;
 use safetensors::Dtype;
 
@@ -86,16 +84,19 @@ fn write_random_checkpoint(path: &Path) {
 
 fn forward(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("model.safetensors");
-    write_random_checkpoint(&path);
-    let config = Config::from_json(CONFIG, Path::new("config.json")).unwrap();
-    let weights = Weights::open(&path).unwrap();
-    let model = Model::load(config, &weights, Kernels::detect().unwrap()).unwrap();
+    write_random_checkpoint(&dir.path().join("model.safetensors"));
+    std::fs::write(dir.path().join("config.json"), CONFIG).unwrap();
+    let vocab =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models/distilbert-cased");
+    for file in ["vocab.txt", "tokenizer_config.json"] {
+        std::fs::copy(vocab.join(file), dir.path().join(file)).unwrap();
+    }
     for threads in [1, 2] {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
+        let options = Options {
+            threads: Some(threads),
+            ..Options::default()
+        };
+        let engine = Engine::load(dir.path(), &options).unwrap();
         for (batch, seq) in [(1, 12), (1, 128), (8, 128), (1, 512)] {
             // [CLS]=101-like ids; the content does not change the work.
             let seqs: Vec<Vec<u32>> = (0..batch)
@@ -111,17 +112,14 @@ fn forward(c: &mut Criterion) {
             for (name, head_rows) in [("encoder", &[][..]), ("fill-mask", &masks[..])] {
                 let mut group = c.benchmark_group(format!("{name}/{threads}t"));
                 group.sampling_mode(SamplingMode::Flat).sample_size(10);
-                group.throughput(Throughput::Elements(
-                    model.flops(&lens, head_rows.len()) as u64
-                ));
+                let flops = engine.model().flops(&lens, head_rows.len());
+                group.throughput(Throughput::Elements(flops as u64));
                 group.bench_function(format!("{batch}x{seq}"), |b| {
                     b.iter(|| {
-                        pool.install(|| {
-                            let hidden = model.forward(&refs).unwrap();
-                            if !head_rows.is_empty() {
-                                model.mlm_logits(&hidden, head_rows).unwrap();
-                            }
-                        })
+                        let hidden = engine.forward(&refs).unwrap();
+                        if !head_rows.is_empty() {
+                            engine.mlm_logits(&hidden, head_rows).unwrap();
+                        }
                     })
                 });
                 group.finish();

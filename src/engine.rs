@@ -1,19 +1,40 @@
 //! A model directory loaded and ready: its tokenizer, its encoder and the thread pool it runs on.
+//!
+//! The engine does tokens → hidden states → heads; the pipelines (`pipelines/`) turn texts into
+//! tokens and heads' outputs into answers.
 
 use std::path::{Path, PathBuf};
 
-use distil_kernels::Kernels;
+use distil_kernels::{Isa, Kernels};
+use ndarray::Array2;
 
-use crate::model::{Config, Model};
+use crate::model::{Config, Hidden, Model};
 use crate::tokenizer::Tokenizer;
 use crate::weights::Weights;
-use crate::{Error, Result};
+use crate::{hub, Error, Result};
 
 /// How to load and run a model.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Options {
     /// Worker threads for the forward pass; `None` uses one per core.
     pub threads: Option<usize>,
+    /// The instruction set of the kernels; `None` picks the widest this CPU has. Asking for one
+    /// the CPU lacks is an error at load ([`crate::ErrorKind::UnsupportedIsa`]).
+    pub isa: Option<Isa>,
+    /// Most tokens in one forward pass: the pipelines split longer lists of texts into batches of
+    /// at most this many tokens (a single longer text runs alone). At distilbert-base-cased's
+    /// width, 4,096 tokens of activations take about 140 MB.
+    pub max_batch_tokens: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            threads: None,
+            isa: None,
+            max_batch_tokens: 4096,
+        }
+    }
 }
 
 /// A tokenizer and an encoder from one model directory, with a thread pool of its own.
@@ -22,20 +43,25 @@ pub struct Engine {
     tokenizer: Tokenizer,
     model: Model,
     pool: rayon::ThreadPool,
+    max_batch_tokens: usize,
 }
 
 /// One text, tokenized for the model, with what truncation cut off.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Encoded {
     /// `[CLS] … [SEP]`, at most the model's maximum length.
     pub ids: Vec<u32>,
     /// How many word pieces truncation dropped (0 when the text fits).
     pub truncated: usize,
+    /// How many `[MASK]` tokens were among the dropped pieces.
+    pub masks_cut: usize,
 }
 
 impl Engine {
-    /// Loads `config.json`, `vocab.txt` (+ `tokenizer_config.json`) and `model.safetensors` from `dir`.
-    pub fn load(dir: &Path, options: &Options) -> Result<Engine> {
+    /// Loads `config.json`, `vocab.txt` (+ `tokenizer_config.json`) and `model.safetensors` from
+    /// the model directory `dir`.
+    pub fn load(dir: impl AsRef<Path>, options: &Options) -> Result<Engine> {
+        let dir = dir.as_ref();
         let metadata = std::fs::metadata(dir).map_err(|e| Error::io(dir, e))?;
         if !metadata.is_dir() {
             return Err(Error::input(format!(
@@ -55,6 +81,10 @@ impl Engine {
                 ),
             ));
         }
+        let kernels = match options.isa {
+            Some(isa) => Kernels::force(isa)?,
+            None => Kernels::fastest(),
+        };
         let mut pool = rayon::ThreadPoolBuilder::new().thread_name(|i| format!("distil-{i}"));
         if let Some(n) = options.threads {
             pool = pool.num_threads(n.max(1));
@@ -64,13 +94,21 @@ impl Engine {
             .map_err(|e| Error::input(format!("cannot start the thread pool: {e}")))?;
         let weights = Weights::open(&dir.join("model.safetensors"))?;
         // On the pool: the weights' scan for NaN at load runs on its threads.
-        let model = pool.install(|| Model::load(config, &weights, Kernels::detect()?))?;
+        let model = pool.install(|| Model::load(config, &weights, kernels))?;
         Ok(Engine {
             dir: dir.to_path_buf(),
             tokenizer,
             model,
             pool,
+            max_batch_tokens: options.max_batch_tokens.max(1),
         })
+    }
+
+    /// Loads `model`: a model directory, or a Hugging Face hub id (`distilbert-base-cased`,
+    /// `sentence-transformers/all-MiniLM-L6-v2`) found in the local Hugging Face cache or, with
+    /// the `hub` feature, downloaded into it (see [`hub::resolve`]).
+    pub fn from_pretrained(model: &str, options: &Options) -> Result<Engine> {
+        Engine::load(hub::resolve(model)?, options)
     }
 
     /// The directory the model was loaded from.
@@ -78,12 +116,19 @@ impl Engine {
         &self.dir
     }
 
+    /// The model's tokenizer.
     pub fn tokenizer(&self) -> &Tokenizer {
         &self.tokenizer
     }
 
+    /// The encoder (and its heads).
     pub fn model(&self) -> &Model {
         &self.model
+    }
+
+    /// The model's hyper-parameters.
+    pub fn config(&self) -> &Config {
+        self.model.config()
     }
 
     /// Threads in the engine's pool.
@@ -91,9 +136,37 @@ impl Engine {
         self.pool.current_num_threads()
     }
 
+    /// The instruction set the kernels run on.
+    pub fn isa(&self) -> Isa {
+        self.model.kernels().isa()
+    }
+
+    /// Most tokens in one forward pass ([`Options::max_batch_tokens`]).
+    pub fn max_batch_tokens(&self) -> usize {
+        self.max_batch_tokens
+    }
+
     /// Runs `f` on the engine's thread pool.
     pub fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
         self.pool.install(f)
+    }
+
+    /// The last hidden states of a batch of token-id sequences (each `[CLS] … [SEP]`, at most
+    /// [`Engine::max_length`] long), computed on the engine's threads. Each sequence's states are
+    /// the ones it has alone: a batch only saves time.
+    pub fn forward(&self, batch: &[&[u32]]) -> Result<Hidden> {
+        self.install(|| self.model.forward(batch))
+    }
+
+    /// The MLM head's logits `[rows.len(), vocab]` at the given rows of [`Hidden::states`].
+    pub fn mlm_logits(&self, hidden: &Hidden, rows: &[usize]) -> Result<Array2<f32>> {
+        self.install(|| self.model.mlm_logits(hidden, rows))
+    }
+
+    /// The MLM head's probabilities `[rows.len(), vocab]` (a softmax over the vocabulary) at the
+    /// given rows of [`Hidden::states`].
+    pub fn mlm_probabilities(&self, hidden: &Hidden, rows: &[usize]) -> Result<Array2<f32>> {
+        self.install(|| self.model.mlm_probabilities(hidden, rows))
     }
 
     /// The `[MASK]` id, or why this model cannot fill masks (no MLM head, no `[MASK]` token).
@@ -126,11 +199,18 @@ impl Engine {
     /// `truncation=True`: `[CLS]`, the first `max_length - 2` pieces, `[SEP]`.
     pub fn encode(&self, text: &str, max_length: usize) -> Encoded {
         let mut encoding = self.tokenizer.encode(text);
+        let masks = |ids: &[u32]| match self.tokenizer.mask_id() {
+            Some(mask) => ids.iter().filter(|&&id| id == mask).count(),
+            None => 0,
+        };
+        let before = masks(&encoding.ids);
         // max_length ≥ 2 holds [CLS] and [SEP], so truncation cannot fail.
         let truncated = encoding.truncate(max_length.max(2)).unwrap_or(0);
+        let masks_cut = before - masks(&encoding.ids);
         Encoded {
             ids: encoding.ids,
             truncated,
+            masks_cut,
         }
     }
 }

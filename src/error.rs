@@ -7,13 +7,39 @@ use std::path::{Path, PathBuf};
 /// Everything that can go wrong when loading a model or running it on input.
 #[derive(Debug)]
 pub struct Error {
-    kind: ErrorKind,
+    repr: Repr,
 }
 
-/// What went wrong. Private so that variants can grow without breaking users; match on
-/// [`Error::to_string`] in tests.
+/// What kind of thing went wrong, for a program to act on ([`Error::kind`]); the error's
+/// `Display` says the rest (the file, the tensor, the input). More kinds may come.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// A file of the model cannot be read (missing, unreadable, not a regular file).
+    Io,
+    /// A JSON file of the model is not valid JSON.
+    Json,
+    /// `config.json` (or another settings file) holds a value distil cannot use.
+    Config,
+    /// `model.safetensors` is broken: its header, a tensor's bytes, NaN or infinite weights.
+    Weights,
+    /// A tensor the model needs is not in `model.safetensors`.
+    MissingTensor,
+    /// A tensor's shape is not the one `config.json` implies.
+    ShapeMismatch,
+    /// `vocab.txt` or `tokenizer_config.json` cannot be used.
+    Vocab,
+    /// One input (a text, a request) cannot be run; the other inputs are unaffected.
+    Input,
+    /// The model cannot do what was asked (fill-mask without an MLM head or a mask token).
+    Model,
+    /// The instruction set asked for in [`crate::Options::isa`] is not supported by this CPU.
+    UnsupportedIsa,
+}
+
+/// What went wrong, with its context. Private so that variants can grow without breaking users.
 #[derive(Debug)]
-enum ErrorKind {
+enum Repr {
     Io {
         path: PathBuf,
         source: std::io::Error,
@@ -63,7 +89,7 @@ impl Error {
     }
 
     pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
-        ErrorKind::Io {
+        Repr::Io {
             path: path.to_path_buf(),
             source,
         }
@@ -71,7 +97,7 @@ impl Error {
     }
 
     pub(crate) fn json(path: &Path, source: serde_json::Error) -> Self {
-        ErrorKind::Json {
+        Repr::Json {
             path: path.to_path_buf(),
             source,
         }
@@ -79,7 +105,7 @@ impl Error {
     }
 
     pub(crate) fn config(path: &Path, reason: impl Into<String>) -> Self {
-        ErrorKind::Config {
+        Repr::Config {
             path: path.to_path_buf(),
             reason: reason.into(),
         }
@@ -87,7 +113,7 @@ impl Error {
     }
 
     pub(crate) fn weights(path: &Path, reason: impl Into<String>) -> Self {
-        ErrorKind::Weights {
+        Repr::Weights {
             path: path.to_path_buf(),
             reason: reason.into(),
         }
@@ -95,7 +121,7 @@ impl Error {
     }
 
     pub(crate) fn missing_tensor(path: &Path, key: &str) -> Self {
-        ErrorKind::MissingTensor {
+        Repr::MissingTensor {
             path: path.to_path_buf(),
             key: key.to_string(),
         }
@@ -108,7 +134,7 @@ impl Error {
         expected: &[usize],
         got: &[usize],
     ) -> Self {
-        ErrorKind::ShapeMismatch {
+        Repr::ShapeMismatch {
             path: path.to_path_buf(),
             key: key.to_string(),
             expected: expected.to_vec(),
@@ -118,7 +144,7 @@ impl Error {
     }
 
     pub(crate) fn vocab(path: &Path, reason: impl Into<String>) -> Self {
-        ErrorKind::Vocab {
+        Repr::Vocab {
             path: path.to_path_buf(),
             reason: reason.into(),
         }
@@ -127,53 +153,64 @@ impl Error {
 
     /// An input text or request that cannot be run (no `[MASK]`, empty, …).
     pub fn input(reason: impl Into<String>) -> Self {
-        ErrorKind::Input {
+        Repr::Input {
             reason: reason.into(),
         }
         .into()
     }
 
     /// A model that cannot do what was asked (fill-mask without an MLM head, …).
-    pub(crate) fn model(reason: impl Into<String>) -> Self {
-        ErrorKind::Model {
+    pub fn model(reason: impl Into<String>) -> Self {
+        Repr::Model {
             reason: reason.into(),
         }
         .into()
     }
 
-    /// Whether the error is about one input rather than the model or its files.
-    pub fn is_input_error(&self) -> bool {
-        matches!(self.kind, ErrorKind::Input { .. })
+    /// What kind of error this is.
+    pub fn kind(&self) -> ErrorKind {
+        match &self.repr {
+            Repr::Io { .. } => ErrorKind::Io,
+            Repr::Json { .. } => ErrorKind::Json,
+            Repr::Config { .. } => ErrorKind::Config,
+            Repr::Weights { .. } => ErrorKind::Weights,
+            Repr::MissingTensor { .. } => ErrorKind::MissingTensor,
+            Repr::ShapeMismatch { .. } => ErrorKind::ShapeMismatch,
+            Repr::Vocab { .. } => ErrorKind::Vocab,
+            Repr::Input { .. } => ErrorKind::Input,
+            Repr::Model { .. } => ErrorKind::Model,
+            Repr::Kernels(_) => ErrorKind::UnsupportedIsa,
+        }
     }
 }
 
-impl From<ErrorKind> for Error {
-    fn from(kind: ErrorKind) -> Self {
-        Error { kind }
+impl From<Repr> for Error {
+    fn from(repr: Repr) -> Self {
+        Error { repr }
     }
 }
 
 impl From<distil_kernels::UnsupportedIsa> for Error {
     fn from(err: distil_kernels::UnsupportedIsa) -> Self {
-        ErrorKind::Kernels(err).into()
+        Repr::Kernels(err).into()
     }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.kind {
-            ErrorKind::Io { path, source } => {
+        match &self.repr {
+            Repr::Io { path, source } => {
                 write!(f, "cannot read {}: {source}", path.display())
             }
-            ErrorKind::Json { path, source } => {
+            Repr::Json { path, source } => {
                 write!(f, "{} is not valid JSON: {source}", path.display())
             }
-            ErrorKind::Config { path, reason } => write!(f, "{}: {reason}", path.display()),
-            ErrorKind::Weights { path, reason } => write!(f, "{}: {reason}", path.display()),
-            ErrorKind::MissingTensor { path, key } => {
+            Repr::Config { path, reason } => write!(f, "{}: {reason}", path.display()),
+            Repr::Weights { path, reason } => write!(f, "{}: {reason}", path.display()),
+            Repr::MissingTensor { path, key } => {
                 write!(f, "{}: tensor {key:?} is missing", path.display())
             }
-            ErrorKind::ShapeMismatch {
+            Repr::ShapeMismatch {
                 path,
                 key,
                 expected,
@@ -183,19 +220,19 @@ impl fmt::Display for Error {
                 "{}: tensor {key:?} has shape {got:?} but config.json implies {expected:?}",
                 path.display()
             ),
-            ErrorKind::Vocab { path, reason } => write!(f, "{}: {reason}", path.display()),
-            ErrorKind::Input { reason } => f.write_str(reason),
-            ErrorKind::Model { reason } => f.write_str(reason),
-            ErrorKind::Kernels(err) => write!(f, "DISTIL_ISA: {err}"),
+            Repr::Vocab { path, reason } => write!(f, "{}: {reason}", path.display()),
+            Repr::Input { reason } => f.write_str(reason),
+            Repr::Model { reason } => f.write_str(reason),
+            Repr::Kernels(err) => write!(f, "instruction set: {err}"),
         }
     }
 }
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match &self.kind {
-            ErrorKind::Io { source, .. } => Some(source),
-            ErrorKind::Json { source, .. } => Some(source),
+        match &self.repr {
+            Repr::Io { source, .. } => Some(source),
+            Repr::Json { source, .. } => Some(source),
             _ => None,
         }
     }

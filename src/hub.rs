@@ -22,12 +22,14 @@ pub const OPTIONAL_FILES: [&str; 4] = [
     "1_Pooling/config.json",
 ];
 
-/// The directory holding the model named `model`: a path to a directory, or a hub id found in the
-/// cache or, with the `hub` feature, downloaded into it.
+/// The directory holding the model named `model`, as every command and the server find it: a
+/// path to a directory (or the one model directory below it, as Azure ML mounts a registered
+/// model: see [`find_model_dir`]), or a hub id found in the cache or, with the `hub` feature,
+/// downloaded into it.
 pub fn resolve(model: &str) -> Result<PathBuf> {
     let path = Path::new(model);
     if path.is_dir() {
-        return Ok(path.to_path_buf());
+        return Ok(find_model_dir(path).unwrap_or_else(|| path.to_path_buf()));
     }
     if path.exists() {
         return Err(Error::input(format!(
@@ -44,6 +46,38 @@ pub fn resolve(model: &str) -> Result<PathBuf> {
         return Ok(dir);
     }
     download(&cache, model)
+}
+
+/// `dir` itself when it holds a `config.json`; else, as Azure ML mounts a registered model at
+/// `$AZUREML_MODEL_DIR/<name>/…`, the one directory at most two levels down that has one (`None`
+/// when there is none, or several at the same depth).
+pub fn find_model_dir(dir: &Path) -> Option<PathBuf> {
+    if dir.join("config.json").is_file() {
+        return Some(dir.to_path_buf());
+    }
+    let mut level = vec![dir.to_path_buf()];
+    for _ in 0..2 {
+        let mut found = Vec::new();
+        let mut next = Vec::new();
+        for d in &level {
+            let Ok(entries) = std::fs::read_dir(d) else {
+                continue;
+            };
+            for path in entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()) {
+                if path.join("config.json").is_file() {
+                    found.push(path);
+                } else {
+                    next.push(path);
+                }
+            }
+        }
+        match found.len() {
+            0 => level = next,
+            1 => return found.pop(),
+            _ => return None,
+        }
+    }
+    None
 }
 
 /// Whether `id` looks like `name` or `org/name` as the hub spells repository ids.
@@ -288,5 +322,20 @@ mod tests {
         assert!(!is_hub_id("a/b/c"));
         assert!(!is_hub_id("../x"));
         assert!(!is_hub_id("with space"));
+    }
+
+    #[test]
+    fn azure_ml_model_dir_is_found_below_the_mount() {
+        let root = tempfile::tempdir().unwrap();
+        let model = root.path().join("distil-model").join("1");
+        std::fs::create_dir_all(&model).unwrap();
+        std::fs::write(model.join("config.json"), "{}").unwrap();
+        assert_eq!(find_model_dir(root.path()), Some(model.clone()));
+        assert_eq!(find_model_dir(&model), Some(model.clone()));
+        // Two candidates at the same depth: ambiguous, so none.
+        let other = root.path().join("other").join("2");
+        std::fs::create_dir_all(&other).unwrap();
+        std::fs::write(other.join("config.json"), "{}").unwrap();
+        assert_eq!(find_model_dir(root.path()), None);
     }
 }

@@ -1,4 +1,5 @@
-//! Reading a `model.safetensors` file: memory-mapped, checked once, and handed out as `f32` tensors.
+//! Reading a `model.safetensors` file: memory-mapped, checked once, and handed out as `f32` tensors
+//! that lend `ndarray` views ([`Tensor::view`]).
 //!
 //! An f32 tensor whose bytes are 4-byte aligned in the file is used in place, straight from the
 //! page cache (zero-copy). f16 and bf16 tensors are widened to f32 once, at load, since the kernels
@@ -11,18 +12,18 @@
 //! spreads the faulting-in of the mapped pages over them); f32 tensors stay zero-copy.
 //!
 //! Keys are reached through a [`Prefix`], which nests like the checkpoint's own module paths:
-//! `w.pp("transformer.layer.3").pp("attention").linear("q_lin", dim, dim)` reads
-//! `transformer.layer.3.attention.q_lin.{weight,bias}`.
+//! `w.pp("transformer.layer.3").pp("attention.q_lin").tensor("weight", (dim, dim))` reads
+//! `transformer.layer.3.attention.q_lin.weight` as a [`Tensor2`].
 
 mod header;
 
 use std::collections::HashMap;
-use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use distil_kernels::mmap::{map_readonly, Mmap};
 use half::{bf16, f16};
+use ndarray::{ArrayView, Dimension, IntoDimension, Ix1, Ix2};
 use rayon::prelude::*;
 use safetensors::Dtype;
 
@@ -44,13 +45,18 @@ struct Entry {
     end: usize,
 }
 
-/// An f32 tensor, either borrowed from the map or widened into memory of its own. Cloning shares
-/// the data (a tied projector is the word-embedding table itself, not a copy).
+/// An f32 tensor of shape `D`, either borrowed from the map or widened into memory of its own.
+/// Cloning shares the data (a tied projector is the word-embedding table itself, not a copy).
 #[derive(Clone)]
-pub struct Tensor {
+pub struct Tensor<D> {
     storage: Storage,
-    shape: Vec<usize>,
+    shape: D,
 }
+
+/// A vector: a bias, a layer norm's γ or β.
+pub type Tensor1 = Tensor<Ix1>;
+/// A matrix: a linear layer's weight `[out, in]`, an embedding table `[rows, dim]`.
+pub type Tensor2 = Tensor<Ix2>;
 
 #[derive(Clone)]
 enum Storage {
@@ -106,13 +112,23 @@ impl Weights {
     }
 
     /// The tensor `key`, which must have exactly `shape`.
-    pub fn tensor(&self, key: &str, shape: &[usize]) -> Result<Tensor> {
+    pub fn tensor<D: Dimension>(
+        &self,
+        key: &str,
+        shape: impl IntoDimension<Dim = D>,
+    ) -> Result<Tensor<D>> {
+        let shape = shape.into_dimension();
         let entry = self
             .tensors
             .get(key)
             .ok_or_else(|| Error::missing_tensor(&self.path, key))?;
-        if entry.shape != shape {
-            return Err(Error::shape_mismatch(&self.path, key, shape, &entry.shape));
+        if entry.shape != shape.slice() {
+            return Err(Error::shape_mismatch(
+                &self.path,
+                key,
+                shape.slice(),
+                &entry.shape,
+            ));
         }
         let bytes = &self.mmap[entry.start..entry.end];
         let storage = match entry.dtype {
@@ -133,11 +149,8 @@ impl Weights {
                 ))
             }
         };
-        let tensor = Tensor {
-            storage,
-            shape: shape.to_vec(),
-        };
-        match first_non_finite(&tensor) {
+        let tensor = Tensor { storage, shape };
+        match first_non_finite(tensor.as_slice()) {
             None => Ok(tensor),
             Some(i) => Err(Error::weights(&self.path, non_finite(key, &tensor, i))),
         }
@@ -170,23 +183,24 @@ fn first_non_finite(values: &[f32]) -> Option<usize> {
 }
 
 /// Why the tensor `key` is refused: what its element `first` holds, where, and how many more.
-fn non_finite(key: &str, tensor: &Tensor, first: usize) -> String {
-    let what = if tensor[first].is_nan() {
+fn non_finite<D: Dimension>(key: &str, tensor: &Tensor<D>, first: usize) -> String {
+    let values = tensor.as_slice();
+    let what = if values[first].is_nan() {
         "NaN"
     } else {
         "an infinity"
     };
     // The row-major index of element `first`.
-    let mut index = vec![0; tensor.shape.len()];
+    let mut index = vec![0; tensor.shape.ndim()];
     let mut rest = first;
-    for (i, &d) in index.iter_mut().zip(&tensor.shape).rev() {
+    for (i, &d) in index.iter_mut().zip(tensor.shape.slice()).rev() {
         *i = rest % d;
         rest /= d;
     }
-    let count = tensor.iter().filter(|v| !v.is_finite()).count();
+    let count = values.iter().filter(|v| !v.is_finite()).count();
     format!(
         "tensor {key:?} holds {what} at {index:?} ({count} of its {} values are NaN or infinite); weights must be finite",
-        tensor.len()
+        values.len()
     )
 }
 
@@ -202,33 +216,32 @@ fn widen<const N: usize>(bytes: &[u8], decode: impl Fn([u8; N]) -> f32) -> Arc<[
         .collect()
 }
 
-impl Tensor {
-    /// The tensor's shape.
-    pub fn shape(&self) -> &[usize] {
-        &self.shape
+impl<D: Dimension> Tensor<D> {
+    /// The tensor as an array view (row-major, over the mapped file when [`Tensor::is_mapped`]).
+    pub fn view(&self) -> ArrayView<'_, f32, D> {
+        // The shape's element count equals the data's length: checked when the tensor was made.
+        ArrayView::from_shape(self.shape.clone(), self.as_slice())
+            .expect("a tensor's data holds its shape")
     }
 
-    /// Whether the data is read in place from the memory map.
-    pub fn is_mapped(&self) -> bool {
-        matches!(self.storage, Storage::Mapped { .. })
-    }
-
-    /// Whether every element is finite (always true of a tensor [`Weights::tensor`] returned).
-    pub fn all_finite(&self) -> bool {
-        first_non_finite(self).is_none()
-    }
-}
-
-impl Deref for Tensor {
-    type Target = [f32];
-
-    fn deref(&self) -> &[f32] {
+    /// The elements in row-major order, for the kernels (which take contiguous slices).
+    pub fn as_slice(&self) -> &[f32] {
         match &self.storage {
             // Alignment and length were checked when the tensor was made; the map is read-only
             // (a file truncated while mapped is outside what distil promises: see the README).
             Storage::Mapped { mmap, start, end } => bytemuck::cast_slice(&mmap[*start..*end]),
             Storage::Owned(v) => v,
         }
+    }
+
+    /// The tensor's shape.
+    pub fn shape(&self) -> &[usize] {
+        self.shape.slice()
+    }
+
+    /// Whether the data is read in place from the memory map.
+    pub fn is_mapped(&self) -> bool {
+        matches!(self.storage, Storage::Mapped { .. })
     }
 }
 
@@ -263,7 +276,11 @@ impl<'a> Prefix<'a> {
     }
 
     /// The tensor `name`, of exactly `shape`.
-    pub fn tensor(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+    pub fn tensor<D: Dimension>(
+        &self,
+        name: &str,
+        shape: impl IntoDimension<Dim = D>,
+    ) -> Result<Tensor<D>> {
         self.weights.tensor(&self.key(name), shape)
     }
 

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use common::{copy_model, fixture};
-use distil::{Engine, FillMaskOptions, Options};
+use distil::{Embed, Engine, ErrorKind, FillMask, FillMaskOptions, Options};
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
 
@@ -144,15 +144,42 @@ fn a_missing_file_is_named() {
 #[test]
 fn a_model_without_an_mlm_head_cannot_fill_masks_but_still_embeds() {
     let engine = Engine::load(&fixture("distilbert-uncased-bare"), &Options::default()).unwrap();
-    let results = engine.fill_mask(
-        &["paris is the [MASK] of france."],
-        &FillMaskOptions::default(),
-    );
-    let err = results[0].as_ref().unwrap_err().to_string();
+    let err = FillMask::new(&engine, FillMaskOptions::default())
+        .err()
+        .expect("a fill-mask pipeline for a model without an MLM head");
+    assert_eq!(err.kind(), ErrorKind::Model);
     assert!(
-        err.ends_with("this model has no masked-language-model head, so it cannot fill masks"),
+        err.to_string()
+            .ends_with("this model has no masked-language-model head, so it cannot fill masks"),
         "{err}"
     );
+    // Its embedding of a reference text: the mean of transformers' last hidden states over the
+    // tokens, normalised (the defaults without sentence-transformers files).
+    let forward = fixture("../forward.json");
+    let forward: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(forward).unwrap()).unwrap();
+    let case = &forward["models"]["distilbert-uncased-bare"]["cases"][0];
+    let states: Vec<f64> = case["last_hidden_state"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    let dim = engine.config().dim;
+    let tokens = states.len() / dim;
+    assert_eq!(tokens, case["input_ids"].as_array().unwrap().len());
+    let mean: Vec<f64> = (0..dim)
+        .map(|d| (0..tokens).map(|t| states[t * dim + d]).sum::<f64>() / tokens as f64)
+        .collect();
+    let norm = mean.iter().map(|x| x * x).sum::<f64>().sqrt();
+    let text = case["text"].as_str().unwrap();
+    let embeddings = Embed::new(&engine).unwrap().run(&[text]).unwrap();
+    assert_eq!(embeddings.vectors.dim(), (1, dim));
+    assert_eq!(embeddings.truncated, vec![0]);
+    for (got, want) in embeddings.vectors.row(0).iter().zip(&mean) {
+        let want = want / norm;
+        assert!((*got as f64 - want).abs() < 1e-4, "{got} vs {want}");
+    }
 }
 
 #[test]
@@ -161,20 +188,22 @@ fn f32_weights_are_read_in_place() {
         distil::weights::Weights::open(&fixture("distilbert-cased").join("model.safetensors"))
             .unwrap();
     let t = weights
-        .tensor("distilbert.embeddings.word_embeddings.weight", &[1906, 51])
+        .tensor("distilbert.embeddings.word_embeddings.weight", (1906, 51))
         .unwrap();
     assert!(t.is_mapped(), "f32 tensor was copied");
+    assert_eq!(t.view().dim(), (1906, 51));
     let half =
         distil::weights::Weights::open(&fixture("distilbert-cased-f16").join("model.safetensors"))
             .unwrap();
     let h = half
-        .tensor("distilbert.embeddings.word_embeddings.weight", &[1906, 51])
+        .tensor("distilbert.embeddings.word_embeddings.weight", (1906, 51))
         .unwrap();
     assert!(!h.is_mapped());
     // f16 rounding of the same weights: close, not equal.
     let d = t
+        .view()
         .iter()
-        .zip(h.iter())
+        .zip(h.view().iter())
         .map(|(a, b)| (a - b).abs())
         .fold(0.0f32, f32::max);
     assert!(d > 0.0 && d < 2e-3, "{d}");

@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use distil::{EmbedConfig, Engine, FillMaskOptions, Options};
+use distil::{Embed, Engine, FillMask, FillMaskOptions, Isa, Options};
 use serde_json::Value;
 
 fn fixtures() -> PathBuf {
@@ -20,9 +20,22 @@ fn read_json(name: &str) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
+/// The fixture model `dir`, on the kernels `DISTIL_ISA` names (CI runs these tests again on
+/// `scalar`, the spec), else the fastest.
 fn load(dir: &str) -> Engine {
-    let dir = fixtures().join(dir);
-    Engine::load(&dir, &Options::default()).unwrap_or_else(|e| panic!("{e}"))
+    let isa = std::env::var("DISTIL_ISA")
+        .ok()
+        .filter(|name| !name.is_empty())
+        .map(|name| Isa::from_name(&name).unwrap_or_else(|| panic!("DISTIL_ISA={name}?")));
+    let options = Options {
+        isa,
+        ..Options::default()
+    };
+    let engine = Engine::load(fixtures().join(dir), &options).unwrap_or_else(|e| panic!("{e}"));
+    if let Some(isa) = isa {
+        assert_eq!(engine.isa(), isa);
+    }
+    engine
 }
 
 fn floats(v: &Value) -> Vec<f32> {
@@ -41,8 +54,9 @@ fn ids(v: &Value) -> Vec<u32> {
         .collect()
 }
 
-/// The largest absolute difference, after checking the lengths agree.
-fn max_diff(what: &str, got: &[f32], want: &[f32]) -> f32 {
+/// The largest absolute difference, after checking the lengths agree (`got` in row-major order).
+fn max_diff<'a>(what: &str, got: impl IntoIterator<Item = &'a f32>, want: &[f32]) -> f32 {
+    let got: Vec<f32> = got.into_iter().copied().collect();
     assert_eq!(got.len(), want.len(), "{what}: lengths differ");
     got.iter()
         .zip(want)
@@ -57,7 +71,6 @@ fn hidden_states_and_logits_match_transformers() {
     let mut worst_logits = 0.0f32;
     for (name, m) in forward["models"].as_object().unwrap() {
         let engine = load(m["dir"].as_str().unwrap());
-        let model = engine.model();
         for case in m["cases"].as_array().unwrap() {
             let text = case["text"].as_str().unwrap();
             let want_ids = ids(&case["input_ids"]);
@@ -66,9 +79,10 @@ fn hidden_states_and_logits_match_transformers() {
                 want_ids,
                 "{name}: ids of {text:?}"
             );
-            let hidden = engine.install(|| model.forward(&[&want_ids])).unwrap();
+            let hidden = engine.forward(&[&want_ids]).unwrap();
+            assert_eq!(hidden.states().dim(), (want_ids.len(), engine.config().dim));
             let what = format!("{name}: hidden states of {text:?}");
-            let d = max_diff(&what, &hidden.states, &floats(&case["last_hidden_state"]));
+            let d = max_diff(&what, hidden.states(), &floats(&case["last_hidden_state"]));
             assert!(d < 1e-4, "{what} differ by {d}");
             worst_hidden = worst_hidden.max(d);
             if m["mlm"].as_bool().unwrap() {
@@ -82,9 +96,8 @@ fn hidden_states_and_logits_match_transformers() {
                     .iter()
                     .flat_map(floats)
                     .collect();
-                let got = engine
-                    .install(|| model.mlm_logits(&hidden, &positions))
-                    .unwrap();
+                let got = engine.mlm_logits(&hidden, &positions).unwrap();
+                assert_eq!(got.dim(), (positions.len(), engine.config().vocab_size));
                 let what = format!("{name}: mask logits of {text:?}");
                 let d = max_diff(&what, &got, &want);
                 assert!(d < 1e-4, "{what} differ by {d}");
@@ -95,9 +108,7 @@ fn hidden_states_and_logits_match_transformers() {
                     .iter()
                     .flat_map(floats)
                     .collect();
-                let got = engine
-                    .install(|| model.mlm_logits(&hidden, &[0, 1]))
-                    .unwrap();
+                let got = engine.mlm_logits(&hidden, &[0, 1]).unwrap();
                 let what = format!("{name}: logits at positions 0 and 1 of {text:?}");
                 let d = max_diff(&what, &got, &want);
                 assert!(d < 1e-4, "{what} differ by {d}");
@@ -122,16 +133,19 @@ fn a_batch_gives_each_input_its_single_result() {
             .map(|c| ids(&c["input_ids"]))
             .collect();
         let refs: Vec<&[u32]> = seqs.iter().map(Vec::as_slice).collect();
-        let batch = engine.install(|| engine.model().forward(&refs)).unwrap();
+        let batch = engine.forward(&refs).unwrap();
+        assert_eq!(batch.len(), refs.len());
         for (i, seq) in refs.iter().enumerate() {
-            let single = engine.install(|| engine.model().forward(&[seq])).unwrap();
+            let single = engine.forward(&[seq]).unwrap();
+            let got = batch.sequence(i).unwrap();
+            assert_eq!(got.nrows(), seq.len(), "{name}: rows of input {i}");
             assert_eq!(
-                batch.sequence(i),
-                single.sequence(0),
+                got,
+                single.sequence(0).unwrap(),
                 "{name}: input {i} in a batch differs from alone"
             );
             let want = floats(&m["cases"][i]["last_hidden_state"]);
-            let d = max_diff(name, batch.sequence(i), &want);
+            let d = max_diff(name, got, &want);
             assert!(
                 d < 1e-4,
                 "{name}: batched input {i} differs from transformers by {d}"
@@ -161,20 +175,32 @@ fn fill_mask_matches_the_pipeline() {
             .unwrap_or(false);
         if let Some(error) = case.get("error") {
             let message = error["message"].as_str().unwrap();
+            let fill_mask = FillMask::new(engine, FillMaskOptions::default()).unwrap();
+            let results = fill_mask.run(&texts);
+            assert_eq!(results.len(), texts.len());
             if message.contains("No mask_token") {
                 // The pipeline's "no mask" (with or without truncation): distil refuses too.
-                let results = engine.fill_mask(&texts, &FillMaskOptions::default());
-                assert!(
-                    results.iter().all(|r| r.is_err()),
-                    "{name}: {texts:?} should be refused"
-                );
+                for result in results {
+                    let err = result.expect_err(&format!("{name}: {texts:?} should be refused"));
+                    assert_eq!(err.kind(), distil::ErrorKind::Input);
+                }
             } else {
-                // Over 512 tokens without truncation: the pipeline crashes; distil always
-                // truncates (as with truncation=True), checked by the truncation cases.
+                // Over 512 tokens without truncation: the pipeline crashes; distil truncates
+                // (as with truncation=True) and says so: an answer that reports the cut, or,
+                // when every mask was past the limit, an error that says that.
                 assert!(
                     !truncation && message.contains("must match the size"),
                     "unexpected error {message}"
                 );
+                for result in results {
+                    match result {
+                        Ok(answer) => assert!(answer.truncated > 0, "{name}: cut not reported"),
+                        Err(e) => assert!(
+                            e.to_string().contains("cut off by truncation"),
+                            "{name}: {e}"
+                        ),
+                    }
+                }
             }
             continue;
         }
@@ -189,7 +215,7 @@ fn fill_mask_matches_the_pipeline() {
             other => panic!("unexpected targets {other}"),
         };
         if let Some(words) = &targets {
-            let (ids, warnings) = engine.target_ids(words).unwrap();
+            let (ids, warnings) = FillMask::target_ids(engine, words).unwrap();
             assert_eq!(
                 warnings.len(),
                 case["warnings"].as_array().map_or(0, |w| w.len()),
@@ -197,12 +223,14 @@ fn fill_mask_matches_the_pipeline() {
             );
             options.targets = Some(ids);
         }
-        let results = engine.fill_mask(&texts, &options);
+        let results = FillMask::new(engine, options).unwrap().run(&texts);
         let wanted: Vec<&Value> = if texts.len() == 1 {
             vec![&case["result"]]
         } else {
             case["result"].as_array().unwrap().iter().collect()
         };
+        assert_eq!(results.len(), texts.len(), "{name}: one answer per text");
+        assert_eq!(wanted.len(), texts.len(), "{name}: one reference per text");
         for ((text, got), want) in texts.iter().zip(results).zip(wanted) {
             let got = got.unwrap_or_else(|e| panic!("{name}: {text:?}: {e}"));
             let got_json: Value = serde_json::from_str(&got.to_json()).unwrap();
@@ -254,19 +282,23 @@ fn embeddings_match_sentence_transformers() {
         .collect();
     for (name, m) in reference["models"].as_object().unwrap() {
         let engine = load(m["dir"].as_str().unwrap());
-        let config = EmbedConfig::from_dir(engine.dir()).unwrap();
+        let embed = Embed::new(&engine).unwrap();
         assert_eq!(
-            config.max_seq_length,
+            embed.config().max_seq_length,
             m["max_seq_length"].as_u64().map(|n| n as usize),
             "{name}"
         );
-        let got = engine.embed(&sentences, &config).unwrap();
+        let got = embed.run(&sentences).unwrap();
+        let want = m["embeddings"].as_array().unwrap();
+        assert_eq!(
+            got.vectors.dim(),
+            (sentences.len(), engine.config().dim),
+            "{name}: one embedding per sentence"
+        );
+        assert_eq!(want.len(), sentences.len(), "{name}: fixture count");
+        assert_eq!(got.truncated.len(), sentences.len());
         let mut worst_cos = 1.0f32;
-        for (i, (g, w)) in got
-            .iter()
-            .zip(m["embeddings"].as_array().unwrap())
-            .enumerate()
-        {
+        for (i, (g, w)) in got.vectors.rows().into_iter().zip(want).enumerate() {
             let w = floats(w);
             let cos = g.iter().zip(&w).map(|(a, b)| a * b).sum::<f32>()
                 / (g.iter().map(|a| a * a).sum::<f32>().sqrt()
@@ -278,6 +310,9 @@ fn embeddings_match_sentence_transformers() {
             );
             worst_cos = worst_cos.min(cos);
         }
-        eprintln!("{name}: {} sentences, lowest cosine {worst_cos}", got.len());
+        eprintln!(
+            "{name}: {} sentences, lowest cosine {worst_cos}",
+            sentences.len()
+        );
     }
 }

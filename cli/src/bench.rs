@@ -84,10 +84,7 @@ impl Workload {
         let refs: Vec<&[u32]> = self.sequences.iter().map(Vec::as_slice).collect();
         let hidden = model.forward_profiled(&refs, prof)?;
         if !self.head_rows.is_empty() {
-            let mut logits = model.mlm_logits_profiled(&hidden, &self.head_rows, prof)?;
-            model
-                .kernels()
-                .softmax_rows(&mut logits, model.config().vocab_size);
+            model.mlm_probabilities_profiled(&hidden, &self.head_rows, prof)?;
         }
         Ok(())
     }
@@ -127,14 +124,14 @@ pub fn run(args: BenchArgs, options: &Options) -> Result<ExitCode> {
         let doc = serde_json::json!({
             "median_ms": median, "min_ms": min, "max_ms": max, "gflops": gflops,
             "batch": batch, "seq": seq, "threads": engine.threads(), "mode": mode,
-            "dtype": args.dtype, "isa": model.kernels().isa().name(), "runs": args.runs,
+            "dtype": args.dtype, "isa": engine.isa().name(), "runs": args.runs,
         });
         println!("{doc}");
     } else {
         println!(
             "{mode} {batch}x{seq}, {} threads, {} kernels: median {median:.2} ms (min {min:.2}, max {max:.2}), {gflops:.1} GFLOP/s",
             engine.threads(),
-            model.kernels().isa()
+            engine.isa()
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use distil::{EmbedConfig, Options, Result};
+use distil::{Embed, Options, Result};
 
 use super::inputs;
 
@@ -21,17 +21,18 @@ pub struct EmbedArgs {
 pub fn run(args: EmbedArgs, options: &Options) -> Result<ExitCode> {
     let inputs = inputs::read(args.texts).map_err(distil::Error::input)?;
     let engine = super::load(&args.model, options)?;
-    let config = EmbedConfig::from_dir(engine.dir())?;
+    let embed = Embed::new(&engine)?;
     let good: Vec<&str> = inputs
         .iter()
         .filter_map(|i| i.text.as_deref().ok())
         .collect();
-    let mut embeddings = engine.embed(&good, &config)?.into_iter();
+    let embeddings = embed.run(&good)?;
+    let mut embeddings = embeddings.vectors.rows().into_iter();
     let mut failures = 0;
     for input in &inputs {
         let text = input.text.as_ref().map(|_| embeddings.next());
         match text {
-            Ok(Some(v)) if args.json => println!("{}", serde_json::json!(v)),
+            Ok(Some(v)) if args.json => println!("{}", serde_json::json!(v.to_vec())),
             Ok(Some(v)) => {
                 let cells: Vec<String> = v.iter().map(|x| format!("{x:.6}")).collect();
                 println!("{}", cells.join(" "));

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use distil::{FillMask, FillMaskOptions, Options, Result};
+use distil::{FillMask, FillMaskOptions, FillMaskOutput, Options, Result};
 
 use super::inputs::{self, Input};
 
@@ -27,27 +27,29 @@ pub struct FillMaskArgs {
 pub fn run(args: FillMaskArgs, options: &Options) -> Result<ExitCode> {
     let inputs = inputs::read(args.texts).map_err(distil::Error::input)?;
     let engine = super::load(&args.model, options)?;
-    // A model that cannot fill masks is one error, not one per input.
-    engine.mask_id()?;
     let targets = match &args.targets {
         None => None,
         Some(words) => {
-            let (ids, warnings) = engine.target_ids(words)?;
+            let (ids, warnings) = FillMask::target_ids(&engine, words)?;
             warnings
                 .iter()
                 .for_each(|w| eprintln!("distil: warning: {w}"));
             Some(ids)
         }
     };
-    let fill_options = FillMaskOptions {
-        top_k: args.top_k as usize,
-        targets,
-    };
+    // A model that cannot fill masks is one error, not one per input.
+    let fill_mask = FillMask::new(
+        &engine,
+        FillMaskOptions {
+            top_k: args.top_k as usize,
+            targets,
+        },
+    )?;
     let texts: Vec<&str> = inputs
         .iter()
         .map(|i| i.text.as_deref().unwrap_or(""))
         .collect();
-    let mut results = engine.fill_mask(&texts, &fill_options).into_iter();
+    let mut results = fill_mask.run(&texts).into_iter();
     let mut failures = 0;
     for input in &inputs {
         let result = results.next();
@@ -75,7 +77,7 @@ pub fn run(args: FillMaskArgs, options: &Options) -> Result<ExitCode> {
     Ok(super::exit_code(failures))
 }
 
-fn warn_truncation(input: &Input, answer: &FillMask, max_length: usize) {
+fn warn_truncation(input: &Input, answer: &FillMaskOutput, max_length: usize) {
     if answer.truncated > 0 {
         eprintln!(
             "distil: warning: {}: truncated to the model's {max_length} tokens ({} word pieces cut)",
@@ -90,7 +92,7 @@ fn warn_truncation(input: &Input, answer: &FillMask, max_length: usize) {
     }
 }
 
-fn print_table(input: &Input, answer: &FillMask) {
+fn print_table(input: &Input, answer: &FillMaskOutput) {
     println!("{}", input.text.as_deref().unwrap_or(""));
     let several = answer.masks.len() > 1;
     for (m, candidates) in answer.masks.iter().enumerate() {

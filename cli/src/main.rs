@@ -12,11 +12,10 @@ mod serve;
 mod server;
 mod tokenize;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use distil::{Engine, Options, Result};
+use distil::{Engine, Error, Isa, Options, Result};
 
 /// A from-scratch transformer inference engine: DistilBERT fill-mask and BERT sentence embeddings.
 #[derive(Parser)]
@@ -51,6 +50,8 @@ enum Command {
 fn run(args: Args) -> Result<ExitCode> {
     let options = Options {
         threads: args.threads,
+        isa: isa_from_env()?,
+        ..Options::default()
     };
     match args.command {
         Command::FillMask(a) => fill_mask::run(a, &options),
@@ -63,10 +64,23 @@ fn run(args: Args) -> Result<ExitCode> {
     }
 }
 
+/// The instruction set `DISTIL_ISA` pins (`scalar`, `avx2`, `avx512`), if set: for tests and
+/// benchmarks of one kernel path.
+fn isa_from_env() -> Result<Option<Isa>> {
+    match std::env::var("DISTIL_ISA") {
+        Ok(name) if !name.is_empty() => match Isa::from_name(&name) {
+            Some(isa) => Ok(Some(isa)),
+            None => Err(Error::input(format!(
+                "DISTIL_ISA={name:?}: unknown instruction set (expected scalar, avx2 or avx512)"
+            ))),
+        },
+        _ => Ok(None),
+    }
+}
+
 /// Finds and loads `model` (a directory or a hub id).
 fn load(model: &str, options: &Options) -> Result<Engine> {
-    let dir: PathBuf = distil::hub::resolve(model)?;
-    Engine::load(&dir, options)
+    Engine::from_pretrained(model, options)
 }
 
 /// The exit code after some inputs may have failed.

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use distil::model::profile::{Op, OpTotal, Profiler};
 use distil::{Error, Options, Result};
-use distil_kernels::peak;
+use distil_kernels::{peak, Kernels};
 
 use super::bench::{BenchArgs, Workload};
 
@@ -26,7 +26,7 @@ pub fn run(args: ProfileArgs, options: &Options) -> Result<ExitCode> {
     let model = engine.model();
     let work = Workload::new(&args.bench, &engine)?;
     let threads = engine.threads();
-    let peak = peak::fma_gflops(model.kernels(), threads, 0.2);
+    let peak = peak::fma_gflops(Kernels::force(engine.isa())?, threads, 0.2);
     let prof = Profiler::on();
     let mut wall = 0.0;
     engine.install(|| -> Result<()> {
@@ -48,7 +48,7 @@ pub fn run(args: ProfileArgs, options: &Options) -> Result<ExitCode> {
         work.mode,
         args.bench.batch,
         args.bench.seq,
-        model.kernels().isa(),
+        engine.isa(),
         wall / runs * 1e3,
         args.bench.runs
     );

@@ -81,7 +81,7 @@ pub fn run(args: ServeArgs, options: &Options) -> Result<ExitCode> {
         model,
         host: args.host,
         port,
-        threads: options.threads,
+        engine: options.clone(),
         http_threads: args.http_threads as usize,
         max_batch_tokens: args.max_batch_tokens as usize,
         max_concurrent: args.max_concurrent as usize,

@@ -18,7 +18,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use common::{copy_model, fixture};
-use distil::{Engine, FillMaskOptions, Options};
+use distil::{Engine, FillMask, FillMaskOptions, FillMaskOutput, Options};
 use serde_json::{json, Map, Value};
 
 const TEXT: &str = "Paris is the [MASK] of France.";
@@ -122,12 +122,25 @@ fn library_error(dir: &Path) -> Option<String> {
         Ok(engine) => engine,
         Err(e) => return Some(e.to_string()),
     };
-    let results = engine.fill_mask(&[TEXT], &FillMaskOptions::default());
+    let fill_mask = match FillMask::new(&engine, FillMaskOptions::default()) {
+        Ok(pipeline) => pipeline,
+        Err(e) => return Some(e.to_string()),
+    };
+    let results = fill_mask.run(&[TEXT]);
+    assert_eq!(results.len(), 1);
     results
         .into_iter()
         .next()
         .and_then(|r| r.err())
         .map(|e| e.to_string())
+}
+
+/// The answer for [`TEXT`] with the default options.
+fn fill_text(engine: &Engine) -> FillMaskOutput {
+    let fill_mask = FillMask::new(engine, FillMaskOptions::default()).unwrap();
+    let mut results = fill_mask.run(&[TEXT]);
+    assert_eq!(results.len(), 1);
+    results.remove(0).unwrap()
 }
 
 /// Runs every case of a group: the library gives the expected error, the binary prints it as one
@@ -506,11 +519,7 @@ fn weights_laid_out_in_another_order_than_the_header_load() {
     rebuild(dir.path(), |tensors| tensors.reverse());
     let reference = Engine::load(&fixture("distilbert-cased"), &Options::default()).unwrap();
     let engine = Engine::load(dir.path(), &Options::default()).unwrap();
-    let options = FillMaskOptions::default();
-    assert_eq!(
-        engine.fill_mask(&[TEXT], &options)[0].as_ref().unwrap(),
-        reference.fill_mask(&[TEXT], &options)[0].as_ref().unwrap()
-    );
+    assert_eq!(fill_text(&engine), fill_text(&reference));
 }
 
 #[test]
@@ -754,8 +763,7 @@ fn duplicate_vocabulary_tokens_keep_the_later_id_as_hugging_face_does() {
     assert!(paris < 1000);
     assert_eq!(tokenizer.token_to_id("Paris"), Some(1000));
     assert_eq!(tokenizer.id_to_token(paris), None);
-    let answer = engine.fill_mask(&[TEXT], &FillMaskOptions::default());
-    assert_eq!(answer[0].as_ref().unwrap().masks[0].len(), 5);
+    assert_eq!(fill_text(&engine).masks[0].len(), 5);
 }
 
 #[test]
@@ -765,8 +773,7 @@ fn a_missing_tokenizer_config_gets_bert_defaults() {
     let engine = Engine::load(dir.path(), &Options::default()).unwrap();
     // transformers' BertTokenizer defaults to do_lower_case=True.
     assert_eq!(engine.tokenizer().encode("The").tokens[1], "the");
-    let answer = engine.fill_mask(&[TEXT], &FillMaskOptions::default());
-    assert_eq!(answer[0].as_ref().unwrap().masks[0].len(), 5);
+    assert_eq!(fill_text(&engine).masks[0].len(), 5);
 }
 
 // ---- Hostile text, through the binary ----
@@ -1054,14 +1061,14 @@ fn make_unreadable(dir: &Path) {
 #[test]
 fn library_calls_with_no_inputs_or_rows_outside_the_batch() {
     let engine = Engine::load(&fixture("distilbert-cased"), &Options::default()).unwrap();
-    assert!(engine
-        .fill_mask(&[], &FillMaskOptions::default())
-        .is_empty());
-    let config = distil::EmbedConfig::from_dir(engine.dir()).unwrap();
-    assert!(engine.embed(&[], &config).unwrap().is_empty());
+    let fill_mask = FillMask::new(&engine, FillMaskOptions::default()).unwrap();
+    assert!(fill_mask.run(&[]).is_empty());
+    let embeddings = distil::Embed::new(&engine).unwrap().run(&[]).unwrap();
+    assert_eq!(embeddings.vectors.dim(), (0, 51));
+    assert!(embeddings.truncated.is_empty());
     let model = engine.model();
     let hidden = model.forward(&[]).unwrap();
-    assert!(hidden.states.is_empty());
+    assert!(hidden.is_empty() && hidden.states().is_empty());
     let err = model.forward(&[&[]]).err().unwrap();
     assert_eq!(err.to_string(), "input 0 has no tokens");
     let err = model.forward(&[&[2, 5000, 3]]).err().unwrap();

@@ -14,6 +14,7 @@
 use std::ops::Range;
 
 use distil_kernels::{Kernels, MatMut, MatRef};
+use ndarray::ArrayView2;
 use rayon::prelude::*;
 
 use super::config::Config;
@@ -60,28 +61,35 @@ impl Attention {
     pub fn forward(
         &self,
         k: &Kernels,
-        x: &[f32],
+        x: ArrayView2<'_, f32>,
         seqs: &[Range<usize>],
         s: &mut Scratch,
         prof: &Profiler,
     ) {
-        let rows = seqs.last().map_or(0, |r| r.end);
+        let rows = x.nrows();
         let dim = self.q_lin.out_dim();
         let head_dim = dim / self.n_heads;
         prof.time(Op::QkvLin, 6.0 * (rows * dim * dim) as f64, || {
-            self.q_lin.forward(k, x, &mut s.q, rows); // [tokens, dim]
-            self.k_lin.forward(k, x, &mut s.k, rows); // [tokens, dim]
-            self.v_lin.forward(k, x, &mut s.v, rows); // [tokens, dim]
+            self.q_lin.forward(k, x, s.q.view_mut()); // [tokens, dim]
+            self.k_lin.forward(k, x, s.k.view_mut()); // [tokens, dim]
+            self.v_lin.forward(k, x, s.v.view_mut()); // [tokens, dim]
         });
+        let flat = "activations are row-major";
+        let (q_all, k_all, v_all) = (
+            s.q.as_slice().expect(flat),
+            s.k.as_slice().expect(flat),
+            s.v.as_slice().expect(flat),
+        );
+        let ctx_all = s.ctx.as_slice_mut().expect(flat);
         let threads = rayon::current_num_threads();
         let scale = 1.0 / (head_dim as f32).sqrt();
         for seq in seqs {
             let n = seq.len();
             let tokens = seq.start * dim..seq.end * dim;
             let (q, kk, v) = (
-                &s.q[tokens.clone()],
-                &s.k[tokens.clone()],
-                &s.v[tokens.clone()],
+                &q_all[tokens.clone()],
+                &k_all[tokens.clone()],
+                &v_all[tokens.clone()],
             );
             // One [n, head_dim] block per head, heads one after another.
             let heads = &mut s.heads[tokens.clone()];
@@ -107,7 +115,7 @@ impl Attention {
                     });
                 });
             // Concatenate the heads back into rows: ctx[i, h·head_dim + d] = heads[h][i, d].
-            let ctx = &mut s.ctx[tokens.clone()];
+            let ctx = &mut ctx_all[tokens.clone()];
             for (h, ctx_h) in s.heads[tokens].chunks_exact(n * head_dim).enumerate() {
                 for (row, src) in ctx.chunks_exact_mut(dim).zip(ctx_h.chunks_exact(head_dim)) {
                     row[h * head_dim..(h + 1) * head_dim].copy_from_slice(src);
@@ -115,7 +123,7 @@ impl Attention {
             }
         }
         prof.time(Op::OutLin, 2.0 * (rows * dim * dim) as f64, || {
-            self.out_lin.forward(k, &s.ctx, &mut s.attn_out, rows);
+            self.out_lin.forward(k, s.ctx.view(), s.attn_out.view_mut());
         });
     }
 }

@@ -9,6 +9,7 @@
 use std::ops::Range;
 
 use distil_kernels::Kernels;
+use ndarray::Array2;
 
 use super::attention::Attention;
 use super::config::Config;
@@ -49,26 +50,26 @@ impl TransformerBlock {
         })
     }
 
-    /// `x[tokens, dim] ← Block(x)`.
-    /// The result lands in `x` by swapping buffers with the scratch, not by copying.
+    /// `x ← Block(x)`, for the hidden states `x: [tokens, dim]` of the sequences `seqs` (row
+    /// ranges). The result lands in `x` by swapping buffers with the scratch, not by copying.
     pub fn forward(
         &self,
         k: &Kernels,
-        x: &mut Vec<f32>,
+        x: &mut Array2<f32>,
         seqs: &[Range<usize>],
         s: &mut Scratch,
         prof: &Profiler,
     ) {
-        let rows = seqs.last().map_or(0, |r| r.end);
-        self.attention.forward(k, x, seqs, s, prof);
+        self.attention.forward(k, x.view(), seqs, s, prof); // s.attn_out: [tokens, dim]
         prof.time(Op::SaLayerNorm, 0.0, || {
-            self.sa_layer_norm.forward_residual(k, &mut s.attn_out, x)
+            let (out, residual) = (s.attn_out.view_mut(), x.view());
+            self.sa_layer_norm.forward_residual(k, out, residual)
         });
         std::mem::swap(x, &mut s.attn_out);
-        self.ffn.forward(k, x, rows, s, prof);
+        self.ffn.forward(k, x.view(), s, prof); // s.ffn_out: [tokens, dim]
         prof.time(Op::OutputLayerNorm, 0.0, || {
-            self.output_layer_norm
-                .forward_residual(k, &mut s.ffn_out, x)
+            let (out, residual) = (s.ffn_out.view_mut(), x.view());
+            self.output_layer_norm.forward_residual(k, out, residual)
         });
         std::mem::swap(x, &mut s.ffn_out);
     }

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use serde_json::{Map, Value};
 
+pub use super::activation::Activation;
 use crate::{files, Error, Result};
 
 /// Which family of checkpoint keys and embeddings the model uses.
@@ -16,28 +17,6 @@ pub enum Architecture {
     DistilBert,
     /// `BertModel` / `BertForMaskedLM`: word + position + token-type embeddings.
     Bert,
-}
-
-/// The non-linearity of the feed-forward network and the MLM head.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Activation {
-    /// `x/2 · (1 + erf(x/√2))` (`"gelu"`).
-    Gelu,
-    /// The tanh approximation (`"gelu_new"`, `"gelu_pytorch_tanh"`).
-    GeluTanh,
-    /// `max(x, 0)` (`"relu"`).
-    Relu,
-}
-
-impl Activation {
-    fn parse(name: &str) -> Option<Self> {
-        match name {
-            "gelu" => Some(Activation::Gelu),
-            "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => Some(Activation::GeluTanh),
-            "relu" => Some(Activation::Relu),
-            _ => None,
-        }
-    }
 }
 
 /// The hyper-parameters that shape the weights and the forward pass.

@@ -5,16 +5,17 @@
 //! `modeling_distilbert.py` and `BertEmbeddings.forward` in `modeling_bert.py`).
 
 use distil_kernels::Kernels;
+use ndarray::{ArrayViewMut2, Axis};
 
 use super::config::{Architecture, Config};
 use super::layer_norm::LayerNorm;
-use crate::weights::{Prefix, Tensor};
+use crate::weights::{Prefix, Tensor2};
 use crate::Result;
 
 pub struct Embeddings {
-    pub word_embeddings: Tensor,               // [vocab, dim]
-    pub position_embeddings: Tensor,           // [max_position_embeddings, dim]
-    pub token_type_embeddings: Option<Tensor>, // [type_vocab_size, dim], BERT only
+    pub word_embeddings: Tensor2,               // [vocab, dim]
+    pub position_embeddings: Tensor2,           // [max_position_embeddings, dim]
+    pub token_type_embeddings: Option<Tensor2>, // [type_vocab_size, dim], BERT only
     pub layer_norm: LayerNorm,
 }
 
@@ -25,37 +26,37 @@ impl Embeddings {
         let token_type_embeddings = match c.architecture {
             Architecture::DistilBert => None,
             Architecture::Bert => {
-                Some(p.tensor("token_type_embeddings.weight", &[c.type_vocab_size, c.dim])?)
+                Some(p.tensor("token_type_embeddings.weight", (c.type_vocab_size, c.dim))?)
             }
         };
-        let eps = match c.architecture {
-            // DistilBERT's embedding LayerNorm uses eps 1e-12 whatever the config says.
-            Architecture::DistilBert => 1e-12,
-            Architecture::Bert => c.layer_norm_eps,
-        };
         Ok(Embeddings {
-            word_embeddings: p.tensor("word_embeddings.weight", &[c.vocab_size, c.dim])?,
+            word_embeddings: p.tensor("word_embeddings.weight", (c.vocab_size, c.dim))?,
             position_embeddings: p.tensor(
                 "position_embeddings.weight",
-                &[c.max_position_embeddings, c.dim],
+                (c.max_position_embeddings, c.dim),
             )?,
             token_type_embeddings,
-            layer_norm: LayerNorm::load(&p, "LayerNorm", c.dim, eps)?,
+            layer_norm: LayerNorm::load(&p, "LayerNorm", c.dim, c.layer_norm_eps)?,
         })
     }
 
-    /// `x[rows, dim]` for the token `ids` at `positions` (both one per row).
-    pub fn forward(&self, k: &Kernels, ids: &[u32], positions: &[u32], x: &mut [f32]) {
-        let dim = self.layer_norm.weight.len();
-        k.gather_rows(&self.word_embeddings, dim, ids, x);
-        k.gather_add_rows(&self.position_embeddings, dim, positions, x);
+    /// `x: [rows, dim]` for the token `ids` at `positions` (both one per row).
+    pub fn forward(
+        &self,
+        k: &Kernels,
+        ids: &[u32],
+        positions: &[u32],
+        mut x: ArrayViewMut2<'_, f32>,
+    ) {
+        let dim = x.ncols();
+        {
+            let rows = x.as_slice_mut().expect("embeddings are row-major");
+            k.gather_rows(self.word_embeddings.as_slice(), dim, ids, rows);
+            k.gather_add_rows(self.position_embeddings.as_slice(), dim, positions, rows);
+        }
         if let Some(token_types) = &self.token_type_embeddings {
-            // Every token is in segment 0.
-            for row in x.chunks_exact_mut(dim) {
-                row.iter_mut()
-                    .zip(&token_types[..dim])
-                    .for_each(|(v, t)| *v += t);
-            }
+            // Every token is in segment 0: row 0 of the table, broadcast over the rows, in place.
+            x += &token_types.view().index_axis(Axis(0), 0);
         }
         self.layer_norm.forward(k, x);
     }

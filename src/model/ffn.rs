@@ -2,6 +2,7 @@
 //! (`FFN` in `modeling_distilbert.py`; `BertIntermediate` + `BertOutput.dense` in `modeling_bert.py`).
 
 use distil_kernels::Kernels;
+use ndarray::ArrayView2;
 
 use super::config::{Activation, Config};
 use super::linear::Linear;
@@ -36,26 +37,20 @@ impl Ffn {
         })
     }
 
-    /// `s.ffn_out[rows, dim] ← FFN(x[rows, dim])`.
-    pub fn forward(&self, k: &Kernels, x: &[f32], rows: usize, s: &mut Scratch, prof: &Profiler) {
-        let flops = 2.0 * (rows * self.lin1.out_dim() * self.lin2.out_dim()) as f64;
+    /// `s.ffn_out ← FFN(x)`.
+    pub fn forward(&self, k: &Kernels, x: ArrayView2<'_, f32>, s: &mut Scratch, prof: &Profiler) {
+        let flops = 2.0 * (x.nrows() * self.lin1.out_dim() * self.lin2.out_dim()) as f64;
         prof.time(Op::Lin1, flops, || {
-            self.lin1.forward(k, x, &mut s.ffn_hidden, rows); // [rows, hidden_dim]
+            self.lin1.forward(k, x, s.ffn_hidden.view_mut()); // [rows, hidden_dim]
         });
         prof.time(Op::Activation, 0.0, || {
-            activate(k, self.activation, &mut s.ffn_hidden)
+            let h = s.ffn_hidden.as_slice_mut();
+            self.activation
+                .apply(k, h.expect("activations are row-major"))
         });
         prof.time(Op::Lin2, flops, || {
-            self.lin2.forward(k, &s.ffn_hidden, &mut s.ffn_out, rows); // [rows, dim]
+            self.lin2
+                .forward(k, s.ffn_hidden.view(), s.ffn_out.view_mut()); // [rows, dim]
         });
-    }
-}
-
-/// `x ← act(x)`.
-pub fn activate(k: &Kernels, activation: Activation, x: &mut [f32]) {
-    match activation {
-        Activation::Gelu => k.gelu(x),
-        Activation::GeluTanh => k.gelu_tanh(x),
-        Activation::Relu => k.relu(x),
     }
 }

@@ -1,14 +1,17 @@
 //! `torch.nn.LayerNorm` over the last dimension: `y = (x - mean) / sqrt(var + eps) · γ + β`.
 
 use distil_kernels::Kernels;
+use ndarray::{ArrayView2, ArrayViewMut2};
 
-use crate::weights::{Prefix, Tensor};
+use crate::weights::{Prefix, Tensor1};
 use crate::Result;
 
 /// A layer norm read from `{name}.weight` / `{name}.bias` (or the older `gamma` / `beta`).
 pub struct LayerNorm {
-    pub weight: Tensor, // [dim], γ
-    pub bias: Tensor,   // [dim], β
+    /// γ, `[dim]`.
+    pub weight: Tensor1,
+    /// β, `[dim]`.
+    pub bias: Tensor1,
     pub eps: f32,
 }
 
@@ -23,19 +26,28 @@ impl LayerNorm {
             ("weight", "bias")
         };
         Ok(LayerNorm {
-            weight: p.tensor(w, &[dim])?,
-            bias: p.tensor(b, &[dim])?,
+            weight: p.tensor(w, dim)?,
+            bias: p.tensor(b, dim)?,
             eps,
         })
     }
 
-    /// `x ← LayerNorm(x)`, row by row.
-    pub fn forward(&self, k: &Kernels, x: &mut [f32]) {
-        k.layernorm_rows(x, &self.weight, &self.bias, self.eps);
+    /// `x ← LayerNorm(x)`, row by row (`x: [rows, dim]`, row-major).
+    pub fn forward(&self, k: &Kernels, mut x: ArrayViewMut2<'_, f32>) {
+        let x = x.as_slice_mut().expect("layer norm input is row-major");
+        k.layernorm_rows(x, self.weight.as_slice(), self.bias.as_slice(), self.eps);
     }
 
-    /// `x ← LayerNorm(x + residual)`, row by row.
-    pub fn forward_residual(&self, k: &Kernels, x: &mut [f32], residual: &[f32]) {
-        k.add_layernorm_rows(x, residual, &self.weight, &self.bias, self.eps);
+    /// `x ← LayerNorm(x + residual)`, row by row (both `[rows, dim]`, row-major).
+    pub fn forward_residual(
+        &self,
+        k: &Kernels,
+        mut x: ArrayViewMut2<'_, f32>,
+        residual: ArrayView2<'_, f32>,
+    ) {
+        let x = x.as_slice_mut().expect("layer norm input is row-major");
+        let residual = residual.as_slice().expect("the residual is row-major");
+        let (gamma, beta) = (self.weight.as_slice(), self.bias.as_slice());
+        k.add_layernorm_rows(x, residual, gamma, beta, self.eps);
     }
 }

@@ -11,12 +11,12 @@
 //! the rows that need it (the `[MASK]` positions for fill-mask).
 
 use distil_kernels::Kernels;
+use ndarray::{Array2, ArrayView2};
 
 use super::config::{Activation, Config};
-use super::ffn::activate;
 use super::layer_norm::LayerNorm;
 use super::linear::Linear;
-use crate::weights::{Prefix, Tensor};
+use crate::weights::{Prefix, Tensor2};
 use crate::Result;
 
 pub struct MlmHead {
@@ -31,12 +31,12 @@ impl MlmHead {
     pub fn load_distilbert(
         root: &Prefix<'_>,
         c: &Config,
-        word_embeddings: &Tensor,
+        word_embeddings: &Tensor2,
     ) -> Result<Self> {
         Ok(MlmHead {
             vocab_transform: Linear::load(root, "vocab_transform", c.dim, c.dim)?,
             activation: c.activation,
-            vocab_layer_norm: LayerNorm::load(root, "vocab_layer_norm", c.dim, 1e-12)?,
+            vocab_layer_norm: LayerNorm::load(root, "vocab_layer_norm", c.dim, c.layer_norm_eps)?,
             vocab_projector: projector(
                 &root.pp("vocab_projector"),
                 "weight",
@@ -49,7 +49,7 @@ impl MlmHead {
 
     /// BERT keys under `cls.predictions`: `transform.dense`, `transform.LayerNorm`, `decoder`,
     /// and the bias `bias` (newer files also store it as `decoder.bias`).
-    pub fn load_bert(root: &Prefix<'_>, c: &Config, word_embeddings: &Tensor) -> Result<Self> {
+    pub fn load_bert(root: &Prefix<'_>, c: &Config, word_embeddings: &Tensor2) -> Result<Self> {
         let p = root.pp("cls.predictions");
         let bias = if p.contains("bias") {
             "bias"
@@ -75,14 +75,17 @@ impl MlmHead {
         root.contains("cls.predictions.transform.dense.weight")
     }
 
-    /// `logits[rows, vocab]` for the hidden states `x[rows, dim]`.
-    pub fn forward(&self, k: &Kernels, x: &[f32], rows: usize, logits: &mut [f32]) {
-        let dim = self.vocab_transform.out_dim();
-        let mut h = vec![0.0; rows * dim];
-        self.vocab_transform.forward(k, x, &mut h, rows); // [rows, dim]
-        activate(k, self.activation, &mut h);
-        self.vocab_layer_norm.forward(k, &mut h);
-        self.vocab_projector.forward(k, &h, logits, rows); // [rows, vocab]
+    /// The logits `[rows, vocab]` for the hidden states `x: [rows, dim]` (row-major).
+    pub fn forward(&self, k: &Kernels, x: ArrayView2<'_, f32>) -> Array2<f32> {
+        let rows = x.nrows();
+        let mut h = Array2::zeros((rows, self.vocab_transform.out_dim())); // [rows, dim]
+        self.vocab_transform.forward(k, x, h.view_mut());
+        let h_flat = h.as_slice_mut().expect("a new array is row-major");
+        self.activation.apply(k, h_flat);
+        self.vocab_layer_norm.forward(k, h.view_mut());
+        let mut logits = Array2::zeros((rows, self.vocab_projector.out_dim())); // [rows, vocab]
+        self.vocab_projector.forward(k, h.view(), logits.view_mut());
+        logits
     }
 }
 
@@ -92,15 +95,15 @@ fn projector(
     weight: &str,
     bias: &str,
     c: &Config,
-    tied: &Tensor,
+    tied: &Tensor2,
 ) -> Result<Linear> {
     let weight = if p.contains(weight) {
-        p.tensor(weight, &[c.vocab_size, c.dim])?
+        p.tensor(weight, (c.vocab_size, c.dim))?
     } else {
         tied.clone()
     };
     Ok(Linear {
         weight,
-        bias: p.tensor(bias, &[c.vocab_size])?,
+        bias: p.tensor(bias, c.vocab_size)?,
     })
 }

@@ -3,6 +3,7 @@
 //! [`Model::forward`] reads top to bottom like the reference:
 //! embed, then per layer attention + residual + norm, FFN + residual + norm.
 
+mod activation;
 mod attention;
 mod block;
 pub mod config;
@@ -20,6 +21,7 @@ mod scratch;
 use std::ops::Range;
 
 use distil_kernels::Kernels;
+use ndarray::{Array2, ArrayView2, Axis};
 
 pub use config::{Activation, Architecture, Config};
 
@@ -41,20 +43,45 @@ pub struct Model {
     dtype: &'static str,
 }
 
-/// The last hidden states of a batch: its sequences one after another, unpadded.
+/// The last hidden states of a batch: its sequences' token rows one after another, unpadded.
+#[derive(Clone, Debug)]
 pub struct Hidden {
-    /// `[tokens, dim]`, row-major.
-    pub states: Vec<f32>,
-    /// The rows of each sequence, in batch order.
-    pub seqs: Vec<Range<usize>>,
-    pub dim: usize,
+    states: Array2<f32>,
+    seqs: Vec<Range<usize>>,
 }
 
 impl Hidden {
-    /// The hidden states of sequence `i`: `[len, dim]`.
-    pub fn sequence(&self, i: usize) -> &[f32] {
-        let r = &self.seqs[i];
-        &self.states[r.start * self.dim..r.end * self.dim]
+    /// Every token's hidden state, the batch's sequences one after another: `[tokens, dim]`.
+    pub fn states(&self) -> ArrayView2<'_, f32> {
+        self.states.view()
+    }
+
+    /// How many sequences the batch holds.
+    pub fn len(&self) -> usize {
+        self.seqs.len()
+    }
+
+    /// Whether the batch holds no sequence.
+    pub fn is_empty(&self) -> bool {
+        self.seqs.is_empty()
+    }
+
+    /// The hidden states of sequence `i`, `[its tokens, dim]`, or `None` past the batch.
+    pub fn sequence(&self, i: usize) -> Option<ArrayView2<'_, f32>> {
+        let rows = self.seqs.get(i)?;
+        Some(self.states.slice_axis(Axis(0), rows.clone().into()))
+    }
+
+    /// The hidden states of each sequence, in batch order.
+    pub fn sequences(&self) -> impl ExactSizeIterator<Item = ArrayView2<'_, f32>> + '_ {
+        self.seqs
+            .iter()
+            .map(|rows| self.states.slice_axis(Axis(0), rows.clone().into()))
+    }
+
+    /// The row of [`Hidden::states`] where sequence `i` starts, or `None` past the batch.
+    pub fn first_row(&self, i: usize) -> Option<usize> {
+        self.seqs.get(i).map(|rows| rows.start)
     }
 }
 
@@ -62,7 +89,7 @@ impl Model {
     /// Builds the model described by `config` from `weights`, accepting the key layouts real
     /// checkpoints use: `DistilBertForMaskedLM` (`distilbert.` prefix + head), bare
     /// `DistilBertModel`, `BertForMaskedLM` (`bert.` prefix + `cls.predictions`) and bare `BertModel`.
-    pub fn load(config: Config, weights: &Weights, kernels: Kernels) -> Result<Model> {
+    pub(crate) fn load(config: Config, weights: &Weights, kernels: Kernels) -> Result<Model> {
         let root = weights.root();
         let c = &config;
         let (base, layers_key) = match c.architecture {
@@ -110,7 +137,7 @@ impl Model {
     }
 
     /// The kernels in use.
-    pub fn kernels(&self) -> Kernels {
+    pub(crate) fn kernels(&self) -> Kernels {
         self.kernels
     }
 
@@ -165,59 +192,72 @@ impl Model {
         let rows = ids.len();
         let mut scratch = Scratch::new(c, rows);
 
-        // Embeddings: x = LayerNorm(word + position (+ token type)).          [rows, dim]
-        let mut x = vec![0.0; rows * c.dim];
+        // Embeddings: x = LayerNorm(word + position (+ token type)).
+        let mut x = Array2::zeros((rows, c.dim)); // [rows, dim]
         prof.time(Op::Embeddings, 0.0, || {
-            self.embeddings.forward(k, &ids, &positions, &mut x)
+            self.embeddings.forward(k, &ids, &positions, x.view_mut())
         });
-        // Transformer blocks.                                                  [rows, dim]
+        // Transformer blocks.
         for layer in &self.layers {
-            layer.forward(k, &mut x, &seqs, &mut scratch, prof);
+            layer.forward(k, &mut x, &seqs, &mut scratch, prof); // [rows, dim]
         }
-        Ok(Hidden {
-            states: x,
-            seqs,
-            dim: c.dim,
-        })
+        Ok(Hidden { states: x, seqs })
     }
 
-    /// MLM logits `[rows.len(), vocab]` at the given token rows of `hidden`.
-    pub fn mlm_logits(&self, hidden: &Hidden, rows: &[usize]) -> Result<Vec<f32>> {
+    /// MLM logits `[rows.len(), vocab]` at the given token rows of `hidden` (rows of
+    /// [`Hidden::states`]).
+    pub fn mlm_logits(&self, hidden: &Hidden, rows: &[usize]) -> Result<Array2<f32>> {
         self.run_mlm_logits(hidden, rows, &Profiler::off())
     }
 
-    /// [`Model::mlm_logits`], timed into `prof`.
+    /// The MLM head's probabilities `[rows.len(), vocab]`: a softmax over the vocabulary of each
+    /// row of [`Model::mlm_logits`].
+    pub fn mlm_probabilities(&self, hidden: &Hidden, rows: &[usize]) -> Result<Array2<f32>> {
+        self.run_mlm_probabilities(hidden, rows, &Profiler::off())
+    }
+
+    /// [`Model::mlm_probabilities`], timed into `prof`.
     #[cfg(feature = "profile")]
-    pub fn mlm_logits_profiled(
+    pub fn mlm_probabilities_profiled(
         &self,
         hidden: &Hidden,
         rows: &[usize],
         prof: &Profiler,
-    ) -> Result<Vec<f32>> {
-        self.run_mlm_logits(hidden, rows, prof)
+    ) -> Result<Array2<f32>> {
+        self.run_mlm_probabilities(hidden, rows, prof)
     }
 
-    fn run_mlm_logits(&self, hidden: &Hidden, rows: &[usize], prof: &Profiler) -> Result<Vec<f32>> {
+    fn run_mlm_probabilities(
+        &self,
+        hidden: &Hidden,
+        rows: &[usize],
+        prof: &Profiler,
+    ) -> Result<Array2<f32>> {
+        let mut probs = self.run_mlm_logits(hidden, rows, prof)?;
+        let vocab = probs.ncols();
+        let flat = probs.as_slice_mut().expect("a new array is row-major");
+        prof.time(Op::MlmHead, 0.0, || self.kernels.softmax_rows(flat, vocab));
+        Ok(probs)
+    }
+
+    fn run_mlm_logits(
+        &self,
+        hidden: &Hidden,
+        rows: &[usize],
+        prof: &Profiler,
+    ) -> Result<Array2<f32>> {
         let head = self.mlm_head.as_ref().ok_or_else(|| {
             Error::model("this model has no masked-language-model head (its weights hold only the encoder), so it cannot fill masks")
         })?;
-        let dim = self.config.dim;
-        let tokens = hidden.states.len() / dim;
+        let tokens = hidden.states.nrows();
         if let Some(&bad) = rows.iter().find(|&&r| r >= tokens) {
             return Err(Error::input(format!(
                 "MLM head asked for row {bad} of hidden states that have {tokens} rows"
             )));
         }
-        let mut x = Vec::with_capacity(rows.len() * dim);
-        for &r in rows {
-            x.extend_from_slice(&hidden.states[r * dim..(r + 1) * dim]);
-        }
-        let mut logits = vec![0.0; rows.len() * self.config.vocab_size];
+        let x = hidden.states.select(Axis(0), rows); // [rows, dim]
         let flops = self.flops(&[], rows.len());
-        prof.time(Op::MlmHead, flops, || {
-            head.forward(&self.kernels, &x, rows.len(), &mut logits)
-        });
-        Ok(logits)
+        Ok(prof.time(Op::MlmHead, flops, || head.forward(&self.kernels, x.view())))
     }
 
     fn check_sequence(&self, i: usize, seq: &[u32]) -> Result<()> {

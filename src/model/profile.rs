@@ -5,6 +5,9 @@
 //! in parallel, each timing its own scores, softmax and context steps: those add thread time
 //! divided by the pool's thread count, an estimate of their share of the wall time.
 
+// Without the `profile` feature only `Profiler::off` and `time` are used (by the forward pass).
+#![cfg_attr(not(feature = "profile"), allow(dead_code))]
+
 use std::sync::Mutex;
 use std::time::Instant;
 

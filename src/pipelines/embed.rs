@@ -1,180 +1,140 @@
 //! Sentence embeddings, as sentence-transformers computes them: the encoder's last hidden states,
-//! pooled over the tokens (mean by default), then L2-normalised when the model asks for it.
-//!
-//! The model directory's sentence-transformers files are honoured when present:
-//! `sentence_bert_config.json` (`max_seq_length`: inputs are truncated to it), `1_Pooling/config.json`
-//! (`pooling_mode_mean_tokens`, `pooling_mode_cls_token`, `pooling_mode_max_tokens`) and `modules.json`
-//! (a `Normalize` module). Without them: mean pooling, normalised, the model's maximum length.
+//! pooled over the tokens (mean by default), then L2-normalised when the model asks for it
+//! (settings from the model directory: [`EmbedConfig`]).
 
-use std::path::Path;
-
-use serde::Deserialize;
+use ndarray::{Array2, ArrayView2, ArrayViewMut1, Axis};
 
 use super::batches;
-use crate::engine::Engine;
-use crate::{files, Error, Result};
+use super::embed_config::{EmbedConfig, Pooling};
+use crate::engine::{Encoded, Engine};
+use crate::Result;
 
-/// How token vectors become one sentence vector.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Pooling {
-    /// The mean over all tokens, `[CLS]` and `[SEP]` included (sentence-transformers' default).
-    Mean,
-    /// The `[CLS]` token's vector.
-    Cls,
-    /// The element-wise maximum over tokens.
-    Max,
+/// The embedding pipeline over an engine, with the model directory's pooling settings.
+pub struct Embed<'e> {
+    engine: &'e Engine,
+    config: EmbedConfig,
 }
 
-/// The sentence-transformers settings of a model directory.
+/// The embeddings of a list of texts.
 #[derive(Clone, Debug, PartialEq)]
-pub struct EmbedConfig {
-    pub pooling: Pooling,
-    pub normalize: bool,
-    /// Longest input in tokens (`[CLS]`/`[SEP]` included); `None` for the model's maximum.
-    pub max_seq_length: Option<usize>,
+pub struct Embeddings {
+    /// One row per text, in input order: `[texts, dim]`.
+    pub vectors: Array2<f32>,
+    /// Per text, the word pieces truncation dropped (0 when it fit).
+    pub truncated: Vec<usize>,
 }
 
-#[derive(Deserialize)]
-struct SentenceBertConfig {
-    max_seq_length: Option<usize>,
-}
+impl<'e> Embed<'e> {
+    /// The pipeline for `engine`, with the settings of its model directory
+    /// ([`EmbedConfig::from_dir`]).
+    pub fn new(engine: &'e Engine) -> Result<Self> {
+        let config = EmbedConfig::from_dir(engine.dir())?;
+        Ok(Embed::with_config(engine, config))
+    }
 
-#[derive(Deserialize)]
-struct PoolingConfig {
-    #[serde(default)]
-    pooling_mode_cls_token: bool,
-    #[serde(default)]
-    pooling_mode_mean_tokens: bool,
-    #[serde(default)]
-    pooling_mode_max_tokens: bool,
-}
+    /// The pipeline for `engine` with the given settings.
+    pub fn with_config(engine: &'e Engine, config: EmbedConfig) -> Self {
+        Embed { engine, config }
+    }
 
-#[derive(Deserialize)]
-struct Module {
-    #[serde(rename = "type")]
-    kind: String,
-}
+    /// The settings in use.
+    pub fn config(&self) -> &EmbedConfig {
+        &self.config
+    }
 
-impl EmbedConfig {
-    /// Reads the sentence-transformers files of `dir`, each optional.
-    pub fn from_dir(dir: &Path) -> Result<Self> {
-        let max_seq_length =
-            read_json::<SentenceBertConfig>(&dir.join("sentence_bert_config.json"))?
-                .and_then(|c| c.max_seq_length);
-        let pooling_path = dir.join("1_Pooling").join("config.json");
-        let pooling = match read_json::<PoolingConfig>(&pooling_path)? {
-            None => Pooling::Mean,
-            Some(p) => match (p.pooling_mode_mean_tokens, p.pooling_mode_cls_token, p.pooling_mode_max_tokens) {
-                (true, false, false) => Pooling::Mean,
-                (false, true, false) => Pooling::Cls,
-                (false, false, true) => Pooling::Max,
-                _ => {
-                    return Err(Error::config(
-                        &pooling_path,
-                        "exactly one of pooling_mode_mean_tokens, pooling_mode_cls_token and pooling_mode_max_tokens must be true",
-                    ))
+    /// The longest input in tokens: the model's, or the directory's `max_seq_length` if shorter.
+    pub fn max_length(&self) -> usize {
+        let model = self.engine.max_length();
+        self.config.max_seq_length.map_or(model, |n| n.min(model))
+    }
+
+    /// One embedding per text, each truncated to [`Embed::max_length`] tokens.
+    pub fn run(&self, texts: &[&str]) -> Result<Embeddings> {
+        let max_length = self.max_length();
+        let encoded: Vec<Encoded> = texts
+            .iter()
+            .map(|t| self.engine.encode(t, max_length))
+            .collect();
+        self.run_encoded(&encoded)
+    }
+
+    /// [`Embed::run`] on texts already tokenized with [`Engine::encode`].
+    pub fn run_encoded(&self, inputs: &[Encoded]) -> Result<Embeddings> {
+        let dim = self.engine.config().dim;
+        let mut vectors = Array2::zeros((inputs.len(), dim)); // [texts, dim]
+        let lens: Vec<usize> = inputs.iter().map(|e| e.ids.len()).collect();
+        for group in batches(&lens, self.engine.max_batch_tokens()) {
+            let seqs: Vec<&[u32]> = inputs[group.clone()]
+                .iter()
+                .map(|e| e.ids.as_slice())
+                .collect();
+            let hidden = self.engine.forward(&seqs)?;
+            let mut out = vectors.slice_axis_mut(Axis(0), group.into());
+            for (states, mut v) in hidden.sequences().zip(out.axis_iter_mut(Axis(0))) {
+                pool(states, self.config.pooling, v.view_mut());
+                if self.config.normalize {
+                    normalize(v);
                 }
-            },
-        };
-        let normalize = match read_json::<Vec<Module>>(&dir.join("modules.json"))? {
-            None => true,
-            Some(modules) => modules.iter().any(|m| m.kind.ends_with(".Normalize")),
-        };
-        Ok(EmbedConfig {
-            pooling,
-            normalize,
-            max_seq_length,
+            }
+        }
+        Ok(Embeddings {
+            vectors,
+            truncated: inputs.iter().map(|e| e.truncated).collect(),
         })
     }
 }
 
-/// `path` parsed as `T`, or `None` when the file does not exist.
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>> {
-    match files::read_optional(path)? {
-        Some(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| Error::json(path, e)),
-        None => Ok(None),
-    }
-}
-
-impl Engine {
-    /// One embedding per text, `dim` floats each.
-    pub fn embed(&self, texts: &[&str], config: &EmbedConfig) -> Result<Vec<Vec<f32>>> {
-        let max_length = config
-            .max_seq_length
-            .map_or(self.max_length(), |n| n.min(self.max_length()));
-        let encoded: Vec<Vec<u32>> = texts
-            .iter()
-            .map(|t| self.encode(t, max_length).ids)
-            .collect();
-        let lens: Vec<usize> = encoded.iter().map(Vec::len).collect();
-        let dim = self.model().config().dim;
-        let mut out = Vec::with_capacity(texts.len());
-        for group in batches(&lens) {
-            let seqs: Vec<&[u32]> = encoded[group].iter().map(Vec::as_slice).collect();
-            let hidden = self.install(|| self.model().forward(&seqs))?;
-            for s in 0..seqs.len() {
-                let mut v = pool(hidden.sequence(s), dim, config.pooling);
-                if config.normalize {
-                    normalize(&mut v);
-                }
-                out.push(v);
-            }
-        }
-        Ok(out)
-    }
-}
-
-/// Pools `states` (`[tokens, dim]`) into one `dim`-vector.
-pub fn pool(states: &[f32], dim: usize, pooling: Pooling) -> Vec<f32> {
-    let tokens = states.chunks_exact(dim);
+/// `out ← pooling(states)`: one `[dim]` vector from the token vectors `states: [tokens, dim]`.
+pub fn pool(states: ArrayView2<'_, f32>, pooling: Pooling, mut out: ArrayViewMut1<'_, f32>) {
     match pooling {
-        Pooling::Cls => states[..dim].to_vec(),
+        Pooling::Cls => out.assign(&states.row(0)),
         Pooling::Mean => {
-            let n = tokens.len() as f32;
-            let mut sum = vec![0.0; dim];
-            for t in tokens {
-                sum.iter_mut().zip(t).for_each(|(s, v)| *s += v);
+            out.fill(0.0);
+            for token in states.rows() {
+                out += &token;
             }
-            sum.iter_mut().for_each(|s| *s /= n);
-            sum
+            out /= states.nrows() as f32;
         }
         Pooling::Max => {
-            let mut max = vec![f32::NEG_INFINITY; dim];
-            for t in tokens {
-                max.iter_mut().zip(t).for_each(|(m, v)| *m = m.max(*v));
+            out.fill(f32::NEG_INFINITY);
+            for token in states.rows() {
+                out.zip_mut_with(&token, |m, &v| *m = m.max(v));
             }
-            max
         }
     }
 }
 
 /// `v ← v / max(‖v‖₂, 1e-12)`, as `torch.nn.functional.normalize`.
-pub fn normalize(v: &mut [f32]) {
-    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
-    v.iter_mut().for_each(|x| *x /= norm);
+pub fn normalize(mut v: ArrayViewMut1<'_, f32>) {
+    let norm = v.dot(&v).sqrt().max(1e-12);
+    v /= norm;
 }
 
 #[cfg(test)]
 mod tests {
+    use ndarray::{arr1, arr2, Array1};
+
     use super::*;
 
     #[test]
     fn mean_cls_and_max_pooling() {
-        let states = [1.0, 2.0, 3.0, -4.0]; // two tokens of width 2
-        assert_eq!(pool(&states, 2, Pooling::Mean), vec![2.0, -1.0]);
-        assert_eq!(pool(&states, 2, Pooling::Cls), vec![1.0, 2.0]);
-        assert_eq!(pool(&states, 2, Pooling::Max), vec![3.0, 2.0]);
+        let states = arr2(&[[1.0, 2.0], [3.0, -4.0]]); // two tokens of width 2
+        let mut out = Array1::zeros(2);
+        pool(states.view(), Pooling::Mean, out.view_mut());
+        assert_eq!(out, arr1(&[2.0, -1.0]));
+        pool(states.view(), Pooling::Cls, out.view_mut());
+        assert_eq!(out, arr1(&[1.0, 2.0]));
+        pool(states.view(), Pooling::Max, out.view_mut());
+        assert_eq!(out, arr1(&[3.0, 2.0]));
     }
 
     #[test]
     fn normalizes_to_unit_length() {
-        let mut v = vec![3.0, 4.0];
-        normalize(&mut v);
-        assert_eq!(v, vec![0.6, 0.8]);
-        let mut zero = vec![0.0, 0.0];
-        normalize(&mut zero);
-        assert_eq!(zero, vec![0.0, 0.0]);
+        let mut v = arr1(&[3.0, 4.0]);
+        normalize(v.view_mut());
+        assert_eq!(v, arr1(&[0.6, 0.8]));
+        let mut zero = arr1(&[0.0, 0.0]);
+        normalize(zero.view_mut());
+        assert_eq!(zero, arr1(&[0.0, 0.0]));
     }
 }

@@ -13,6 +13,7 @@
 use serde::Serialize;
 
 use super::batches;
+use super::masked_lm::{self, Scores};
 use crate::engine::{Encoded, Engine};
 use crate::{Error, Result};
 
@@ -21,7 +22,7 @@ use crate::{Error, Result};
 pub struct FillMaskOptions {
     /// Candidates per mask (the pipeline's default is 5).
     pub top_k: usize,
-    /// Restrict candidates to these token ids (see [`Engine::target_ids`]).
+    /// Restrict candidates to these token ids (see [`FillMask::target_ids`]).
     pub targets: Option<Vec<u32>>,
 }
 
@@ -37,15 +38,20 @@ impl Default for FillMaskOptions {
 /// One candidate for one mask, in the pipeline's format.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Prediction {
+    /// The candidate's probability (a softmax over the whole vocabulary).
     pub score: f32,
+    /// Its token id.
     pub token: u32,
+    /// Its token as text (a word piece keeps its `##`).
     pub token_str: String,
+    /// The input with this candidate in the mask's place, decoded.
     pub sequence: String,
 }
 
 /// The answer for one text: a list of candidates per `[MASK]`, in text order.
 #[derive(Clone, Debug, PartialEq)]
-pub struct FillMask {
+pub struct FillMaskOutput {
+    /// Per mask, its candidates, most likely first.
     pub masks: Vec<Vec<Prediction>>,
     /// Word pieces dropped by truncation (0 when the text fit).
     pub truncated: usize,
@@ -53,7 +59,7 @@ pub struct FillMask {
     pub masks_cut: usize,
 }
 
-impl FillMask {
+impl FillMaskOutput {
     /// The pipeline's JSON: a list of candidates for one mask, a list of such lists for several,
     /// keys in the pipeline's order (`score`, `token`, `token_str`, `sequence`).
     pub fn to_json(&self) -> String {
@@ -66,12 +72,33 @@ impl FillMask {
     }
 }
 
-impl Engine {
+/// The fill-mask pipeline over an engine, with its options.
+pub struct FillMask<'e> {
+    engine: &'e Engine,
+    mask_id: u32,
+    options: FillMaskOptions,
+}
+
+impl<'e> FillMask<'e> {
+    /// The pipeline for `engine`, or why its model cannot fill masks (no MLM head, no mask token).
+    pub fn new(engine: &'e Engine, options: FillMaskOptions) -> Result<Self> {
+        Ok(FillMask {
+            mask_id: engine.mask_id()?,
+            engine,
+            options,
+        })
+    }
+
+    /// The options in use.
+    pub fn options(&self) -> &FillMaskOptions {
+        &self.options
+    }
+
     /// Token ids for the pipeline's `targets`: a word that is a vocabulary entry is used as it is;
     /// any other is tokenized and its first piece used (the pipeline's fallback, with a warning,
     /// returned here as text). Duplicates are dropped.
-    pub fn target_ids(&self, targets: &[String]) -> Result<(Vec<u32>, Vec<String>)> {
-        let tokenizer = self.tokenizer();
+    pub fn target_ids(engine: &Engine, targets: &[String]) -> Result<(Vec<u32>, Vec<String>)> {
+        let tokenizer = engine.tokenizer();
         let mut ids = Vec::new();
         let mut warnings = Vec::new();
         for target in targets {
@@ -98,45 +125,41 @@ impl Engine {
         Ok((ids, warnings))
     }
 
-    /// Fills the masks of every text. Each text gets its own result: one bad text does not cost
-    /// the others their answers.
-    pub fn fill_mask(&self, texts: &[&str], options: &FillMaskOptions) -> Vec<Result<FillMask>> {
-        let mask_id = match self.mask_id() {
-            Ok(id) => id,
-            Err(err) => {
-                let reason = err.to_string();
-                return texts.iter().map(|_| Err(Error::model(&reason))).collect();
-            }
-        };
-        let max_length = self.max_length();
-        let mut results: Vec<Option<Result<FillMask>>> = Vec::with_capacity(texts.len());
-        let mut runnable: Vec<(usize, Encoded, usize)> = Vec::new();
-        for (i, text) in texts.iter().enumerate() {
-            let count_masks = |ids: &[u32]| ids.iter().filter(|&&id| id == mask_id).count();
-            let mut encoding = self.tokenizer().encode(text);
-            let full_masks = count_masks(&encoding.ids);
-            // max_length ≥ 2 (the model has positions for [CLS] and [SEP]), so this cannot fail.
-            let truncated = encoding.truncate(max_length).unwrap_or(0);
-            let masks = count_masks(&encoding.ids);
-            let encoded = Encoded {
-                ids: encoding.ids,
-                truncated,
-            };
-            if full_masks == 0 {
+    /// Fills the masks of every text, truncated to the model's maximum length. Each text gets
+    /// its own result: one bad text does not cost the others their answers.
+    pub fn run(&self, texts: &[&str]) -> Vec<Result<FillMaskOutput>> {
+        let max_length = self.engine.max_length();
+        let encoded: Vec<Encoded> = texts
+            .iter()
+            .map(|text| self.engine.encode(text, max_length))
+            .collect();
+        self.run_encoded(&encoded)
+    }
+
+    /// [`FillMask::run`] on texts already tokenized with [`Engine::encode`].
+    pub fn run_encoded(&self, inputs: &[Encoded]) -> Vec<Result<FillMaskOutput>> {
+        let mut results: Vec<Option<Result<FillMaskOutput>>> = Vec::with_capacity(inputs.len());
+        let mut runnable: Vec<(usize, &Encoded, Vec<usize>)> = Vec::new();
+        for (i, encoded) in inputs.iter().enumerate() {
+            let positions: Vec<usize> = (0..encoded.ids.len())
+                .filter(|&p| encoded.ids[p] == self.mask_id)
+                .collect();
+            if positions.is_empty() && encoded.masks_cut == 0 {
                 results.push(Some(Err(Error::input("no [MASK] token in the text"))));
-            } else if masks == 0 {
+            } else if positions.is_empty() {
                 results.push(Some(Err(Error::input(format!(
-                    "every [MASK] lies beyond the model's {max_length} tokens and was cut off by truncation"
+                    "every [MASK] lies beyond the model's {} tokens and was cut off by truncation",
+                    self.engine.max_length()
                 )))));
             } else {
                 results.push(None);
-                runnable.push((i, encoded, full_masks - masks));
+                runnable.push((i, encoded, positions));
             }
         }
         let lens: Vec<usize> = runnable.iter().map(|(_, e, _)| e.ids.len()).collect();
-        for group in batches(&lens) {
+        for group in batches(&lens, self.engine.max_batch_tokens()) {
             let group = &runnable[group];
-            match self.fill_batch(group, mask_id, options) {
+            match self.fill_batch(group) {
                 Ok(answers) => {
                     for ((i, _, _), answer) in group.iter().zip(answers) {
                         results[*i] = Some(Ok(answer));
@@ -155,48 +178,22 @@ impl Engine {
             .collect()
     }
 
-    /// One forward pass over `group`, then the head at its masks.
-    fn fill_batch(
-        &self,
-        group: &[(usize, Encoded, usize)],
-        mask_id: u32,
-        options: &FillMaskOptions,
-    ) -> Result<Vec<FillMask>> {
+    /// One forward pass over `group` (input index, tokens, mask positions), then the head at its
+    /// masks.
+    fn fill_batch(&self, group: &[(usize, &Encoded, Vec<usize>)]) -> Result<Vec<FillMaskOutput>> {
         let seqs: Vec<&[u32]> = group.iter().map(|(_, e, _)| e.ids.as_slice()).collect();
-        let (hidden, logits, mask_rows) = self.install(|| -> Result<_> {
-            let hidden = self.model().forward(&seqs)?;
-            let mask_rows: Vec<usize> = hidden
-                .seqs
-                .iter()
-                .zip(&seqs)
-                .flat_map(|(range, ids)| {
-                    ids.iter()
-                        .enumerate()
-                        .filter(|&(_, &id)| id == mask_id)
-                        .map(move |(p, _)| range.start + p)
-                })
-                .collect();
-            let mut logits = self.model().mlm_logits(&hidden, &mask_rows)?;
-            let vocab = self.model().config().vocab_size;
-            self.model().kernels().softmax_rows(&mut logits, vocab);
-            Ok((hidden, logits, mask_rows))
-        })?;
-        let vocab = self.model().config().vocab_size;
-        let mut probs = logits.chunks_exact(vocab);
+        let positions: Vec<Vec<usize>> = group.iter().map(|(_, _, p)| p.clone()).collect();
+        let probs = masked_lm::predict(self.engine, &seqs, &positions, Scores::Probabilities)?;
+        let mut rows = probs.rows().into_iter();
+        let targets = self.options.targets.as_deref();
         let mut answers = Vec::with_capacity(group.len());
-        for (s, (_, encoded, masks_cut)) in group.iter().enumerate() {
-            let start = hidden.seqs[s].start;
-            let positions: Vec<usize> = mask_rows
-                .iter()
-                .filter(|&&r| hidden.seqs[s].contains(&r))
-                .map(|&r| r - start)
-                .collect();
+        for (_, encoded, positions) in group {
             let single = positions.len() == 1;
             let masks = positions
                 .iter()
-                .map(|&pos| {
-                    let p = probs.next().unwrap_or(&[]);
-                    self.candidates(p, options)
+                .zip(rows.by_ref())
+                .map(|(&pos, p)| {
+                    masked_lm::top_k(p, self.options.top_k, targets)
                         .into_iter()
                         .map(|(token, score)| {
                             self.prediction(&encoded.ids, pos, token, score, single)
@@ -204,37 +201,13 @@ impl Engine {
                         .collect()
                 })
                 .collect();
-            answers.push(FillMask {
+            answers.push(FillMaskOutput {
                 masks,
                 truncated: encoded.truncated,
-                masks_cut: *masks_cut,
+                masks_cut: encoded.masks_cut,
             });
         }
         Ok(answers)
-    }
-
-    /// The `top_k` (token, probability) pairs of `probs`, most likely first, over the targets when
-    /// given. Ties keep the lower token id first.
-    fn candidates(&self, probs: &[f32], options: &FillMaskOptions) -> Vec<(u32, f32)> {
-        let mut scored: Vec<(u32, f32)> = match &options.targets {
-            Some(ids) => ids
-                .iter()
-                .filter_map(|&id| probs.get(id as usize).map(|&p| (id, p)))
-                .collect(),
-            None => probs
-                .iter()
-                .enumerate()
-                .map(|(id, &p)| (id as u32, p))
-                .collect(),
-        };
-        let k = options.top_k.min(scored.len());
-        let order = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
-        if k > 0 && k < scored.len() {
-            scored.select_nth_unstable_by(k - 1, order);
-        }
-        scored.truncate(k);
-        scored.sort_by(order);
-        scored
     }
 
     /// The pipeline's record for `token` at `pos` of `ids`.
@@ -246,7 +219,7 @@ impl Engine {
         score: f32,
         single_mask: bool,
     ) -> Prediction {
-        let tokenizer = self.tokenizer();
+        let tokenizer = self.engine.tokenizer();
         let mut filled: Vec<u32> = ids.to_vec();
         filled[pos] = token;
         filled.retain(|&id| id != tokenizer.pad_id());

@@ -1,21 +1,27 @@
-//! What users run the engine for: fill-mask and sentence embeddings, each answering the way its
-//! Hugging Face counterpart does.
+//! What users run the engine for, each pipeline one type in one file that owns its options and
+//! its post-processing and answers the way its Hugging Face counterpart does:
+//!
+//! - [`FillMask`](fill_mask::FillMask): the tokens behind each `[MASK]` (the `fill-mask` pipeline);
+//! - [`Embed`](embed::Embed): one vector per text (sentence-transformers' `encode`).
+//!
+//! They share the masked-LM step ([`masked_lm`]: forward pass → rows at the masks → logits or
+//! probabilities → top-k) and the batching of many texts into forward passes ([`batches`]).
 
 pub mod embed;
+pub mod embed_config;
 pub mod fill_mask;
+pub mod masked_lm;
 
-/// Most tokens run through the encoder in one forward pass; longer lists are split into batches.
-/// At distilbert-base-cased's width this bounds the activations to about 140 MB.
-pub const MAX_BATCH_TOKENS: usize = 4096;
+use std::ops::Range;
 
-/// Splits `lens` (in input order) into consecutive groups of at most `MAX_BATCH_TOKENS` tokens
-/// (a single longer input forms a group of its own).
-pub fn batches(lens: &[usize]) -> Vec<std::ops::Range<usize>> {
+/// Splits `lens` (in input order) into consecutive groups of at most `max_tokens` tokens (a
+/// single longer input forms a group of its own).
+pub fn batches(lens: &[usize], max_tokens: usize) -> Vec<Range<usize>> {
     let mut groups = Vec::new();
     let mut start = 0;
     let mut tokens = 0;
     for (i, &len) in lens.iter().enumerate() {
-        if i > start && tokens + len > MAX_BATCH_TOKENS {
+        if i > start && tokens + len > max_tokens {
             groups.push(start..i);
             start = i;
             tokens = 0;
@@ -34,9 +40,13 @@ mod tests {
 
     #[test]
     fn batches_split_on_the_token_budget() {
-        assert_eq!(batches(&[]), vec![]);
-        assert_eq!(batches(&[10, 20]), vec![0..2]);
-        assert_eq!(batches(&[4000, 100, 5000, 1]), vec![0..1, 1..2, 2..3, 3..4]);
-        assert_eq!(batches(&[2000, 2000, 96, 1]), vec![0..3, 3..4]);
+        assert_eq!(batches(&[], 4096), vec![]);
+        assert_eq!(batches(&[10, 20], 4096), vec![0..2]);
+        assert_eq!(
+            batches(&[4000, 100, 5000, 1], 4096),
+            vec![0..1, 1..2, 2..3, 3..4]
+        );
+        assert_eq!(batches(&[2000, 2000, 96, 1], 4096), vec![0..3, 3..4]);
+        assert_eq!(batches(&[3, 3, 3], 6), vec![0..2, 2..3]);
     }
 }

@@ -16,7 +16,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use distil::tokenizer::{Encoding, Tokenizer};
-use distil::{Config, EmbedConfig, Engine, FillMaskOptions, Options, Pooling};
+use distil::{Config, Embed, EmbedConfig, Engine, FillMask, FillMaskOptions, Options, Pooling};
 
 /// The vocabulary of the tiny models the `safetensors` target loads (12 tokens).
 pub const TINY_VOCAB: &str = "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nthe\na\ncat\nsat\n##s\non\n.\n";
@@ -87,7 +87,10 @@ pub fn safetensors(data: &[u8]) -> bool {
         let mut accepted = false;
         for dir in models {
             write(dir.path(), "model.safetensors", data);
-            let options = Options { threads: Some(1) };
+            let options = Options {
+                threads: Some(1),
+                ..Options::default()
+            };
             let Ok(engine) = Engine::load(dir.path(), &options) else {
                 continue;
             };
@@ -105,11 +108,12 @@ fn run_tiny_model(engine: &Engine) {
         top_k: 3,
         targets: None,
     };
-    for answer in engine.fill_mask(&[TINY_TEXT], &options) {
+    let fill_mask = FillMask::new(engine, options);
+    if fill_mask.is_ok() && !engine.model().has_mlm_head() {
+        panic!("a fill-mask pipeline for a model without an MLM head");
+    }
+    for answer in fill_mask.iter().flat_map(|f| f.run(&[TINY_TEXT])) {
         let Ok(answer) = answer else { continue };
-        if !engine.model().has_mlm_head() {
-            panic!("a model without an MLM head filled a mask");
-        }
         assert_eq!(answer.masks.len(), 1, "one mask, one list of candidates");
         for prediction in &answer.masks[0] {
             assert!((prediction.token as usize) < config.vocab_size);
@@ -121,11 +125,9 @@ fn run_tiny_model(engine: &Engine) {
         normalize: true,
         max_seq_length: None,
     };
-    if let Ok(vectors) = engine.embed(&[TINY_TEXT, "a"], &embed) {
-        assert_eq!(vectors.len(), 2);
-        for v in &vectors {
-            assert_eq!(v.len(), config.dim);
-        }
+    if let Ok(embeddings) = Embed::with_config(engine, embed).run(&[TINY_TEXT, "a"]) {
+        assert_eq!(embeddings.vectors.dim(), (2, config.dim));
+        assert_eq!(embeddings.truncated.len(), 2);
     }
 }
 

@@ -15,7 +15,9 @@ use super::metrics::MaskScore;
 use super::row::Row;
 use super::window::window;
 
+use distil::ndarray::{Array2, ArrayView1};
 use distil::pipelines::batches;
+use distil::pipelines::masked_lm::{self, Scores};
 use distil::{Engine, Error, Result};
 
 /// What the model made of one mask.
@@ -112,11 +114,10 @@ pub fn evaluate(
         results.push(Ok(masks));
     }
     let lens: Vec<usize> = sequences.iter().map(|s| s.ids.len()).collect();
-    let vocab = engine.model().config().vocab_size;
-    for group in batches(&lens) {
+    for group in batches(&lens, engine.max_batch_tokens()) {
         let group = &sequences[group];
         let logits = mask_logits(engine, group)?;
-        let mut rows_of_logits = logits.chunks_exact(vocab);
+        let mut rows_of_logits = logits.rows().into_iter();
         for seq in group {
             for &(j, _) in &seq.masks {
                 let logits = rows_of_logits
@@ -131,18 +132,14 @@ pub fn evaluate(
     Ok(results)
 }
 
-/// The MLM logits at every mask of `group`, in order (`[masks, vocab]`).
-fn mask_logits(engine: &Engine, group: &[Sequence]) -> Result<Vec<f32>> {
+/// The MLM logits at every mask of `group`, in order: `[masks, vocab]`.
+fn mask_logits(engine: &Engine, group: &[Sequence]) -> Result<Array2<f32>> {
     let ids: Vec<&[u32]> = group.iter().map(|s| s.ids.as_slice()).collect();
-    engine.install(|| {
-        let hidden = engine.model().forward(&ids)?;
-        let rows: Vec<usize> = group
-            .iter()
-            .zip(&hidden.seqs)
-            .flat_map(|(s, range)| s.masks.iter().map(move |&(_, p)| range.start + p))
-            .collect();
-        engine.model().mlm_logits(&hidden, &rows)
-    })
+    let positions: Vec<Vec<usize>> = group
+        .iter()
+        .map(|s| s.masks.iter().map(|&(_, p)| p).collect())
+        .collect();
+    masked_lm::predict(engine, &ids, &positions, Scores::Logits)
 }
 
 /// The model's mask token as text (what a row's masked spans become), or why the model cannot
@@ -159,23 +156,11 @@ pub fn mask_token(engine: &Engine) -> Result<String> {
 /// Scores `mask` against `logits` (`[vocab]`): the gold token's rank and log-probability (in
 /// f64: `ln p(g) = l_g - ln Σ exp(l_t)`) and the `top_k` candidates with their probabilities.
 /// Tokens are ranked by logit, ties by lower id, as the pipeline's candidates are.
-fn score_mask(mask: &mut MaskResult, logits: &[f32], top_k: usize, windowed: bool) {
+fn score_mask(mask: &mut MaskResult, logits: ArrayView1<'_, f32>, top_k: usize, windowed: bool) {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
     let sum: f64 = logits.iter().map(|&l| (l as f64 - max).exp()).sum();
     let log_z = max + sum.ln();
-    let before = |a: (u32, f32), b: (u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
-    let mut order: Vec<(u32, f32)> = logits
-        .iter()
-        .enumerate()
-        .map(|(t, &l)| (t as u32, l))
-        .collect();
-    let k = top_k.min(order.len());
-    if k > 0 && k < order.len() {
-        order.select_nth_unstable_by(k - 1, |&a, &b| before(a, b));
-    }
-    order.truncate(k);
-    order.sort_by(|&a, &b| before(a, b));
-    mask.predictions = order
+    mask.predictions = masked_lm::top_k(logits, top_k, None)
         .into_iter()
         .map(|(t, l)| (t, (l as f64 - log_z).exp() as f32))
         .collect();
@@ -183,10 +168,15 @@ fn score_mask(mask: &mut MaskResult, logits: &[f32], top_k: usize, windowed: boo
         let Some(&gold) = logits.get(g as usize) else {
             return;
         };
+        // Tokens ranked before the gold one: a higher logit, or the same and a lower id.
         let rank = logits
             .iter()
             .enumerate()
-            .filter(|&(t, &l)| before((t as u32, l), (g, gold)).is_lt())
+            .filter(|&(t, &l)| {
+                l.total_cmp(&gold)
+                    .then((t as u32).cmp(&g).reverse())
+                    .is_gt()
+            })
             .count();
         mask.score = Some(MaskScore {
             rank,

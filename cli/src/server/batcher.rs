@@ -3,8 +3,10 @@
 //! Handlers put a [`Work`] on a bounded queue and await its answer on a oneshot channel. One
 //! thread, `distil-batcher`, takes the first waiting job, then every job that has arrived
 //! meanwhile (and, with `--batch-delay-ms`, those that arrive within that time), as long as they
-//! can share a call and their tokens fit in `--max-batch-tokens`; it runs them as one
-//! `Engine::fill_mask` or `Engine::embed` call on the engine's thread pool and splits the answers.
+//! can share a call and their tokens fit in `--max-batch-tokens` (the engine's own limit on a
+//! forward pass, so a batch is one pass); it runs them as one `FillMask` or `Embed` pipeline call
+//! on the engine's thread pool and splits the answers. Each text is tokenized once, when its job
+//! is taken from the queue: the pipeline gets the tokens.
 //! While a batch runs, the next one gathers in the queue, so under load batches grow by
 //! themselves and at low load a request waits for nothing.
 //!
@@ -31,7 +33,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 use super::metrics::Metrics;
-use distil::{EmbedConfig, Engine, FillMask, FillMaskOptions};
+use distil::{Embed, EmbedConfig, Encoded, Engine, FillMask, FillMaskOptions, FillMaskOutput};
 
 /// What a request asks the engine to compute.
 #[derive(Clone, Debug)]
@@ -39,7 +41,7 @@ pub enum Work {
     FillMask {
         texts: Vec<String>,
         top_k: usize,
-        /// Token ids (from [`Engine::target_ids`]).
+        /// Token ids (from [`FillMask::target_ids`]).
         targets: Option<Vec<u32>>,
     },
     /// Pooled embeddings, not normalised (the handler normalises when asked).
@@ -50,7 +52,7 @@ pub enum Work {
 #[derive(Debug)]
 pub enum Answer {
     /// Each text's result, or the reason it has none (`no [MASK] token in the text`, …).
-    FillMask(Vec<Result<FillMask, String>>),
+    FillMask(Vec<Result<FillMaskOutput, String>>),
     /// Each text's vector, and the word pieces truncation dropped from it.
     Embed(Vec<(Vec<f32>, usize)>),
 }
@@ -73,11 +75,9 @@ pub enum Refused {
     Stopped,
 }
 
-/// Limits the batcher applies.
+/// Limits the batcher applies (besides the engine's tokens per batch).
 #[derive(Clone, Copy, Debug)]
 pub struct BatchLimits {
-    /// Most tokens in one batch (a single larger job runs alone).
-    pub max_batch_tokens: usize,
     /// How long to wait for more jobs after the first of a batch arrives.
     pub batch_delay: Duration,
     /// Largest answer one request may ask for, in bytes (estimated before computing it).
@@ -162,13 +162,13 @@ impl Batcher {
     }
 }
 
-/// A job with what grouping needs: its tokens and which calls it can share.
+/// A job with its texts tokenized, and what grouping needs: its tokens and which calls it can
+/// share.
 struct Prepared {
     job: Job,
+    encoded: Vec<Encoded>,
     tokens: usize,
     key: Key,
-    /// Word pieces truncation drops from each text (embeddings; fill-mask reports its own).
-    truncated: Vec<usize>,
 }
 
 /// Jobs with equal keys can share one engine call.
@@ -215,15 +215,14 @@ impl Worker {
             let mut batch = vec![first];
             let mut tokens = batch[0].tokens;
             let deadline = Instant::now() + self.limits.batch_delay;
-            while !stopping && tokens < self.limits.max_batch_tokens {
+            let max_tokens = self.engine.max_batch_tokens();
+            while !stopping && tokens < max_tokens {
                 match self.receive(&jobs, Some(deadline)) {
                     Received::Job(job) => {
                         let Some(p) = self.prepare_safely(job) else {
                             continue;
                         };
-                        if p.key == batch[0].key
-                            && tokens + p.tokens <= self.limits.max_batch_tokens
-                        {
+                        if p.key == batch[0].key && tokens + p.tokens <= max_tokens {
                             tokens += p.tokens;
                             batch.push(p);
                         } else {
@@ -276,14 +275,13 @@ impl Worker {
         })
     }
 
-    /// Tokenizes the job's texts to count its tokens, or answers it at once: when its caller has
-    /// gone (timed out) or when its answer would be too large.
+    /// Tokenizes the job's texts, or answers it at once: when its caller has gone (timed out) or
+    /// when its answer would be too large.
     fn prepare(&self, job: Job) -> Option<Prepared> {
         if job.reply.is_closed() {
             return None;
         }
         let engine = &self.engine;
-        let tokenizer = engine.tokenizer();
         let max_length = engine.max_length();
         match &job.work {
             Work::FillMask {
@@ -291,17 +289,20 @@ impl Worker {
                 top_k,
                 targets,
             } => {
-                let mask_id = tokenizer.mask_id();
+                let mask_id = engine.tokenizer().mask_id();
                 let candidates = targets
                     .as_ref()
-                    .map_or(engine.model().config().vocab_size, Vec::len);
+                    .map_or(engine.config().vocab_size, Vec::len);
                 let per_mask = (*top_k).min(candidates);
-                let mut tokens = 0;
+                let encoded: Vec<Encoded> =
+                    texts.iter().map(|t| engine.encode(t, max_length)).collect();
                 let mut answer_bytes = 0usize;
-                for text in texts {
-                    let ids = tokenizer.encode(text).ids;
-                    tokens += ids.len().min(max_length);
-                    let masks = ids.iter().filter(|&&id| Some(id) == mask_id).count();
+                for (text, encoded) in texts.iter().zip(&encoded) {
+                    let masks = encoded
+                        .ids
+                        .iter()
+                        .filter(|&&id| Some(id) == mask_id)
+                        .count();
                     let per_candidate = text.len().min(8 * max_length) + CANDIDATE_OVERHEAD;
                     answer_bytes = answer_bytes.saturating_add(
                         masks.saturating_mul(per_mask).saturating_mul(per_candidate),
@@ -322,28 +323,20 @@ impl Worker {
                     top_k_class: if *top_k <= SMALL_TOP_K { 0 } else { *top_k },
                 };
                 Some(Prepared {
-                    tokens,
+                    tokens: encoded.iter().map(|e| e.ids.len()).sum(),
+                    encoded,
                     key,
-                    truncated: Vec::new(),
                     job,
                 })
             }
             Work::Embed { texts } => {
-                let max_length = self
-                    .embed_config
-                    .max_seq_length
-                    .map_or(max_length, |n| n.min(max_length));
-                let mut tokens = 0;
-                let mut truncated = Vec::with_capacity(texts.len());
-                for text in texts {
-                    let encoded = engine.encode(text, max_length);
-                    tokens += encoded.ids.len();
-                    truncated.push(encoded.truncated);
-                }
+                let max_length = self.embed().max_length();
+                let encoded: Vec<Encoded> =
+                    texts.iter().map(|t| engine.encode(t, max_length)).collect();
                 Some(Prepared {
-                    tokens,
+                    tokens: encoded.iter().map(|e| e.ids.len()).sum(),
+                    encoded,
                     key: Key::Embed,
-                    truncated,
                     job,
                 })
             }
@@ -359,7 +352,7 @@ impl Worker {
         if batch.is_empty() {
             return;
         }
-        let texts: usize = batch.iter().map(|p| texts_of(&p.job.work).len()).sum();
+        let texts: usize = batch.iter().map(|p| p.encoded.len()).sum();
         let started = Instant::now();
         let answers = catch_unwind(AssertUnwindSafe(|| self.compute(&batch)));
         self.metrics
@@ -391,12 +384,14 @@ impl Worker {
         }
     }
 
+    /// The embedding pipeline, with the model's pooling and without normalising.
+    fn embed(&self) -> Embed<'_> {
+        Embed::with_config(&self.engine, self.embed_config.clone())
+    }
+
     /// One engine call over every text of `batch`, split back into one answer per job.
     fn compute(&self, batch: &[Prepared]) -> Vec<Result<Answer, Failure>> {
-        let texts: Vec<&str> = batch
-            .iter()
-            .flat_map(|p| texts_of(&p.job.work).iter().map(String::as_str))
-            .collect();
+        let encoded: Vec<Encoded> = batch.iter().flat_map(|p| p.encoded.clone()).collect();
         match &batch[0].job.work {
             Work::FillMask { targets, .. } => {
                 let top_k = batch
@@ -411,7 +406,16 @@ impl Worker {
                     top_k,
                     targets: targets.clone(),
                 };
-                let mut results = self.engine.fill_mask(&texts, &options).into_iter();
+                let fill_mask = match FillMask::new(&self.engine, options) {
+                    Ok(pipeline) => pipeline,
+                    Err(e) => {
+                        return batch
+                            .iter()
+                            .map(|_| Err(Failure::BadRequest(e.to_string())))
+                            .collect()
+                    }
+                };
+                let mut results = fill_mask.run_encoded(&encoded).into_iter();
                 batch
                     .iter()
                     .map(|p| {
@@ -435,18 +439,20 @@ impl Worker {
                     })
                     .collect()
             }
-            Work::Embed { .. } => match self.engine.embed(&texts, &self.embed_config) {
-                Ok(vectors) => {
-                    let mut vectors = vectors.into_iter();
+            Work::Embed { .. } => match self.embed().run_encoded(&encoded) {
+                Ok(embeddings) => {
+                    let mut answers = embeddings
+                        .vectors
+                        .rows()
+                        .into_iter()
+                        .zip(embeddings.truncated)
+                        .map(|(v, truncated)| (v.to_vec(), truncated));
                     batch
                         .iter()
                         .map(|p| {
-                            let answer = vectors
-                                .by_ref()
-                                .take(p.truncated.len())
-                                .zip(p.truncated.iter().copied())
-                                .collect();
-                            Ok(Answer::Embed(answer))
+                            Ok(Answer::Embed(
+                                answers.by_ref().take(p.encoded.len()).collect(),
+                            ))
                         })
                         .collect()
                 }
@@ -465,10 +471,4 @@ enum Received {
     Closed,
     /// Nothing arrived before the deadline.
     Nothing,
-}
-
-fn texts_of(work: &Work) -> &[String] {
-    match work {
-        Work::FillMask { texts, .. } | Work::Embed { texts } => texts,
-    }
 }

@@ -25,7 +25,6 @@ pub mod responses;
 mod routes;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -38,7 +37,7 @@ use tokio::sync::{oneshot, Notify, Semaphore};
 
 use self::batcher::{BatchLimits, Batcher};
 use self::metrics::Metrics;
-use distil::{EmbedConfig, Engine, Error, FillMaskOptions, Options, Result};
+use distil::{Embed, EmbedConfig, Engine, Error, FillMask, FillMaskOptions, Options, Result};
 
 /// How to run the server.
 #[derive(Clone, Debug)]
@@ -49,11 +48,12 @@ pub struct ServeConfig {
     pub host: String,
     /// Port to listen on (0: any free port; the bound address is printed).
     pub port: u16,
-    /// Worker threads of the engine (`None`: one per core).
-    pub threads: Option<usize>,
+    /// How to load and run the engine: threads, instruction set (its `max_batch_tokens` is the
+    /// field below).
+    pub engine: Options,
     /// Threads of the async runtime that handles connections (parsing, routing, answers).
     pub http_threads: usize,
-    /// Most tokens in one batch.
+    /// Most tokens in one batch, which is one forward pass.
     pub max_batch_tokens: usize,
     /// Most requests admitted at once; past it a request gets 503 at once.
     pub max_concurrent: usize,
@@ -80,7 +80,7 @@ impl Default for ServeConfig {
             model: "distilbert-base-cased".to_string(),
             host: "127.0.0.1".to_string(),
             port: 5001,
-            threads: None,
+            engine: Options::default(),
             http_threads: 1,
             max_batch_tokens: DEFAULT_MAX_BATCH_TOKENS,
             max_concurrent: 64,
@@ -299,18 +299,16 @@ fn load(app: &App) -> Result<()> {
         std::thread::sleep(config.load_delay);
     }
     let started = Instant::now();
-    let dir = model_dir(&config.model)?;
-    let engine = Arc::new(Engine::load(
-        &dir,
-        &Options {
-            threads: config.threads,
-        },
-    )?);
+    let options = Options {
+        max_batch_tokens: config.max_batch_tokens,
+        ..config.engine.clone()
+    };
+    let engine = Arc::new(Engine::from_pretrained(&config.model, &options)?);
+    let dir = engine.dir().to_path_buf();
     let embed_config = EmbedConfig::from_dir(&dir)?;
     let fill_mask = can_fill_mask(&engine);
     warm_up(&engine, &embed_config, fill_mask.is_ok())?;
     let limits = BatchLimits {
-        max_batch_tokens: config.max_batch_tokens.max(1),
         batch_delay: config.batch_delay,
         max_answer_bytes: config.max_answer_bytes,
     };
@@ -344,48 +342,6 @@ fn load(app: &App) -> Result<()> {
     Ok(())
 }
 
-/// The model directory: `model` itself, found as `distil fill-mask --model` finds it.
-fn model_dir(model: &str) -> Result<PathBuf> {
-    let dir = distil::hub::resolve(model)?;
-    Ok(find_model_dir(&dir).unwrap_or(dir))
-}
-
-/// Azure ML mounts a registered model at `$AZUREML_MODEL_DIR/<name>/…`: when `dir` has no
-/// `config.json`, the one directory at most two levels down that has one.
-pub fn find_model_dir(dir: &Path) -> Option<PathBuf> {
-    if dir.join("config.json").is_file() {
-        return Some(dir.to_path_buf());
-    }
-    let mut found = Vec::new();
-    let mut level = vec![dir.to_path_buf()];
-    for _ in 0..2 {
-        let mut next = Vec::new();
-        for d in &level {
-            let Ok(entries) = std::fs::read_dir(d) else {
-                continue;
-            };
-            for entry in entries.flatten() {
-                let path = entry.path();
-                if path.is_dir() {
-                    if path.join("config.json").is_file() {
-                        found.push(path);
-                    } else {
-                        next.push(path);
-                    }
-                }
-            }
-        }
-        if !found.is_empty() {
-            break;
-        }
-        level = next;
-    }
-    match found.as_slice() {
-        [one] => Some(one.clone()),
-        _ => None,
-    }
-}
-
 fn can_fill_mask(engine: &Engine) -> std::result::Result<(), String> {
     if !engine.model().has_mlm_head() {
         return Err(format!(
@@ -414,31 +370,13 @@ fn warm_up(engine: &Engine, embed_config: &EmbedConfig, fill_mask: bool) -> Resu
             .unwrap_or("[MASK]")
             .to_string();
         let text = format!("Warming up the {mask} before the first request.");
-        for result in engine.fill_mask(&[text.as_str()], &FillMaskOptions::default()) {
+        let fill_mask = FillMask::new(engine, FillMaskOptions::default())?;
+        for result in fill_mask.run(&[text.as_str()]) {
             result?;
         }
     } else {
-        engine.embed(&["Warming up before the first request."], embed_config)?;
+        let embed = Embed::with_config(engine, embed_config.clone());
+        embed.run(&["Warming up before the first request."])?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn azure_ml_model_dir_is_found_below_the_mount() {
-        let root = tempfile::tempdir().unwrap();
-        let model = root.path().join("distil-model").join("1");
-        std::fs::create_dir_all(&model).unwrap();
-        std::fs::write(model.join("config.json"), "{}").unwrap();
-        assert_eq!(find_model_dir(root.path()), Some(model.clone()));
-        assert_eq!(find_model_dir(&model), Some(model.clone()));
-        // Two candidates at the same depth: ambiguous, so none.
-        let other = root.path().join("other").join("2");
-        std::fs::create_dir_all(&other).unwrap();
-        std::fs::write(other.join("config.json"), "{}").unwrap();
-        assert_eq!(find_model_dir(root.path()), None);
-    }
 }

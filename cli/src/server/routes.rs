@@ -18,8 +18,9 @@ use super::batcher::{Answer, Failure, Refused, Work};
 use super::requests::{self, BadRequest, Limits};
 use super::responses::{self, json_list, with_indices, ApiError, MASKS_CUT, TRUNCATED};
 use super::{App, Loaded, LOADING, STOPPING};
+use distil::ndarray::ArrayViewMut1;
 use distil::pipelines::embed::normalize;
-use distil::FillMask;
+use distil::{FillMask, FillMaskOutput};
 
 /// The routes, as metric labels (any other path is counted as `other`).
 const ROUTES: [&str; 9] = [
@@ -261,7 +262,12 @@ async fn score(
     };
     fill_mask_reply(loaded, work, big, move |answers| {
         if full {
-            json_list(&answers.iter().map(FillMask::to_json).collect::<Vec<_>>())
+            json_list(
+                &answers
+                    .iter()
+                    .map(FillMaskOutput::to_json)
+                    .collect::<Vec<_>>(),
+            )
         } else {
             Value::Array(answers.iter().map(top_token).collect()).to_string()
         }
@@ -294,7 +300,7 @@ async fn fill_mask(
     fill_mask_reply(loaded, work, big, |answers| match answers {
         // The pipeline unwraps a one-text list too (`outputs[0]`).
         [one] => one.to_json(),
-        many => json_list(&many.iter().map(FillMask::to_json).collect::<Vec<_>>()),
+        many => json_list(&many.iter().map(FillMaskOutput::to_json).collect::<Vec<_>>()),
     })
     .await
 }
@@ -333,7 +339,7 @@ async fn embed(
             .into_iter()
             .map(|(mut v, _)| {
                 if normalize_them {
-                    normalize(&mut v);
+                    normalize(ArrayViewMut1::from(&mut v[..]));
                 }
                 v
             })
@@ -421,7 +427,7 @@ async fn fill_mask_reply(
     loaded: &Loaded,
     work: Work,
     big: bool,
-    render: impl FnOnce(&[FillMask]) -> String + Send + 'static,
+    render: impl FnOnce(&[FillMaskOutput]) -> String + Send + 'static,
 ) -> Result<Response, ApiError> {
     let answers = fill_mask_answers(loaded, work).await?;
     offload(big, move || {
@@ -431,7 +437,7 @@ async fn fill_mask_reply(
 }
 
 /// The fill-mask answers of `work`, or a 400 naming the first text that has none.
-async fn fill_mask_answers(loaded: &Loaded, work: Work) -> Result<Vec<FillMask>, ApiError> {
+async fn fill_mask_answers(loaded: &Loaded, work: Work) -> Result<Vec<FillMaskOutput>, ApiError> {
     let Answer::FillMask(results) = submit(loaded, work).await? else {
         return Err(ApiError::internal(
             "internal error: an embedding answer to fill-mask",
@@ -475,7 +481,7 @@ async fn submit(loaded: &Loaded, work: Work) -> Result<Answer, ApiError> {
 }
 
 /// A fill-mask body with the truncation headers and the input count.
-fn fill_mask_response(body: String, answers: &[FillMask]) -> Response {
+fn fill_mask_response(body: String, answers: &[FillMaskOutput]) -> Response {
     let truncated: Vec<usize> = (0..answers.len())
         .filter(|&i| answers[i].truncated > 0)
         .collect();
@@ -492,7 +498,7 @@ fn fill_mask_response(body: String, answers: &[FillMask]) -> Response {
 }
 
 /// Azure ML's plain answer for one text: the top token string, or a list of them (one per mask).
-fn top_token(answer: &FillMask) -> Value {
+fn top_token(answer: &FillMaskOutput) -> Value {
     let top = |candidates: &Vec<distil::Prediction>| {
         candidates
             .first()
@@ -553,7 +559,7 @@ impl Body {
 
 /// The token ids of `/fill-mask`'s `parameters.targets`.
 fn target_ids(engine: &distil::Engine, words: &[String]) -> Result<Vec<u32>, ApiError> {
-    let (ids, warnings) = engine.target_ids(words).map_err(|_| {
+    let (ids, warnings) = FillMask::target_ids(engine, words).map_err(|_| {
         ApiError::bad_request(
             "\"parameters.targets\": no word is in the vocabulary or has a word piece",
         )
