@@ -143,7 +143,7 @@ fn a_missing_file_is_named() {
 
 #[test]
 fn a_model_without_an_mlm_head_cannot_fill_masks_but_still_embeds() {
-    let engine = Engine::load(&fixture("distilbert-uncased-bare"), &Options::default()).unwrap();
+    let engine = Engine::load(fixture("distilbert-uncased-bare"), &Options::default()).unwrap();
     let err = FillMask::new(&engine, FillMaskOptions::default())
         .err()
         .expect("a fill-mask pipeline for a model without an MLM head");

@@ -517,7 +517,7 @@ fn weights_laid_out_in_another_order_than_the_header_load() {
     let dir = copy_model("distilbert-cased");
     // The header lists keys alphabetically; the data now runs in reverse.
     rebuild(dir.path(), |tensors| tensors.reverse());
-    let reference = Engine::load(&fixture("distilbert-cased"), &Options::default()).unwrap();
+    let reference = Engine::load(fixture("distilbert-cased"), &Options::default()).unwrap();
     let engine = Engine::load(dir.path(), &Options::default()).unwrap();
     assert_eq!(fill_text(&engine), fill_text(&reference));
 }
@@ -1060,7 +1060,7 @@ fn make_unreadable(dir: &Path) {
 
 #[test]
 fn library_calls_with_no_inputs_or_rows_outside_the_batch() {
-    let engine = Engine::load(&fixture("distilbert-cased"), &Options::default()).unwrap();
+    let engine = Engine::load(fixture("distilbert-cased"), &Options::default()).unwrap();
     let fill_mask = FillMask::new(&engine, FillMaskOptions::default()).unwrap();
     assert!(fill_mask.run(&[]).is_empty());
     let embeddings = distil::Embed::new(&engine).unwrap().run(&[]).unwrap();

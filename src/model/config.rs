@@ -22,18 +22,27 @@ pub enum Architecture {
 /// The hyper-parameters that shape the weights and the forward pass.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
+    /// DistilBERT or BERT (`model_type`).
     pub architecture: Architecture,
+    /// Rows of the word-embedding table, and logits of the MLM head.
     pub vocab_size: usize,
     /// Width of the hidden states (`dim`, `hidden_size`).
     pub dim: usize,
+    /// Transformer blocks (`n_layers`, `num_hidden_layers`).
     pub n_layers: usize,
+    /// Attention heads per block (`n_heads`, `num_attention_heads`); `dim` is a multiple of it.
     pub n_heads: usize,
     /// Width of the feed-forward network's inner layer (`hidden_dim`, `intermediate_size`).
     pub hidden_dim: usize,
+    /// Rows of the position-embedding table: the longest input.
     pub max_position_embeddings: usize,
     /// Rows of the token-type table (BERT only; 0 for DistilBERT).
     pub type_vocab_size: usize,
+    /// The ε of every layer norm (`layer_norm_eps` for BERT; DistilBERT's are 1e-12, fixed in
+    /// `transformers`).
     pub layer_norm_eps: f32,
+    /// The non-linearity of the feed-forward network and the MLM head (`activation`,
+    /// `hidden_act`).
     pub activation: Activation,
 }
 

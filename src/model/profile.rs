@@ -11,8 +11,10 @@
 use std::sync::Mutex;
 use std::time::Instant;
 
-/// The operations of a forward pass, in the order they run.
+/// The operations of a forward pass, in the order they run ([`Op::name`] gives each its
+/// checkpoint name).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[allow(missing_docs)]
 pub enum Op {
     Embeddings,
     QkvLin,
@@ -29,6 +31,7 @@ pub enum Op {
 }
 
 impl Op {
+    /// Every operation, in the order they run.
     pub const ALL: [Op; 12] = [
         Op::Embeddings,
         Op::QkvLin,
@@ -66,7 +69,9 @@ impl Op {
 /// Time and work of one operation, summed over layers.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct OpTotal {
+    /// Wall time (thread time over the pool's threads, for the per-head steps of attention).
     pub seconds: f64,
+    /// Floating-point operations (a multiply-add counts as two).
     pub flops: f64,
 }
 
@@ -88,6 +93,7 @@ impl Profiler {
         }
     }
 
+    /// Whether this profiler records.
     pub fn is_on(&self) -> bool {
         self.totals.is_some()
     }

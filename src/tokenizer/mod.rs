@@ -35,17 +35,22 @@ use wordpiece::WordPiece;
 /// The tokens of one text, with their ids and byte offsets into that text.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Encoding {
+    /// The token ids, `[CLS]` first and `[SEP]` last.
     pub ids: Vec<u32>,
+    /// The tokens as text (word pieces with their `##`).
     pub tokens: Vec<String>,
     /// Byte range in the original text of each token; `(0, 0)` for `[CLS]` and `[SEP]`.
     pub offsets: Vec<(usize, usize)>,
 }
 
 impl Encoding {
+    /// The number of tokens, `[CLS]` and `[SEP]` included.
     pub fn len(&self) -> usize {
         self.ids.len()
     }
 
+    /// Whether there are no tokens at all (an encoding from [`Tokenizer::encode`] has at least
+    /// `[CLS]` and `[SEP]`).
     pub fn is_empty(&self) -> bool {
         self.ids.is_empty()
     }
@@ -85,6 +90,7 @@ impl Encoding {
 /// What a fill-mask target word stands for (transformers' `FillMaskPipeline.get_target_ids`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Target {
+    /// The token id the target stands for.
     pub id: u32,
     /// False when the word is not a vocabulary token and `id` is its first piece instead;
     /// transformers warns "does not exist in the model vocabulary. Replacing with `{piece}`".
@@ -325,6 +331,7 @@ impl Tokenizer {
         })
     }
 
+    /// The id of the vocabulary entry `token` (exactly as `vocab.txt` spells it).
     pub fn token_to_id(&self, token: &str) -> Option<u32> {
         self.wordpiece.token_to_id(token)
     }
@@ -340,18 +347,22 @@ impl Tokenizer {
         self.wordpiece.len()
     }
 
+    /// The `[CLS]` id, first in every encoding.
     pub fn cls_id(&self) -> u32 {
         self.cls_id
     }
 
+    /// The `[SEP]` id, last in every encoding.
     pub fn sep_id(&self) -> u32 {
         self.sep_id
     }
 
+    /// The `[PAD]` id.
     pub fn pad_id(&self) -> u32 {
         self.pad_id
     }
 
+    /// The `[UNK]` id, for a word with no word-piece split.
     pub fn unk_id(&self) -> u32 {
         self.unk_id
     }
