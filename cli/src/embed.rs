@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use distil::{Embed, Options, Result};
 
-use super::inputs;
+use super::inputs::{self, Layout};
 
 #[derive(clap::Args)]
 pub struct EmbedArgs {
@@ -22,31 +22,36 @@ pub fn run(args: EmbedArgs, options: &Options) -> Result<ExitCode> {
     let inputs = inputs::read(args.texts).map_err(distil::Error::input)?;
     let engine = super::load(&args.model, options)?;
     let embed = Embed::new(&engine)?;
-    let good: Vec<&str> = inputs
-        .iter()
-        .filter_map(|i| i.text.as_deref().ok())
-        .collect();
-    let embeddings = embed.run(&good)?;
-    let mut embeddings = embeddings.vectors.rows().into_iter();
-    let mut failures = 0;
-    for input in &inputs {
-        let text = input.text.as_ref().map(|_| embeddings.next());
-        match text {
-            Ok(Some(v)) if args.json => println!("{}", serde_json::json!(v.to_vec())),
-            Ok(Some(v)) => {
+    let embeddings = embed.run(&inputs::texts(&inputs))?;
+    let answers = embeddings
+        .vectors
+        .rows()
+        .into_iter()
+        .zip(embeddings.truncated)
+        .map(Ok::<_, String>);
+    let layout = if args.json {
+        Layout::Json
+    } else {
+        Layout::Lines
+    };
+    Ok(inputs::answer_each(
+        &inputs,
+        answers,
+        layout,
+        |input, (v, truncated)| {
+            if truncated > 0 {
+                eprintln!(
+                    "distil: warning: {}: truncated to {} tokens ({truncated} word pieces cut)",
+                    input.name,
+                    embed.max_length()
+                );
+            }
+            if args.json {
+                println!("{}", serde_json::json!(v.to_vec()));
+            } else {
                 let cells: Vec<String> = v.iter().map(|x| format!("{x:.6}")).collect();
                 println!("{}", cells.join(" "));
             }
-            Ok(None) | Err(_) => {
-                let e = input
-                    .text
-                    .as_ref()
-                    .err()
-                    .map_or("no embedding computed", String::as_str);
-                failures += 1;
-                input.report_failure(e, args.json);
-            }
-        }
-    }
-    Ok(super::exit_code(failures))
+        },
+    ))
 }

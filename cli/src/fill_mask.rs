@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use distil::{FillMask, FillMaskOptions, FillMaskOutput, Options, Result};
 
-use super::inputs::{self, Input};
+use super::inputs::{self, Input, Layout};
 
 #[derive(clap::Args)]
 pub struct FillMaskArgs {
@@ -45,36 +45,25 @@ pub fn run(args: FillMaskArgs, options: &Options) -> Result<ExitCode> {
             targets,
         },
     )?;
-    let texts: Vec<&str> = inputs
-        .iter()
-        .map(|i| i.text.as_deref().unwrap_or(""))
-        .collect();
-    let mut results = fill_mask.run(&texts).into_iter();
-    let mut failures = 0;
-    for input in &inputs {
-        let result = results.next();
-        let answer = match (&input.text, result) {
-            (Err(e), _) => Err(e.clone()),
-            (Ok(_), Some(Ok(answer))) => Ok(answer),
-            (Ok(_), Some(Err(e))) => Err(e.to_string()),
-            (Ok(_), None) => Err("no answer".to_string()),
-        };
-        match answer {
-            Ok(answer) => {
-                warn_truncation(input, &answer, engine.max_length());
-                if args.json {
-                    println!("{}", answer.to_json());
-                } else {
-                    print_table(input, &answer);
-                }
+    let answers = fill_mask.run(&inputs::texts(&inputs));
+    let layout = if args.json {
+        Layout::Json
+    } else {
+        Layout::Blocks
+    };
+    Ok(inputs::answer_each(
+        &inputs,
+        answers,
+        layout,
+        |input, answer| {
+            warn_truncation(input, &answer, engine.max_length());
+            if args.json {
+                println!("{}", answer.to_json());
+            } else {
+                print_table(input, &answer);
             }
-            Err(e) => {
-                failures += 1;
-                input.report_failure(&e, args.json);
-            }
-        }
-    }
-    Ok(super::exit_code(failures))
+        },
+    ))
 }
 
 fn warn_truncation(input: &Input, answer: &FillMaskOutput, max_length: usize) {

@@ -1,6 +1,11 @@
-//! Where texts come from: the arguments, or standard input one per line.
+//! Where texts come from (the arguments, or standard input one per line), and the one rule every
+//! command answers them by: an answer per input, in input order; an input that fails (not UTF-8,
+//! no `[MASK]`, …) is reported on standard error as `distil: line 3: {reason}` and keeps its place
+//! on standard output (an `{"error": …}` line with `--json`, an empty line in a format of one line
+//! per input), the other inputs still get their answers, and the exit code is 1.
 
 use std::io::Read;
+use std::process::ExitCode;
 
 /// One input text, or why it cannot be used.
 pub struct Input {
@@ -9,17 +14,71 @@ pub struct Input {
     pub text: Result<String, String>,
 }
 
+/// How a command lays out its answers on standard output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// One JSON document per line and input (`--json`).
+    Json,
+    /// One line of text per input (ids, a vector).
+    Lines,
+    /// A block of several lines per input, headed by its text (fill-mask's table).
+    Blocks,
+}
+
 impl Input {
-    /// Reports that this input failed: `distil: {name}: {error}` on standard error and, for
-    /// `--json`, an `{"error": …}` line on standard output so that output lines stay aligned with
-    /// input lines.
-    pub fn report_failure(&self, error: &str, json: bool) {
+    /// Reports that this input failed: `distil: {name}: {error}` on standard error, and on
+    /// standard output what keeps the input's place in `layout`.
+    fn report_failure(&self, error: &str, layout: Layout) {
         let message = format!("{}: {error}", self.name);
         eprintln!("distil: {message}");
-        if json {
-            println!("{}", serde_json::json!({ "error": message }));
+        match layout {
+            Layout::Json => println!("{}", serde_json::json!({ "error": message })),
+            Layout::Lines => println!(),
+            Layout::Blocks => {}
         }
     }
+}
+
+/// Answers `inputs` in order: `answers` holds one entry per input whose text could be read
+/// (in order), which `print` writes; every failure is reported by the module's rule. The exit
+/// code is 1 if any input failed.
+pub fn answer_each<T, E: ToString>(
+    inputs: &[Input],
+    answers: impl IntoIterator<Item = Result<T, E>>,
+    layout: Layout,
+    mut print: impl FnMut(&Input, T),
+) -> ExitCode {
+    let mut answers = answers.into_iter();
+    let mut failures = 0;
+    for input in inputs {
+        let answer = match &input.text {
+            Err(e) => Err(e.clone()),
+            Ok(_) => match answers.next() {
+                Some(answer) => answer.map_err(|e| e.to_string()),
+                None => Err("internal error: no answer".to_string()),
+            },
+        };
+        match answer {
+            Ok(answer) => print(input, answer),
+            Err(e) => {
+                failures += 1;
+                input.report_failure(&e, layout);
+            }
+        }
+    }
+    if failures == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// The texts of the inputs that could be read, in order: what a command computes answers for.
+pub fn texts(inputs: &[Input]) -> Vec<&str> {
+    inputs
+        .iter()
+        .filter_map(|i| i.text.as_deref().ok())
+        .collect()
 }
 
 /// The texts of the arguments, or when there are none, the lines of standard input (split on `\n`

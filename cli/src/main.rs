@@ -83,15 +83,6 @@ fn load(model: &str, options: &Options) -> Result<Engine> {
     Engine::from_pretrained(model, options)
 }
 
-/// The exit code after some inputs may have failed.
-fn exit_code(failures: usize) -> ExitCode {
-    if failures == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
-}
-
 fn main() -> ExitCode {
     let args = Args::parse();
     match run(args) {

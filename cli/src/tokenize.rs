@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use distil::tokenizer::Tokenizer;
 use distil::Result;
 
-use super::inputs;
+use super::inputs::{self, Layout};
 
 #[derive(clap::Args)]
 pub struct TokenizeArgs {
@@ -44,32 +44,25 @@ pub fn run(args: TokenizeArgs) -> Result<ExitCode> {
             Tokenizer::from_dir(&distil::hub::resolve(model)?)?
         }
     };
-    let mut failures = 0;
-    for input in &inputs {
-        match &input.text {
-            Ok(text) => {
-                let enc = tokenizer.encode(text);
-                if args.json {
-                    let doc = TokenizeJson {
-                        ids: &enc.ids,
-                        tokens: &enc.tokens,
-                        offsets: &enc.offsets,
-                    };
-                    println!("{}", serde_json::to_string(&doc).unwrap_or_default());
-                } else {
-                    let ids: Vec<String> = enc.ids.iter().map(u32::to_string).collect();
-                    println!("{}", ids.join(" "));
-                }
-            }
-            Err(e) => {
-                failures += 1;
-                input.report_failure(e, args.json);
-                if !args.json {
-                    // Keep one output line per input line.
-                    println!();
-                }
-            }
+    let answers = inputs::texts(&inputs)
+        .into_iter()
+        .map(|text| Ok::<_, String>(tokenizer.encode(text)));
+    let layout = if args.json {
+        Layout::Json
+    } else {
+        Layout::Lines
+    };
+    Ok(inputs::answer_each(&inputs, answers, layout, |_, enc| {
+        if args.json {
+            let doc = TokenizeJson {
+                ids: &enc.ids,
+                tokens: &enc.tokens,
+                offsets: &enc.offsets,
+            };
+            println!("{}", serde_json::to_string(&doc).unwrap_or_default());
+        } else {
+            let ids: Vec<String> = enc.ids.iter().map(u32::to_string).collect();
+            println!("{}", ids.join(" "));
         }
-    }
-    Ok(super::exit_code(failures))
+    }))
 }

@@ -163,6 +163,39 @@ fn bad_stdin_lines_get_their_own_errors_and_the_others_their_answers() {
     assert_eq!(err.lines().count(), 3, "{err}");
 }
 
+/// The one rule of every command for a bad line: its error on standard error, its place kept on
+/// standard output (an `{"error"}` line with `--json`, an empty line where each input is one line),
+/// the other lines answered, exit 1.
+#[test]
+fn embed_and_tokenize_keep_a_bad_lines_place() {
+    let input = b"A first line.\nbad \xff utf8\nA third line.\n";
+    let bert = model("bert-uncased");
+    let error = "line 2: not valid UTF-8 (byte 4)";
+    for command in ["embed", "tokenize"] {
+        for json in [false, true] {
+            let mut args = vec![command, "--model", &bert];
+            if json {
+                args.push("--json");
+            }
+            let out = distil(&args, Some(input), &[]);
+            let context = format!("{command} json={json}");
+            assert_eq!(out.status.code(), Some(1), "{context}");
+            assert_eq!(stderr(&out), format!("distil: {error}\n"), "{context}");
+            let lines = stdout_lines(&out);
+            assert_eq!(lines.len(), 3, "{context}: {lines:?}");
+            let alone = |text: &str| stdout_lines(&distil(&args, Some(text.as_bytes()), &[]));
+            assert_eq!(lines[0], alone("A first line.")[0], "{context}");
+            assert_eq!(lines[2], alone("A third line.")[0], "{context}");
+            if json {
+                let doc: Value = serde_json::from_str(&lines[1]).unwrap();
+                assert_eq!(doc, serde_json::json!({ "error": error }), "{context}");
+            } else {
+                assert_eq!(lines[1], "", "{context}");
+            }
+        }
+    }
+}
+
 #[test]
 fn long_inputs_are_truncated_with_a_warning() {
     let long = format!("The [MASK] is here. {}", "word ".repeat(600));
