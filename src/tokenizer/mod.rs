@@ -11,8 +11,9 @@
 //!
 //! Every token carries the byte range of the original text it came from (`[CLS]`/`[SEP]` get
 //! `(0, 0)`), carried through normalization by an alignment map. `decode.rs` turns the pieces
-//! back into text as `tokenizer.decode` does.
+//! back into text as `tokenizer.decode` does; `config.rs` reads `tokenizer_config.json`.
 
+mod config;
 mod decode;
 mod normalize;
 mod pretokenize;
@@ -24,10 +25,8 @@ mod wordpiece;
 use std::collections::HashMap;
 use std::path::Path;
 
-use serde::Deserialize;
-use serde_json::Value;
-
-use crate::{files, Error, Result};
+use crate::{Error, Result};
+use config::{AddedToken, SpecialNames, TokenizerConfig};
 use normalize::{BertNormalizer, Normalized};
 use special::{Segment, SpecialTokens};
 use wordpiece::WordPiece;
@@ -110,31 +109,6 @@ pub struct Tokenizer {
     mask_id: Option<u32>,
     model_max_length: Option<usize>,
     clean_up_tokenization_spaces: bool,
-}
-
-/// Special token names, as transformers' `BertTokenizer` defaults them.
-#[derive(Debug, Clone)]
-struct SpecialNames {
-    unk: String,
-    sep: String,
-    pad: String,
-    cls: String,
-    mask: String,
-    /// Further special tokens (`additional_special_tokens`, `added_tokens_decoder`).
-    extra: Vec<String>,
-}
-
-impl Default for SpecialNames {
-    fn default() -> Self {
-        SpecialNames {
-            unk: "[UNK]".into(),
-            sep: "[SEP]".into(),
-            pad: "[PAD]".into(),
-            cls: "[CLS]".into(),
-            mask: "[MASK]".into(),
-            extra: Vec::new(),
-        }
-    }
 }
 
 impl Tokenizer {
@@ -380,125 +354,6 @@ impl Tokenizer {
     /// Whether `id` is a special token (`skip_special_tokens` drops these, `[UNK]` included).
     pub fn is_special(&self, id: u32) -> bool {
         self.special.contains_id(id)
-    }
-}
-
-/// The fields of `tokenizer_config.json` (and `special_tokens_map.json`) that matter here.
-#[derive(Debug, Default, Deserialize)]
-struct TokenizerConfig {
-    do_lower_case: Option<bool>,
-    strip_accents: Option<bool>,
-    tokenize_chinese_chars: Option<bool>,
-    model_max_length: Option<Value>,
-    clean_up_tokenization_spaces: Option<bool>,
-    unk_token: Option<Value>,
-    sep_token: Option<Value>,
-    pad_token: Option<Value>,
-    cls_token: Option<Value>,
-    mask_token: Option<Value>,
-    additional_special_tokens: Option<Value>,
-    extra_special_tokens: Option<Value>,
-    added_tokens_decoder: Option<HashMap<String, AddedToken>>,
-}
-
-/// One entry of `added_tokens_decoder`.
-#[derive(Debug, Deserialize)]
-struct AddedToken {
-    content: String,
-    #[serde(default)]
-    special: bool,
-    #[serde(default)]
-    normalized: bool,
-    #[serde(default)]
-    lstrip: bool,
-    #[serde(default)]
-    rstrip: bool,
-    #[serde(default)]
-    single_word: bool,
-}
-
-impl TokenizerConfig {
-    /// Reads `path`, or `None` when the model has no such file.
-    fn read(path: &Path) -> Result<Option<Self>> {
-        let Some(bytes) = files::read_optional(path)? else {
-            return Ok(None);
-        };
-        serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| Error::json(path, e))
-    }
-
-    fn special_names(&self, path: &Path) -> Result<SpecialNames> {
-        let mut names = SpecialNames::default();
-        self.override_names(&mut names, path)?;
-        if let Some(decoder) = &self.added_tokens_decoder {
-            names.extra.extend(
-                decoder
-                    .values()
-                    .filter(|t| t.special)
-                    .map(|t| t.content.clone()),
-            );
-        }
-        Ok(names)
-    }
-
-    /// Replaces the names this file sets.
-    fn override_names(&self, names: &mut SpecialNames, path: &Path) -> Result<()> {
-        let slots = [
-            ("unk_token", &self.unk_token, &mut names.unk),
-            ("sep_token", &self.sep_token, &mut names.sep),
-            ("pad_token", &self.pad_token, &mut names.pad),
-            ("cls_token", &self.cls_token, &mut names.cls),
-            ("mask_token", &self.mask_token, &mut names.mask),
-        ];
-        for (key, value, name) in slots {
-            if let Some(value) = value.as_ref().filter(|v| !v.is_null()) {
-                *name = token_content(value).ok_or_else(|| {
-                    Error::config(
-                        path,
-                        format!("{key} is neither a string nor a token object"),
-                    )
-                })?;
-            }
-        }
-        for (key, value) in [
-            ("additional_special_tokens", &self.additional_special_tokens),
-            ("extra_special_tokens", &self.extra_special_tokens),
-        ] {
-            let values: Vec<&Value> = match value {
-                None | Some(Value::Null) => Vec::new(),
-                Some(Value::Array(list)) => list.iter().collect(),
-                Some(Value::Object(map)) => map.values().collect(),
-                Some(_) => {
-                    return Err(Error::config(
-                        path,
-                        format!("{key} is neither a list nor a map"),
-                    ))
-                }
-            };
-            for value in values {
-                let name = token_content(value).ok_or_else(|| {
-                    Error::config(path, format!("{key} holds something that is not a token"))
-                })?;
-                names.extra.push(name);
-            }
-        }
-        Ok(())
-    }
-
-    /// transformers writes `int(1e30)` when there is no limit; treat anything absurd as none.
-    fn model_max_length(&self) -> Option<usize> {
-        let n = self.model_max_length.as_ref()?.as_u64()?;
-        (n <= 1 << 40).then_some(n as usize)
-    }
-}
-
-/// A special token as a config writes it: `"[MASK]"` or `{"content": "[MASK]", ...}`.
-fn token_content(value: &Value) -> Option<String> {
-    match value {
-        Value::String(s) => Some(s.clone()),
-        Value::Object(map) => map.get("content")?.as_str().map(str::to_string),
-        _ => None,
     }
 }
 

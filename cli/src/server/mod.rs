@@ -19,6 +19,7 @@
 //! request it has accepted, and returns.
 
 pub mod batcher;
+mod load;
 pub mod metrics;
 pub mod requests;
 pub mod responses;
@@ -27,7 +28,7 @@ mod routes;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -35,9 +36,9 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, Notify, Semaphore};
 
-use self::batcher::{BatchLimits, Batcher};
+use self::batcher::Batcher;
 use self::metrics::Metrics;
-use distil::{Embed, EmbedConfig, Engine, Error, FillMask, FillMaskOptions, Options, Result};
+use distil::{Engine, Error, Options, Result};
 
 /// How to run the server.
 #[derive(Clone, Debug)]
@@ -181,7 +182,7 @@ async fn run(app: Arc<App>) -> Result<()> {
     let loader = Arc::clone(&app);
     std::thread::Builder::new()
         .name("distil-load".to_string())
-        .spawn(move || match load(&loader) {
+        .spawn(move || match load::load(&loader) {
             Ok(()) => {}
             Err(e) => {
                 let _ = failed_tx.send(e);
@@ -290,93 +291,4 @@ async fn shutdown_signal(
     }
     app.phase.store(STOPPING, Ordering::Release);
     stopping.notify_one();
-}
-
-/// Loads the model, warms it up, starts the batcher and marks the server ready.
-fn load(app: &App) -> Result<()> {
-    let config = &app.config;
-    if !config.load_delay.is_zero() {
-        std::thread::sleep(config.load_delay);
-    }
-    let started = Instant::now();
-    let options = Options {
-        max_batch_tokens: config.max_batch_tokens,
-        ..config.engine.clone()
-    };
-    let engine = Arc::new(Engine::from_pretrained(&config.model, &options)?);
-    let dir = engine.dir().to_path_buf();
-    let embed_config = EmbedConfig::from_dir(&dir)?;
-    let fill_mask = can_fill_mask(&engine);
-    warm_up(&engine, &embed_config, fill_mask.is_ok())?;
-    let limits = BatchLimits {
-        batch_delay: config.batch_delay,
-        max_answer_bytes: config.max_answer_bytes,
-    };
-    let batcher = Batcher::start(
-        Arc::clone(&engine),
-        embed_config,
-        limits,
-        config.max_concurrent,
-        Arc::clone(&app.metrics),
-    )
-    .map_err(|e| Error::input(format!("cannot start the batcher thread: {e}")))?;
-    let threads = engine.threads();
-    let loaded = Loaded {
-        engine,
-        batcher,
-        fill_mask,
-    };
-    if app.loaded.set(loaded).is_err() {
-        return Err(Error::input("internal error: the model was loaded twice"));
-    }
-    // Not ready if a shutdown began meanwhile.
-    let _ = app
-        .phase
-        .compare_exchange(LOADING, READY, Ordering::AcqRel, Ordering::Acquire);
-    tracing::info!(
-        dir = %dir.display(),
-        threads,
-        ms = started.elapsed().as_millis() as u64,
-        "model loaded and warmed up; ready"
-    );
-    Ok(())
-}
-
-fn can_fill_mask(engine: &Engine) -> std::result::Result<(), String> {
-    if !engine.model().has_mlm_head() {
-        return Err(format!(
-            "this model ({}) has no masked-language-model head, so it cannot fill masks; \
-             POST /embed works",
-            engine.dir().display()
-        ));
-    }
-    if engine.tokenizer().mask_id().is_none() {
-        return Err(format!(
-            "this model's vocabulary ({}) has no [MASK] token, so it cannot fill masks",
-            engine.dir().join("vocab.txt").display()
-        ));
-    }
-    Ok(())
-}
-
-/// One request's worth of work before the first real one: pages the weights in and sizes the
-/// allocator's pools, so the first client does not pay for it.
-fn warm_up(engine: &Engine, embed_config: &EmbedConfig, fill_mask: bool) -> Result<()> {
-    if fill_mask {
-        let mask = engine
-            .tokenizer()
-            .mask_id()
-            .and_then(|id| engine.tokenizer().id_to_token(id))
-            .unwrap_or("[MASK]")
-            .to_string();
-        let text = format!("Warming up the {mask} before the first request.");
-        let fill_mask = FillMask::new(engine, FillMaskOptions::default())?;
-        for result in fill_mask.run(&[text.as_str()]) {
-            result?;
-        }
-    } else {
-        let embed = Embed::with_config(engine, embed_config.clone());
-        embed.run(&["Warming up before the first request."])?;
-    }
-    Ok(())
 }

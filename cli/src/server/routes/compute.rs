@@ -1,252 +1,30 @@
-//! The routes: what each one takes and answers, and the two middlewares (`admit`, `observe`).
+//! The compute routes: Azure ML's `/score`, Hugging Face's `/fill-mask`, TEI's `/embed` and
+//! `/tokenize`; each reads its body, parses it, queues its work for the batcher and renders the
+//! answer.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use super::batcher::{Answer, Failure, Refused, Work};
-use super::requests::{self, BadRequest, Limits};
-use super::responses::{self, json_list, with_indices, ApiError, MASKS_CUT, TRUNCATED};
-use super::{App, Loaded, LOADING, STOPPING};
+use crate::server::batcher::{Answer, Failure, Refused, Work};
+use crate::server::requests::{self, BadRequest, Limits};
+use crate::server::responses::{self, json_list, with_indices, ApiError, MASKS_CUT, TRUNCATED};
+use crate::server::{App, Loaded};
 use distil::ndarray::ArrayViewMut1;
 use distil::pipelines::embed::normalize;
 use distil::{FillMask, FillMaskOutput};
 
-/// The routes, as metric labels (any other path is counted as `other`).
-const ROUTES: [&str; 9] = [
-    "/",
-    "/health",
-    "/ready",
-    "/score",
-    "/fill-mask",
-    "/embed",
-    "/tokenize",
-    "/info",
-    "/metrics",
-];
-
-/// Bodies larger than this are parsed, and their answers serialised, on a blocking thread
-/// rather than on the async runtime.
-const INLINE_BYTES: usize = 64 << 10;
-
-/// How many texts a response answered, for the request log.
-#[derive(Clone, Copy)]
-struct Inputs(usize);
-
-pub(crate) fn router(app: Arc<App>) -> Router {
-    let compute = Router::new()
-        .route("/score", post(score))
-        .route("/fill-mask", post(fill_mask))
-        .route("/embed", post(embed))
-        .route("/tokenize", post(tokenize))
-        .route_layer(middleware::from_fn_with_state(Arc::clone(&app), admit))
-        .layer(DefaultBodyLimit::max(app.config.max_body_bytes));
-    Router::new()
-        .route("/", get(root))
-        .route("/health", get(health))
-        .route("/ready", get(ready))
-        .route("/info", get(info))
-        .route("/metrics", get(metrics))
-        .merge(compute)
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn_with_state(Arc::clone(&app), observe))
-        .with_state(app)
-}
-
-/// Counts every request for `/metrics` and logs one line for it.
-async fn observe(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let path = request.uri().path();
-    let route = ROUTES
-        .iter()
-        .copied()
-        .find(|r| *r == path)
-        .unwrap_or("other");
-    let method = request.method().clone();
-    let response = next.run(request).await;
-    let elapsed = started.elapsed();
-    let status = response.status().as_u16();
-    app.metrics.observe_request(route, status, elapsed);
-    let inputs = response.extensions().get::<Inputs>().map_or(0, |i| i.0);
-    tracing::info!(
-        %method,
-        route,
-        status,
-        inputs,
-        ms = (elapsed.as_secs_f64() * 1e4).round() / 10.0,
-        "request"
-    );
-    response
-}
-
-/// The compute routes' gate: 503 while loading or shutting down, 503 at once past
-/// `--max-concurrent`, 504 past `--request-timeout`.
-async fn admit(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
-    let refusal = match app.phase.load(std::sync::atomic::Ordering::Acquire) {
-        LOADING => Some(ApiError::unavailable(
-            "the model is still loading; GET /ready answers 200 once it is ready",
-        )),
-        STOPPING => Some(ApiError::unavailable("the server is shutting down")),
-        _ => None,
-    };
-    if let Some(error) = refusal {
-        return refuse(request, &app, error).await;
-    }
-    let Ok(_permit) = Arc::clone(&app.permits).try_acquire_owned() else {
-        let error = ApiError::unavailable(format!(
-            "the server is busy: {} requests are already in progress (--max-concurrent); \
-             retry later",
-            app.config.max_concurrent
-        ));
-        return refuse(request, &app, error).await;
-    };
-    let timeout = app.config.request_timeout;
-    match tokio::time::timeout(timeout, next.run(request)).await {
-        Ok(response) => response,
-        Err(_) => ApiError::new(
-            StatusCode::GATEWAY_TIMEOUT,
-            format!(
-                "the request took longer than {} s (--request-timeout)",
-                timeout.as_secs_f64()
-            ),
-        )
-        .into_response(),
-    }
-}
-
-/// Answers `error` to a request refused before its handler. Its body is read first (it has
-/// usually arrived already), so that the connection stays open for the client's next request;
-/// a body too large or too slow to read gets `Connection: close` instead.
-async fn refuse(request: Request, app: &App, error: ApiError) -> Response {
-    let body = axum::body::to_bytes(request.into_body(), app.config.max_body_bytes);
-    let drained = matches!(
-        tokio::time::timeout(Duration::from_millis(200), body).await,
-        Ok(Ok(_))
-    );
-    let mut response = error.into_response();
-    if !drained {
-        response
-            .headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
-    }
-    response
-}
-
-/// `GET /`: Azure ML's liveness convention.
-async fn root() -> Response {
-    responses::text("Healthy")
-}
-
-/// `GET /health`: the process is up (whether or not the model is loaded yet).
-async fn health() -> Response {
-    responses::text("OK")
-}
-
-/// `GET /ready`: 200 once the model is loaded and warmed up; 503 before, and while shutting down.
-async fn ready(State(app): State<Arc<App>>) -> Response {
-    match app.phase.load(std::sync::atomic::Ordering::Acquire) {
-        LOADING => ApiError::unavailable("the model is loading").into_response(),
-        STOPPING => ApiError::unavailable("the server is shutting down").into_response(),
-        _ => responses::text("Ready"),
-    }
-}
-
-/// `GET /metrics`: Prometheus text.
-async fn metrics(State(app): State<Arc<App>>) -> Response {
-    let body = app.metrics.render(app.in_flight(), app.ready());
-    (
-        StatusCode::OK,
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-        )],
-        body,
-    )
-        .into_response()
-}
-
-/// `GET /info`: the model and the server's settings.
-async fn info(State(app): State<Arc<App>>) -> Response {
-    let c = &app.config;
-    let mut info = json!({
-        "model": c.model,
-        "version": env!("CARGO_PKG_VERSION"),
-        "ready": app.ready(),
-        "max_batch_tokens": c.max_batch_tokens,
-        "max_concurrent": c.max_concurrent,
-        "max_texts": c.max_texts,
-        "max_body_bytes": c.max_body_bytes,
-        "request_timeout_s": c.request_timeout.as_secs_f64(),
-    });
-    if let (Some(loaded), Value::Object(map)) = (app.loaded.get(), &mut info) {
-        let engine = &loaded.engine;
-        let config = engine.model().config();
-        let model_type = match config.architecture {
-            distil::model::Architecture::DistilBert => "distilbert",
-            distil::model::Architecture::Bert => "bert",
-        };
-        let mut tasks = vec!["embed", "tokenize"];
-        if loaded.fill_mask.is_ok() {
-            tasks.insert(0, "fill-mask");
-        }
-        let more = json!({
-            "model_dir": engine.dir().display().to_string(),
-            "model_type": model_type,
-            "tasks": tasks,
-            "dtype": engine.model().dtype(),
-            "compute_dtype": "f32",
-            "max_length": engine.max_length(),
-            "vocab_size": config.vocab_size,
-            "dim": config.dim,
-            "layers": config.n_layers,
-            "heads": config.n_heads,
-            "threads": engine.threads(),
-        });
-        if let Value::Object(more) = more {
-            map.extend(more);
-        }
-    }
-    responses::json(info.to_string())
-}
-
-async fn not_found(method: Method, uri: Uri) -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        format!(
-            "no route {method} {}; the routes are GET /, /health, /ready, /info, /metrics and \
-             POST /score, /fill-mask, /embed, /tokenize",
-            uri.path()
-        ),
-    )
-}
-
-async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
-    let path = uri.path();
-    let allowed = if ["/score", "/fill-mask", "/embed", "/tokenize"].contains(&path) {
-        "POST"
-    } else {
-        "GET"
-    };
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        format!("{method} {path} is not allowed; use {allowed}"),
-    )
-}
+use super::{Inputs, INLINE_BYTES};
 
 /// `POST /score`: Azure ML's request shapes; the top-1 token string per input (a list of them
 /// for an input with several masks), or with `params.top_k` the pipeline's full objects.
-async fn score(
+pub(super) async fn score(
     State(app): State<Arc<App>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
@@ -277,7 +55,7 @@ async fn score(
 
 /// `POST /fill-mask`: the Hugging Face pipeline's answer, exactly: for one text its list of
 /// candidates (a list of lists for several masks), for several texts a list of those.
-async fn fill_mask(
+pub(super) async fn fill_mask(
     State(app): State<Arc<App>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
@@ -306,7 +84,7 @@ async fn fill_mask(
 }
 
 /// `POST /embed`: one vector per text, as Text Embeddings Inference answers.
-async fn embed(
+pub(super) async fn embed(
     State(app): State<Arc<App>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
@@ -356,7 +134,7 @@ async fn embed(
 /// One token of `/tokenize`'s answer, as Text Embeddings Inference writes it. `start` and `stop`
 /// are byte offsets into the text; `null` for the `[CLS]` and `[SEP]` the tokenizer adds.
 #[derive(Serialize)]
-struct Token<'a> {
+pub(super) struct Token<'a> {
     id: u32,
     text: &'a str,
     special: bool,
@@ -365,7 +143,7 @@ struct Token<'a> {
 }
 
 /// `POST /tokenize`: each text's tokens (no truncation, as `distil tokenize`).
-async fn tokenize(
+pub(super) async fn tokenize(
     State(app): State<Arc<App>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
@@ -423,7 +201,7 @@ async fn tokenize(
 
 /// Computes `work` and answers with the body `render` writes of its answers (on a blocking thread
 /// when the request was `big`), with the truncation headers.
-async fn fill_mask_reply(
+pub(super) async fn fill_mask_reply(
     loaded: &Loaded,
     work: Work,
     big: bool,
@@ -437,7 +215,10 @@ async fn fill_mask_reply(
 }
 
 /// The fill-mask answers of `work`, or a 400 naming the first text that has none.
-async fn fill_mask_answers(loaded: &Loaded, work: Work) -> Result<Vec<FillMaskOutput>, ApiError> {
+pub(super) async fn fill_mask_answers(
+    loaded: &Loaded,
+    work: Work,
+) -> Result<Vec<FillMaskOutput>, ApiError> {
     let Answer::FillMask(results) = submit(loaded, work).await? else {
         return Err(ApiError::internal(
             "internal error: an embedding answer to fill-mask",
@@ -460,7 +241,7 @@ async fn fill_mask_answers(loaded: &Loaded, work: Work) -> Result<Vec<FillMaskOu
 }
 
 /// Queues `work` for the batcher and waits for its answer.
-async fn submit(loaded: &Loaded, work: Work) -> Result<Answer, ApiError> {
+pub(super) async fn submit(loaded: &Loaded, work: Work) -> Result<Answer, ApiError> {
     let answer = loaded
         .batcher
         .submit(work)
@@ -481,7 +262,7 @@ async fn submit(loaded: &Loaded, work: Work) -> Result<Answer, ApiError> {
 }
 
 /// A fill-mask body with the truncation headers and the input count.
-fn fill_mask_response(body: String, answers: &[FillMaskOutput]) -> Response {
+pub(super) fn fill_mask_response(body: String, answers: &[FillMaskOutput]) -> Response {
     let truncated: Vec<usize> = (0..answers.len())
         .filter(|&i| answers[i].truncated > 0)
         .collect();
@@ -498,7 +279,7 @@ fn fill_mask_response(body: String, answers: &[FillMaskOutput]) -> Response {
 }
 
 /// Azure ML's plain answer for one text: the top token string, or a list of them (one per mask).
-fn top_token(answer: &FillMaskOutput) -> Value {
+pub(super) fn top_token(answer: &FillMaskOutput) -> Value {
     let top = |candidates: &Vec<distil::Prediction>| {
         candidates
             .first()
@@ -511,20 +292,20 @@ fn top_token(answer: &FillMaskOutput) -> Value {
 }
 
 /// The loaded model, if it can fill masks (else a 400 saying why not).
-fn fill_mask_model(app: &App) -> Result<&Loaded, ApiError> {
+pub(super) fn fill_mask_model(app: &App) -> Result<&Loaded, ApiError> {
     let loaded = loaded(app)?;
     loaded.fill_mask.clone().map_err(ApiError::bad_request)?;
     Ok(loaded)
 }
 
-fn loaded(app: &App) -> Result<&Loaded, ApiError> {
+pub(super) fn loaded(app: &App) -> Result<&Loaded, ApiError> {
     app.loaded
         .get()
         .ok_or_else(|| ApiError::unavailable("the model is still loading"))
 }
 
 /// A compute route's body, and how to parse it.
-struct Body {
+pub(super) struct Body {
     bytes: Bytes,
     limits: Limits,
     /// Parsed, and answered, on a blocking thread rather than on the async runtime.
@@ -558,7 +339,7 @@ impl Body {
 }
 
 /// The token ids of `/fill-mask`'s `parameters.targets`.
-fn target_ids(engine: &distil::Engine, words: &[String]) -> Result<Vec<u32>, ApiError> {
+pub(super) fn target_ids(engine: &distil::Engine, words: &[String]) -> Result<Vec<u32>, ApiError> {
     let (ids, warnings) = FillMask::target_ids(engine, words).map_err(|_| {
         ApiError::bad_request(
             "\"parameters.targets\": no word is in the vocabulary or has a word piece",
@@ -571,7 +352,7 @@ fn target_ids(engine: &distil::Engine, words: &[String]) -> Result<Vec<u32>, Api
 }
 
 /// A body that could not be read: 413 past the size limit.
-fn rejected(rejection: BytesRejection, app: &App) -> ApiError {
+pub(super) fn rejected(rejection: BytesRejection, app: &App) -> ApiError {
     let status = rejection.status();
     if status == StatusCode::PAYLOAD_TOO_LARGE {
         return ApiError::new(
@@ -589,7 +370,7 @@ fn rejected(rejection: BytesRejection, app: &App) -> ApiError {
 }
 
 /// Runs `f` on a blocking thread when `blocking`, else here.
-async fn offload<T: Send + 'static>(
+pub(super) async fn offload<T: Send + 'static>(
     blocking: bool,
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {

@@ -1,0 +1,60 @@
+//! The router: which route answers what (`status.rs`: routes that compute nothing; `compute.rs`:
+//! the routes that run the model), behind the two middlewares of `layers.rs`.
+
+mod compute;
+mod layers;
+mod status;
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::middleware;
+use axum::routing::{get, post};
+use axum::Router;
+
+use super::App;
+use compute::{embed, fill_mask, score, tokenize};
+use layers::{admit, observe};
+use status::{health, info, method_not_allowed, metrics, not_found, ready, root};
+
+/// The routes, as metric labels (any other path is counted as `other`).
+const ROUTES: [&str; 9] = [
+    "/",
+    "/health",
+    "/ready",
+    "/score",
+    "/fill-mask",
+    "/embed",
+    "/tokenize",
+    "/info",
+    "/metrics",
+];
+
+/// Bodies larger than this are parsed, and their answers serialised, on a blocking thread
+/// rather than on the async runtime.
+const INLINE_BYTES: usize = 64 << 10;
+
+/// How many texts a response answered, for the request log.
+#[derive(Clone, Copy)]
+struct Inputs(usize);
+
+pub(crate) fn router(app: Arc<App>) -> Router {
+    let compute = Router::new()
+        .route("/score", post(score))
+        .route("/fill-mask", post(fill_mask))
+        .route("/embed", post(embed))
+        .route("/tokenize", post(tokenize))
+        .route_layer(middleware::from_fn_with_state(Arc::clone(&app), admit))
+        .layer(DefaultBodyLimit::max(app.config.max_body_bytes));
+    Router::new()
+        .route("/", get(root))
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/info", get(info))
+        .route("/metrics", get(metrics))
+        .merge(compute)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(Arc::clone(&app), observe))
+        .with_state(app)
+}
