@@ -11,8 +11,10 @@
 //! one chain of fused multiply-adds in increasing `p`, exactly as the scalar twin
 //! (`scalar::linear`) does: the two are bit-identical, and a row of `y` does not depend on the
 //! batch or the thread count. The layer is split across the rayon pool by output columns (rows of
-//! `W`), so each thread reads only its share of the weights, once.
+//! `W`), so each thread reads only its share of the weights, once; each task writes its columns
+//! through a `ColumnBlock` (`columns.rs`), never through a slice that spans another's.
 
+mod columns;
 #[cfg(target_arch = "x86_64")]
 mod pack;
 mod scalar;
@@ -20,7 +22,7 @@ mod scalar;
 mod simd;
 
 use crate::{Isa, Kernels};
-use rayon::prelude::*;
+use columns::for_each_column_block;
 
 /// A read-only matrix view: element `(i, j)` is `data[i * row_stride + j * col_stride]`.
 #[derive(Clone, Copy, Debug)]
@@ -151,16 +153,16 @@ impl Kernels {
         if m == 0 {
             return;
         }
-        let columns = ColumnBlocks::new(y, m, n);
         match self.isa() {
             #[cfg(target_arch = "x86_64")]
             isa @ (Isa::Avx2 | Isa::Avx512) if k > 0 => {
                 let tile = simd::Tile::new(isa, m);
                 let blocking = pack::Blocking::new(m, k, tile.nr, tile.lanes);
                 pack::with_packed(x, blocking, |xp| {
-                    split_columns(n, tile.mr, |j0, j1| {
-                        let (w, bias) = (&w[j0 * k..j1 * k], &bias[j0..j1]);
-                        columns.with_block(j0, j1, |y| match isa {
+                    for_each_column_block(y, m, n, tile.mr, |y| {
+                        let j = y.columns();
+                        let (w, bias) = (&w[j.start * k..j.end * k], &bias[j]);
+                        match isa {
                             // SAFETY: a `Kernels` holds Avx2 only if the CPU has AVX2 and FMA
                             // (`Kernels::force`, `Kernels::fastest`); the body asserts every
                             // length its unchecked reads rely on.
@@ -168,73 +170,16 @@ impl Kernels {
                             // SAFETY: a `Kernels` holds Avx512 only if the CPU has AVX-512 F; as
                             // above.
                             _ => unsafe { simd::linear_avx512(xp, w, bias, y) },
-                        })
+                        }
                     })
                 })
             }
             // The scalar twin: the spec, and every path's answer when `k = 0` (`y` = bias).
-            _ => split_columns(n, 16, |j0, j1| {
-                let (w, bias) = (&w[j0 * k..j1 * k], &bias[j0..j1]);
-                columns.with_block(j0, j1, |y| scalar::linear(x, w, bias, k, y))
+            _ => for_each_column_block(y, m, n, 16, |y| {
+                let j = y.columns();
+                scalar::linear(x, &w[j.start * k..j.end * k], &bias[j], k, y)
             }),
         }
-    }
-}
-
-/// Blocks of columns per thread when there are several: a thread that finishes early (its core
-/// was faster, or another process took the other one for a while) takes over blocks that are
-/// still waiting, so the threads end together. 16 rather than 4: at 1×128 tokens on 2 threads the
-/// encoder ran 5-11% faster in interleaved runs (8 and 32 were between the two).
-const BLOCKS_PER_THREAD: usize = 16;
-
-/// Runs `f(j0, j1)` on the current rayon pool for column ranges that cover `0..n`: one range on one
-/// thread, else `BLOCKS_PER_THREAD` per thread, each a multiple of `granule` wide (but the last), as
-/// even as that allows.
-fn split_columns(n: usize, granule: usize, f: impl Fn(usize, usize) + Sync) {
-    let blocks = match rayon::current_num_threads() {
-        0 | 1 => 1,
-        threads => threads * BLOCKS_PER_THREAD,
-    };
-    let block = n.div_ceil(granule).div_ceil(blocks) * granule;
-    (0..n.div_ceil(block)).into_par_iter().for_each(|b| {
-        let j0 = b * block;
-        f(j0, (j0 + block).min(n))
-    });
-}
-
-/// Hands out disjoint column blocks of a row-major `m × n` matrix to parallel tasks.
-struct ColumnBlocks {
-    ptr: *mut f32,
-    m: usize,
-    n: usize,
-}
-
-// SAFETY: the pointer comes from a `&mut [f32]` that outlives every task (the parallel loop ends
-// before `linear` returns), and `with_block` gives each task a disjoint set of columns.
-unsafe impl Send for ColumnBlocks {}
-// SAFETY: as above; shared access only ever writes disjoint elements.
-unsafe impl Sync for ColumnBlocks {}
-
-impl ColumnBlocks {
-    fn new(y: &mut [f32], m: usize, n: usize) -> Self {
-        assert_eq!(y.len(), m * n);
-        ColumnBlocks {
-            ptr: y.as_mut_ptr(),
-            m,
-            n,
-        }
-    }
-
-    /// Runs `f` on the view of columns `j0..j1`. Callers must pass disjoint ranges.
-    fn with_block(&self, j0: usize, j1: usize, f: impl FnOnce(MatMut<'_>)) {
-        assert!(j0 < j1 && j1 <= self.n);
-        let len = (self.m - 1) * self.n + j1 - j0;
-        // SAFETY: `j0 + len ≤ m·n`, so the slice lies inside `y`. The slice also spans other blocks'
-        // columns, but the view built on it (row stride n, j1 - j0 columns) touches only columns
-        // j0..j1, and the kernels write only through the view; blocks are disjoint, so no element
-        // is written by two tasks or read while another writes it.
-        let data = unsafe { std::slice::from_raw_parts_mut(self.ptr.add(j0), len) };
-        f(MatMut::strided(data, self.m, j1 - j0, self.n));
     }
 }
 

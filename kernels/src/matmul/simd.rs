@@ -31,8 +31,8 @@
 //! one token). So AVX-512 stays at 8 rows and leaves half its registers free: 16 accumulators are
 //! still twice the chains the FMA latency needs.
 
+use super::columns::ColumnBlock;
 use super::pack::{Block, PackedX};
-use super::MatMut;
 use crate::simd::{F32x16, F32x8, Vector};
 use crate::Isa;
 
@@ -78,15 +78,15 @@ impl Tile {
     }
 }
 
-/// Columns `j0..j0 + y.cols` of `y = x·Wᵀ + b`, with AVX2 and FMA: `w` is rows `j0..` of `W`
-/// (`y.cols × k`), `bias` is `b[j0..]` (`y.cols`), `y` the view of those columns.
+/// Columns `j0..j0 + y.cols()` of `y = x·Wᵀ + b`, with AVX2 and FMA: `w` is rows `j0..` of `W`
+/// (`y.cols() × k`), `bias` is `b[j0..]` (`y.cols()`), `y` the block of those columns.
 ///
 /// `x` must be packed for `Tile::new(Isa::Avx2, m)` (asserted).
 ///
 /// # Safety
 /// The CPU must have AVX2 and FMA.
 #[target_feature(enable = "avx2,fma")]
-pub(super) unsafe fn linear_avx2(x: PackedX<'_>, w: &[f32], bias: &[f32], y: MatMut<'_>) {
+pub(super) unsafe fn linear_avx2(x: PackedX<'_>, w: &[f32], bias: &[f32], y: ColumnBlock<'_>) {
     if x.blocking.nr == AVX2_NARROW.nr {
         panels::<F32x8, { AVX2_NARROW.mr }, 1>(x, w, bias, y)
     } else {
@@ -99,7 +99,7 @@ pub(super) unsafe fn linear_avx2(x: PackedX<'_>, w: &[f32], bias: &[f32], y: Mat
 /// # Safety
 /// The CPU must have AVX-512 F.
 #[target_feature(enable = "avx512f")]
-pub(super) unsafe fn linear_avx512(x: PackedX<'_>, w: &[f32], bias: &[f32], y: MatMut<'_>) {
+pub(super) unsafe fn linear_avx512(x: PackedX<'_>, w: &[f32], bias: &[f32], y: ColumnBlock<'_>) {
     if x.blocking.nr == AVX512_NARROW.nr {
         panels::<F32x16, { AVX512_NARROW.mr }, 1>(x, w, bias, y)
     } else {
@@ -119,19 +119,19 @@ unsafe fn panels<V: Vector, const MR: usize, const NV: usize>(
     x: PackedX<'_>,
     w: &[f32],
     bias: &[f32],
-    mut y: MatMut<'_>,
+    mut y: ColumnBlock<'_>,
 ) {
-    let (k, cols) = (x.blocking.k, y.cols);
+    let (k, cols) = (x.blocking.k, y.cols());
     assert_eq!(
         x.blocking.nr,
         NV * V::LANES,
         "x~ is not packed for this tile"
     );
     assert_eq!(x.blocking.lanes, V::LANES);
-    assert_eq!(x.blocking.m, y.rows, "x and y differ in rows");
+    assert_eq!(x.blocking.m, y.rows(), "x and y differ in rows");
     assert!(
         w.len() == cols * k && bias.len() == cols,
-        "W or b is not y.cols long"
+        "W or b is not y.cols() long"
     );
     assert!(k > 0 && x.data.len() == x.blocking.len());
     assert!(NV * V::LANES <= MAX_NR);
@@ -160,7 +160,7 @@ unsafe fn tile<V: Vector, const MR: usize, const NV: usize>(
     panel: &[f32],
     k: usize,
     bias: &[f32],
-    y: &mut MatMut<'_>,
+    y: &mut ColumnBlock<'_>,
     j: usize,
 ) {
     let rows = bias.len();
@@ -168,7 +168,7 @@ unsafe fn tile<V: Vector, const MR: usize, const NV: usize>(
     // The checks that make the unchecked reads below hold.
     assert!(block.width == nr && block.offset + k * nr <= xp.len());
     assert!(rows >= 1 && rows <= MR && panel.len() == rows * k);
-    assert!(block.tokens <= nr && block.i0 + block.tokens <= y.rows && j + rows <= y.cols);
+    assert!(block.tokens <= nr && block.i0 + block.tokens <= y.rows() && j + rows <= y.cols());
     let xs = &xp[block.offset..block.offset + k * nr];
     // Where each row of the tile starts in `panel`: rows past the last repeat it.
     let starts: [usize; MR] = std::array::from_fn(|r| r.min(rows - 1) * k);
@@ -196,8 +196,8 @@ unsafe fn tile<V: Vector, const MR: usize, const NV: usize>(
         }
     }
     for t in 0..block.tokens {
-        let start = (block.i0 + t) * y.row_stride + j;
-        for (y, out_r) in y.data[start..start + rows].iter_mut().zip(&out) {
+        let y_row = &mut y.row(block.i0 + t)[j..j + rows];
+        for (y, out_r) in y_row.iter_mut().zip(&out) {
             *y = out_r[t];
         }
     }
@@ -206,13 +206,13 @@ unsafe fn tile<V: Vector, const MR: usize, const NV: usize>(
 #[cfg(test)]
 mod tests {
     use super::super::pack::{with_packed, Blocking};
-    use super::super::{scalar, MatMut};
+    use super::super::scalar;
     use super::*;
     use crate::simd::F32x8x2;
 
     /// The generic body with AVX-512's tiles and 16-lane vectors, run on AVX2.
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn linear_16_lanes(x: PackedX<'_>, w: &[f32], bias: &[f32], y: MatMut<'_>) {
+    unsafe fn linear_16_lanes(x: PackedX<'_>, w: &[f32], bias: &[f32], y: ColumnBlock<'_>) {
         if x.blocking.nr == AVX512_NARROW.nr {
             panels::<F32x8x2, { AVX512_NARROW.mr }, 1>(x, w, bias, y)
         } else {
@@ -245,7 +245,7 @@ mod tests {
                 let w = values(n * k, 2);
                 let bias = values(n, 3);
                 let mut want = vec![0.0; m * n];
-                scalar::linear(&x, &w, &bias, k, MatMut::new(&mut want, m, n));
+                scalar::linear(&x, &w, &bias, k, ColumnBlock::whole(&mut want, m, n));
                 let mut got = vec![f32::NAN; m * n];
                 let tile = if m <= AVX512_NARROW.nr {
                     AVX512_NARROW
@@ -255,7 +255,7 @@ mod tests {
                 let blocking = Blocking::new(m, k, tile.nr, tile.lanes);
                 with_packed(&x, blocking, |px| {
                     // SAFETY: AVX2 and FMA were checked above; `px` is packed for these tiles.
-                    unsafe { linear_16_lanes(px, &w, &bias, MatMut::new(&mut got, m, n)) }
+                    unsafe { linear_16_lanes(px, &w, &bias, ColumnBlock::whole(&mut got, m, n)) }
                 });
                 let same = got
                     .iter()
