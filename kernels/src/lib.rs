@@ -8,8 +8,15 @@
 //! [`Kernels::force`]); the chosen [`Kernels`] value is then passed to every call, so no kernel
 //! detects features in a loop.
 //!
-//! `unsafe` lives only in this crate: the SIMD bodies (`#[target_feature]` functions) and the memory
-//! map of a weights file. Each block states why it holds in a `// SAFETY:` comment.
+//! `unsafe` lives only in this crate: the SIMD bodies (`#[target_feature]` functions), the column
+//! blocks the linear layer's threads write through, and the memory map of a weights file. Each
+//! block states why it holds in a `// SAFETY:` comment, and two lints keep it so:
+//! `unsafe_op_in_unsafe_fn`, because an `unsafe fn` only says what its caller must guarantee, so
+//! every unsafe step inside one still gets a block of its own and the reason it holds; and
+//! `clippy::undocumented_unsafe_blocks`, so that no block goes without that reason.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod gather;
 pub mod gelu;

@@ -58,6 +58,10 @@ fn scalar(iters: usize) -> (f64, f32) {
     ((iters * CHAINS * 2) as f64, acc.iter().sum())
 }
 
+/// `iters` rounds of `CHAINS` AVX2 fused multiply-adds: the FLOPs, and a sum to keep.
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn avx2(iters: usize) -> (f64, f32) {
@@ -74,10 +78,15 @@ unsafe fn avx2(iters: usize) -> (f64, f32) {
     for a in acc {
         sum = _mm256_add_ps(sum, a);
     }
-    _mm256_storeu_ps(lanes.as_mut_ptr(), sum);
+    // SAFETY: AVX, which this fn's # Safety guarantees; `lanes` holds the 8 floats stored.
+    unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), sum) };
     ((iters * CHAINS * 8 * 2) as f64, lanes.iter().sum())
 }
 
+/// `iters` rounds of `CHAINS` AVX-512 fused multiply-adds: the FLOPs, and a sum to keep.
+///
+/// # Safety
+/// The CPU must have AVX-512 F.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn avx512(iters: usize) -> (f64, f32) {

@@ -12,7 +12,8 @@ use std::f32::consts::FRAC_1_SQRT_2;
 /// The CPU must have AVX2 and FMA.
 #[target_feature(enable = "avx2,fma")]
 pub(super) unsafe fn gelu_avx2(x: &mut [f32]) {
-    gelu_in_place::<F32x8>(x)
+    // SAFETY: this fn's # Safety guarantees AVX2 and FMA, `F32x8`'s instruction set.
+    unsafe { gelu_in_place::<F32x8>(x) }
 }
 
 /// `x ← gelu(x)`, with AVX-512 F.
@@ -21,20 +22,27 @@ pub(super) unsafe fn gelu_avx2(x: &mut [f32]) {
 /// The CPU must have AVX-512 F.
 #[target_feature(enable = "avx512f")]
 pub(super) unsafe fn gelu_avx512(x: &mut [f32]) {
-    gelu_in_place::<F32x16>(x)
+    // SAFETY: this fn's # Safety guarantees AVX-512 F, `F32x16`'s instruction set.
+    unsafe { gelu_in_place::<F32x16>(x) }
 }
 
+/// `x ← gelu(x)`, `V::LANES` at a time.
+///
 /// # Safety
 /// The CPU must have `V`'s instruction set.
 #[inline(always)]
 unsafe fn gelu_in_place<V: Vector>(x: &mut [f32]) {
-    let mut chunks = x.chunks_exact_mut(V::LANES);
-    for c in &mut chunks {
-        gelu(V::load(c)).store(c);
-    }
-    let tail = chunks.into_remainder();
-    if !tail.is_empty() {
-        gelu(V::load_partial(tail, 0.0)).store_partial(tail);
+    // SAFETY: the caller guarantees `V`'s instruction set (this fn's # Safety); `load` and `store`
+    // get whole chunks of `V::LANES`, the `_partial` forms the shorter rest.
+    unsafe {
+        let mut chunks = x.chunks_exact_mut(V::LANES);
+        for c in &mut chunks {
+            gelu(V::load(c)).store(c);
+        }
+        let tail = chunks.into_remainder();
+        if !tail.is_empty() {
+            gelu(V::load_partial(tail, 0.0)).store_partial(tail);
+        }
     }
 }
 
@@ -44,9 +52,13 @@ unsafe fn gelu_in_place<V: Vector>(x: &mut [f32]) {
 /// The CPU must have `V`'s instruction set.
 #[inline(always)]
 unsafe fn gelu<V: Vector>(x: V) -> V {
-    let one = V::splat(1.0);
-    let erf = erf(x.mul(V::splat(FRAC_1_SQRT_2)));
-    V::splat(0.5).mul(x).mul(one.add(erf))
+    // SAFETY: the caller guarantees `V`'s instruction set (this fn's # Safety); no memory is
+    // touched.
+    unsafe {
+        let one = V::splat(1.0);
+        let erf = erf(x.mul(V::splat(FRAC_1_SQRT_2)));
+        V::splat(0.5).mul(x).mul(one.add(erf))
+    }
 }
 
 /// Abramowitz & Stegun 7.1.26, as `scalar::erf` computes it.
@@ -63,17 +75,21 @@ unsafe fn erf<V: Vector>(x: V) -> V {
         -1.453_152_1,
         1.061_405_4,
     ];
-    let one = V::splat(1.0);
-    let ax = x.abs();
-    let t = one.div(V::splat(P).mul_add(ax, one));
-    let mut poly = V::splat(A[4]);
-    for &a in A[..4].iter().rev() {
-        poly = poly.mul_add(t, V::splat(a));
+    // SAFETY: the caller guarantees `V`'s instruction set (this fn's # Safety); no memory is
+    // touched.
+    unsafe {
+        let one = V::splat(1.0);
+        let ax = x.abs();
+        let t = one.div(V::splat(P).mul_add(ax, one));
+        let mut poly = V::splat(A[4]);
+        for &a in A[..4].iter().rev() {
+            poly = poly.mul_add(t, V::splat(a));
+        }
+        let poly = poly.mul(t);
+        // -ax², as one FMA into 0.
+        let e = exp(ax.neg_mul_add(ax, V::splat(0.0)));
+        poly.neg_mul_add(e, one).copysign(x)
     }
-    let poly = poly.mul(t);
-    // -ax², as one FMA into 0.
-    let e = exp(ax.neg_mul_add(ax, V::splat(0.0)));
-    poly.neg_mul_add(e, one).copysign(x)
 }
 
 #[cfg(test)]
@@ -83,9 +99,13 @@ mod tests {
     use crate::Isa;
 
     /// The generic body at 16 lanes (the AVX-512 instantiation's partial vectors), run on AVX2.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2 and FMA.
     #[target_feature(enable = "avx2,fma")]
     unsafe fn gelu_16_lanes(x: &mut [f32]) {
-        gelu_in_place::<F32x8x2>(x)
+        // SAFETY: this fn's # Safety guarantees AVX2 and FMA, all `F32x8x2` needs.
+        unsafe { gelu_in_place::<F32x8x2>(x) }
     }
 
     #[test]

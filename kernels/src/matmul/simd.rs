@@ -87,10 +87,13 @@ impl Tile {
 /// The CPU must have AVX2 and FMA.
 #[target_feature(enable = "avx2,fma")]
 pub(super) unsafe fn linear_avx2(x: PackedX<'_>, w: &[f32], bias: &[f32], y: ColumnBlock<'_>) {
-    if x.blocking.nr == AVX2_NARROW.nr {
-        panels::<F32x8, { AVX2_NARROW.mr }, 1>(x, w, bias, y)
-    } else {
-        panels::<F32x8, { AVX2_WIDE.mr }, 2>(x, w, bias, y)
+    // SAFETY: this fn's # Safety guarantees AVX2 and FMA, `F32x8`'s instruction set.
+    unsafe {
+        if x.blocking.nr == AVX2_NARROW.nr {
+            panels::<F32x8, { AVX2_NARROW.mr }, 1>(x, w, bias, y)
+        } else {
+            panels::<F32x8, { AVX2_WIDE.mr }, 2>(x, w, bias, y)
+        }
     }
 }
 
@@ -100,10 +103,13 @@ pub(super) unsafe fn linear_avx2(x: PackedX<'_>, w: &[f32], bias: &[f32], y: Col
 /// The CPU must have AVX-512 F.
 #[target_feature(enable = "avx512f")]
 pub(super) unsafe fn linear_avx512(x: PackedX<'_>, w: &[f32], bias: &[f32], y: ColumnBlock<'_>) {
-    if x.blocking.nr == AVX512_NARROW.nr {
-        panels::<F32x16, { AVX512_NARROW.mr }, 1>(x, w, bias, y)
-    } else {
-        panels::<F32x16, { AVX512_WIDE.mr }, 2>(x, w, bias, y)
+    // SAFETY: this fn's # Safety guarantees AVX-512 F, `F32x16`'s instruction set.
+    unsafe {
+        if x.blocking.nr == AVX512_NARROW.nr {
+            panels::<F32x16, { AVX512_NARROW.mr }, 1>(x, w, bias, y)
+        } else {
+            panels::<F32x16, { AVX512_WIDE.mr }, 2>(x, w, bias, y)
+        }
     }
 }
 
@@ -139,10 +145,14 @@ unsafe fn panels<V: Vector, const MR: usize, const NV: usize>(
         let rows = MR.min(cols - j);
         let panel = &w[j * k..(j + rows) * k];
         for block in x.blocks() {
-            if block.width == NV * V::LANES {
-                tile::<V, MR, NV>(x.data, block, panel, k, &bias[j..j + rows], &mut y, j);
-            } else {
-                tile::<V, MR, 1>(x.data, block, panel, k, &bias[j..j + rows], &mut y, j);
+            // SAFETY: the caller guarantees `V`'s instruction set (this fn's # Safety), all `tile`
+            // needs besides the lengths it asserts.
+            unsafe {
+                if block.width == NV * V::LANES {
+                    tile::<V, MR, NV>(x.data, block, panel, k, &bias[j..j + rows], &mut y, j);
+                } else {
+                    tile::<V, MR, 1>(x.data, block, panel, k, &bias[j..j + rows], &mut y, j);
+                }
             }
         }
     }
@@ -165,34 +175,44 @@ unsafe fn tile<V: Vector, const MR: usize, const NV: usize>(
 ) {
     let rows = bias.len();
     let nr = NV * V::LANES;
-    // The checks that make the unchecked reads below hold.
-    assert!(block.width == nr && block.offset + k * nr <= xp.len());
+    // The checks that make the unchecked reads and the stores below hold.
+    assert!(nr <= MAX_NR && block.width == nr && block.offset + k * nr <= xp.len());
     assert!(rows >= 1 && rows <= MR && panel.len() == rows * k);
     assert!(block.tokens <= nr && block.i0 + block.tokens <= y.rows() && j + rows <= y.cols());
     let xs = &xp[block.offset..block.offset + k * nr];
     // Where each row of the tile starts in `panel`: rows past the last repeat it.
     let starts: [usize; MR] = std::array::from_fn(|r| r.min(rows - 1) * k);
 
-    let mut acc = [[V::splat(0.0); NV]; MR];
-    for p in 0..k {
-        // SAFETY: p < k, so `p·nr + nr ≤ k·nr = xs.len()`: each vector lies inside `xs`.
-        let xv: [V; NV] =
-            std::array::from_fn(|v| V::load(xs.get_unchecked(p * nr + v * V::LANES..)));
-        for r in 0..MR {
-            // SAFETY: `starts[r] ≤ (rows - 1)·k` and p < k, so the index is below `rows·k`.
-            let wv = V::splat(*panel.get_unchecked(starts[r] + p));
-            for v in 0..NV {
-                acc[r][v] = wv.mul_add(xv[v], acc[r][v]);
+    // k steps of MR broadcasts, NV loads and MR·NV fused multiply-adds.
+    // SAFETY: the caller guarantees `V`'s instruction set (this fn's # Safety). The unchecked
+    // reads lie inside their slices, by the asserts above: p < k, so each vector of `x~` ends by
+    // `p·nr + nr ≤ k·nr = xs.len()`; `starts[r] ≤ (rows - 1)·k`, so `starts[r] + p < rows·k`,
+    // which is `panel.len()`.
+    let acc = unsafe {
+        let mut acc = [[V::splat(0.0); NV]; MR];
+        for p in 0..k {
+            let xv: [V; NV] =
+                std::array::from_fn(|v| V::load(xs.get_unchecked(p * nr + v * V::LANES..)));
+            for r in 0..MR {
+                let wv = V::splat(*panel.get_unchecked(starts[r] + p));
+                for v in 0..NV {
+                    acc[r][v] = wv.mul_add(xv[v], acc[r][v]);
+                }
             }
         }
-    }
+        acc
+    };
 
     // `b[j] + acc`, row by row (`MR × nr`), then into `y` token by token.
     let mut out = [[0.0f32; MAX_NR]; MR];
-    for (r, (out_r, acc_r)) in out.iter_mut().zip(&acc).enumerate() {
-        let b = V::splat(bias[r.min(rows - 1)]);
-        for (v, a) in acc_r.iter().enumerate() {
-            b.add(*a).store(&mut out_r[v * V::LANES..]);
+    // SAFETY: `V`'s instruction set, as above; each store writes `LANES` elements of a row of
+    // `out`, at `v·LANES` with `(v + 1)·LANES ≤ nr ≤ MAX_NR`.
+    unsafe {
+        for (r, (out_r, acc_r)) in out.iter_mut().zip(&acc).enumerate() {
+            let b = V::splat(bias[r.min(rows - 1)]);
+            for (v, a) in acc_r.iter().enumerate() {
+                b.add(*a).store(&mut out_r[v * V::LANES..]);
+            }
         }
     }
     for t in 0..block.tokens {
@@ -211,12 +231,18 @@ mod tests {
     use crate::simd::F32x8x2;
 
     /// The generic body with AVX-512's tiles and 16-lane vectors, run on AVX2.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2 and FMA.
     #[target_feature(enable = "avx2,fma")]
     unsafe fn linear_16_lanes(x: PackedX<'_>, w: &[f32], bias: &[f32], y: ColumnBlock<'_>) {
-        if x.blocking.nr == AVX512_NARROW.nr {
-            panels::<F32x8x2, { AVX512_NARROW.mr }, 1>(x, w, bias, y)
-        } else {
-            panels::<F32x8x2, { AVX512_WIDE.mr }, 2>(x, w, bias, y)
+        // SAFETY: this fn's # Safety guarantees AVX2 and FMA, all `F32x8x2` needs.
+        unsafe {
+            if x.blocking.nr == AVX512_NARROW.nr {
+                panels::<F32x8x2, { AVX512_NARROW.mr }, 1>(x, w, bias, y)
+            } else {
+                panels::<F32x8x2, { AVX512_WIDE.mr }, 2>(x, w, bias, y)
+            }
         }
     }
 

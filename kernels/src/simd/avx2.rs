@@ -8,19 +8,29 @@ use std::arch::x86_64::*;
 pub(crate) struct F32x8(__m256);
 
 /// All ones in lanes `0..len`, zeros in the rest: the mask of `vmaskmovps`.
+///
+/// # Safety
+/// The CPU must have AVX2.
 #[inline(always)]
 unsafe fn first_lanes(len: usize) -> __m256i {
     debug_assert!(len <= 8);
-    _mm256_cmpgt_epi32(
-        _mm256_set1_epi32(len as i32),
-        _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
-    )
+    // SAFETY: the caller guarantees AVX2.
+    unsafe {
+        _mm256_cmpgt_epi32(
+            _mm256_set1_epi32(len as i32),
+            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+        )
+    }
 }
 
 /// Only the sign bit of every lane.
+///
+/// # Safety
+/// The CPU must have AVX.
 #[inline(always)]
 unsafe fn sign_bits() -> __m256 {
-    _mm256_set1_ps(-0.0)
+    // SAFETY: the caller guarantees AVX (it has AVX2).
+    unsafe { _mm256_set1_ps(-0.0) }
 }
 
 impl Vector for F32x8 {
@@ -28,120 +38,153 @@ impl Vector for F32x8 {
 
     #[inline(always)]
     unsafe fn splat(x: f32) -> Self {
-        F32x8(_mm256_set1_ps(x))
+        // SAFETY: the caller guarantees AVX2 and FMA (`Vector`'s # Safety).
+        unsafe { F32x8(_mm256_set1_ps(x)) }
     }
 
     #[inline(always)]
     unsafe fn load(src: &[f32]) -> Self {
         debug_assert!(src.len() >= 8);
-        F32x8(_mm256_loadu_ps(src.as_ptr()))
+        // SAFETY: AVX2 and FMA, and 8 elements in `src`: the caller guarantees both.
+        unsafe { F32x8(_mm256_loadu_ps(src.as_ptr())) }
     }
 
     #[inline(always)]
     unsafe fn store(self, dst: &mut [f32]) {
         debug_assert!(dst.len() >= 8);
-        _mm256_storeu_ps(dst.as_mut_ptr(), self.0)
+        // SAFETY: AVX2 and FMA, and 8 elements in `dst`: the caller guarantees both.
+        unsafe { _mm256_storeu_ps(dst.as_mut_ptr(), self.0) }
     }
 
     #[inline(always)]
     unsafe fn load_partial(src: &[f32], pad: f32) -> Self {
         // Masked-off lanes are neither read nor able to fault.
-        let mask = first_lanes(src.len());
-        let read = _mm256_maskload_ps(src.as_ptr(), mask);
-        F32x8(_mm256_blendv_ps(
-            _mm256_set1_ps(pad),
-            read,
-            _mm256_castsi256_ps(mask),
-        ))
+        // SAFETY: the caller guarantees AVX2 and FMA and `src.len() < 8`; the mask reads lanes
+        // `0..src.len()`, all inside `src`.
+        unsafe {
+            let mask = first_lanes(src.len());
+            let read = _mm256_maskload_ps(src.as_ptr(), mask);
+            F32x8(_mm256_blendv_ps(
+                _mm256_set1_ps(pad),
+                read,
+                _mm256_castsi256_ps(mask),
+            ))
+        }
     }
 
     #[inline(always)]
     unsafe fn store_partial(self, dst: &mut [f32]) {
-        _mm256_maskstore_ps(dst.as_mut_ptr(), first_lanes(dst.len()), self.0)
+        // SAFETY: the caller guarantees AVX2 and FMA and `dst.len() < 8`; the mask writes lanes
+        // `0..dst.len()`, all inside `dst`.
+        unsafe { _mm256_maskstore_ps(dst.as_mut_ptr(), first_lanes(dst.len()), self.0) }
     }
 
     #[inline(always)]
     unsafe fn add(self, rhs: Self) -> Self {
-        F32x8(_mm256_add_ps(self.0, rhs.0))
+        // SAFETY: the caller guarantees AVX2 and FMA (`Vector`'s # Safety).
+        unsafe { F32x8(_mm256_add_ps(self.0, rhs.0)) }
     }
 
     #[inline(always)]
     unsafe fn sub(self, rhs: Self) -> Self {
-        F32x8(_mm256_sub_ps(self.0, rhs.0))
+        // SAFETY: the caller guarantees AVX2 and FMA (`Vector`'s # Safety).
+        unsafe { F32x8(_mm256_sub_ps(self.0, rhs.0)) }
     }
 
     #[inline(always)]
     unsafe fn mul(self, rhs: Self) -> Self {
-        F32x8(_mm256_mul_ps(self.0, rhs.0))
+        // SAFETY: the caller guarantees AVX2 and FMA (`Vector`'s # Safety).
+        unsafe { F32x8(_mm256_mul_ps(self.0, rhs.0)) }
     }
 
     #[inline(always)]
     unsafe fn div(self, rhs: Self) -> Self {
-        F32x8(_mm256_div_ps(self.0, rhs.0))
+        // SAFETY: the caller guarantees AVX2 and FMA (`Vector`'s # Safety).
+        unsafe { F32x8(_mm256_div_ps(self.0, rhs.0)) }
     }
 
     #[inline(always)]
     unsafe fn mul_add(self, b: Self, c: Self) -> Self {
-        F32x8(_mm256_fmadd_ps(self.0, b.0, c.0))
+        // SAFETY: the caller guarantees AVX2 and FMA (`Vector`'s # Safety).
+        unsafe { F32x8(_mm256_fmadd_ps(self.0, b.0, c.0)) }
     }
 
     #[inline(always)]
     unsafe fn neg_mul_add(self, b: Self, c: Self) -> Self {
-        F32x8(_mm256_fnmadd_ps(self.0, b.0, c.0))
+        // SAFETY: the caller guarantees AVX2 and FMA (`Vector`'s # Safety).
+        unsafe { F32x8(_mm256_fnmadd_ps(self.0, b.0, c.0)) }
     }
 
     #[inline(always)]
     unsafe fn max(self, rhs: Self) -> Self {
-        F32x8(_mm256_max_ps(self.0, rhs.0))
+        // SAFETY: the caller guarantees AVX2 and FMA (`Vector`'s # Safety).
+        unsafe { F32x8(_mm256_max_ps(self.0, rhs.0)) }
     }
 
     #[inline(always)]
     unsafe fn min(self, rhs: Self) -> Self {
-        F32x8(_mm256_min_ps(self.0, rhs.0))
+        // SAFETY: the caller guarantees AVX2 and FMA (`Vector`'s # Safety).
+        unsafe { F32x8(_mm256_min_ps(self.0, rhs.0)) }
     }
 
     #[inline(always)]
     unsafe fn abs(self) -> Self {
-        F32x8(_mm256_andnot_ps(sign_bits(), self.0))
+        // SAFETY: the caller guarantees AVX2 and FMA (`Vector`'s # Safety).
+        unsafe { F32x8(_mm256_andnot_ps(sign_bits(), self.0)) }
     }
 
     #[inline(always)]
     unsafe fn copysign(self, sign: Self) -> Self {
-        let magnitude = _mm256_andnot_ps(sign_bits(), self.0);
-        F32x8(_mm256_or_ps(magnitude, _mm256_and_ps(sign_bits(), sign.0)))
+        // SAFETY: the caller guarantees AVX2 and FMA (`Vector`'s # Safety).
+        unsafe {
+            let magnitude = _mm256_andnot_ps(sign_bits(), self.0);
+            F32x8(_mm256_or_ps(magnitude, _mm256_and_ps(sign_bits(), sign.0)))
+        }
     }
 
     #[inline(always)]
     unsafe fn round(self) -> Self {
-        F32x8(_mm256_round_ps::<
-            { _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC },
-        >(self.0))
+        // SAFETY: the caller guarantees AVX2 and FMA (`Vector`'s # Safety).
+        unsafe {
+            F32x8(_mm256_round_ps::<
+                { _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC },
+            >(self.0))
+        }
     }
 
     #[inline(always)]
     unsafe fn pow2i(self) -> Self {
         // The biased exponent n + 127 (0 for n = -127, which reads as +0.0), moved into place.
-        let biased = _mm256_add_epi32(_mm256_cvtps_epi32(self.0), _mm256_set1_epi32(127));
-        F32x8(_mm256_castsi256_ps(_mm256_slli_epi32::<23>(biased)))
+        // SAFETY: the caller guarantees AVX2 and FMA (`Vector`'s # Safety).
+        unsafe {
+            let biased = _mm256_add_epi32(_mm256_cvtps_epi32(self.0), _mm256_set1_epi32(127));
+            F32x8(_mm256_castsi256_ps(_mm256_slli_epi32::<23>(biased)))
+        }
     }
 
     #[inline(always)]
     unsafe fn reduce_add(self) -> f32 {
-        let halves = _mm_add_ps(
-            _mm256_castps256_ps128(self.0),
-            _mm256_extractf128_ps::<1>(self.0),
-        );
-        let pairs = _mm_add_ps(halves, _mm_movehl_ps(halves, halves));
-        _mm_cvtss_f32(_mm_add_ss(pairs, _mm_movehdup_ps(pairs)))
+        // SAFETY: the caller guarantees AVX2 and FMA (`Vector`'s # Safety).
+        unsafe {
+            let halves = _mm_add_ps(
+                _mm256_castps256_ps128(self.0),
+                _mm256_extractf128_ps::<1>(self.0),
+            );
+            let pairs = _mm_add_ps(halves, _mm_movehl_ps(halves, halves));
+            _mm_cvtss_f32(_mm_add_ss(pairs, _mm_movehdup_ps(pairs)))
+        }
     }
 
     #[inline(always)]
     unsafe fn reduce_max(self) -> f32 {
-        let halves = _mm_max_ps(
-            _mm256_castps256_ps128(self.0),
-            _mm256_extractf128_ps::<1>(self.0),
-        );
-        let pairs = _mm_max_ps(halves, _mm_movehl_ps(halves, halves));
-        _mm_cvtss_f32(_mm_max_ss(pairs, _mm_movehdup_ps(pairs)))
+        // SAFETY: the caller guarantees AVX2 and FMA (`Vector`'s # Safety).
+        unsafe {
+            let halves = _mm_max_ps(
+                _mm256_castps256_ps128(self.0),
+                _mm256_extractf128_ps::<1>(self.0),
+            );
+            let pairs = _mm_max_ps(halves, _mm_movehl_ps(halves, halves));
+            _mm_cvtss_f32(_mm_max_ss(pairs, _mm_movehdup_ps(pairs)))
+        }
     }
 }

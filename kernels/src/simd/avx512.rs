@@ -18,9 +18,13 @@ fn first_lanes(len: usize) -> __mmask16 {
 }
 
 /// Only the sign bit of every lane, as integers.
+///
+/// # Safety
+/// The CPU must have AVX-512 F.
 #[inline(always)]
 unsafe fn sign_bits() -> __m512i {
-    _mm512_set1_epi32(i32::MIN)
+    // SAFETY: the caller guarantees AVX-512 F.
+    unsafe { _mm512_set1_epi32(i32::MIN) }
 }
 
 impl Vector for F32x16 {
@@ -28,110 +32,140 @@ impl Vector for F32x16 {
 
     #[inline(always)]
     unsafe fn splat(x: f32) -> Self {
-        F32x16(_mm512_set1_ps(x))
+        // SAFETY: the caller guarantees AVX-512 F (`Vector`'s # Safety).
+        unsafe { F32x16(_mm512_set1_ps(x)) }
     }
 
     #[inline(always)]
     unsafe fn load(src: &[f32]) -> Self {
         debug_assert!(src.len() >= 16);
-        F32x16(_mm512_loadu_ps(src.as_ptr()))
+        // SAFETY: AVX-512 F, and 16 elements in `src`: the caller guarantees both.
+        unsafe { F32x16(_mm512_loadu_ps(src.as_ptr())) }
     }
 
     #[inline(always)]
     unsafe fn store(self, dst: &mut [f32]) {
         debug_assert!(dst.len() >= 16);
-        _mm512_storeu_ps(dst.as_mut_ptr(), self.0)
+        // SAFETY: AVX-512 F, and 16 elements in `dst`: the caller guarantees both.
+        unsafe { _mm512_storeu_ps(dst.as_mut_ptr(), self.0) }
     }
 
     #[inline(always)]
     unsafe fn load_partial(src: &[f32], pad: f32) -> Self {
         // Masked-off lanes are neither read nor able to fault; they keep `pad`.
-        F32x16(_mm512_mask_loadu_ps(
-            _mm512_set1_ps(pad),
-            first_lanes(src.len()),
-            src.as_ptr(),
-        ))
+        // SAFETY: AVX-512 F, and 16 elements in `src`: the caller guarantees both.
+        unsafe {
+            F32x16(_mm512_mask_loadu_ps(
+                _mm512_set1_ps(pad),
+                first_lanes(src.len()),
+                src.as_ptr(),
+            ))
+        }
     }
 
     #[inline(always)]
     unsafe fn store_partial(self, dst: &mut [f32]) {
-        _mm512_mask_storeu_ps(dst.as_mut_ptr(), first_lanes(dst.len()), self.0)
+        // SAFETY: the caller guarantees AVX-512 F and `dst.len() < 16`; the mask writes lanes
+        // `0..dst.len()`, all inside `dst`.
+        unsafe { _mm512_mask_storeu_ps(dst.as_mut_ptr(), first_lanes(dst.len()), self.0) }
     }
 
     #[inline(always)]
     unsafe fn add(self, rhs: Self) -> Self {
-        F32x16(_mm512_add_ps(self.0, rhs.0))
+        // SAFETY: the caller guarantees AVX-512 F (`Vector`'s # Safety).
+        unsafe { F32x16(_mm512_add_ps(self.0, rhs.0)) }
     }
 
     #[inline(always)]
     unsafe fn sub(self, rhs: Self) -> Self {
-        F32x16(_mm512_sub_ps(self.0, rhs.0))
+        // SAFETY: the caller guarantees AVX-512 F (`Vector`'s # Safety).
+        unsafe { F32x16(_mm512_sub_ps(self.0, rhs.0)) }
     }
 
     #[inline(always)]
     unsafe fn mul(self, rhs: Self) -> Self {
-        F32x16(_mm512_mul_ps(self.0, rhs.0))
+        // SAFETY: the caller guarantees AVX-512 F (`Vector`'s # Safety).
+        unsafe { F32x16(_mm512_mul_ps(self.0, rhs.0)) }
     }
 
     #[inline(always)]
     unsafe fn div(self, rhs: Self) -> Self {
-        F32x16(_mm512_div_ps(self.0, rhs.0))
+        // SAFETY: the caller guarantees AVX-512 F (`Vector`'s # Safety).
+        unsafe { F32x16(_mm512_div_ps(self.0, rhs.0)) }
     }
 
     #[inline(always)]
     unsafe fn mul_add(self, b: Self, c: Self) -> Self {
-        F32x16(_mm512_fmadd_ps(self.0, b.0, c.0))
+        // SAFETY: the caller guarantees AVX-512 F (`Vector`'s # Safety).
+        unsafe { F32x16(_mm512_fmadd_ps(self.0, b.0, c.0)) }
     }
 
     #[inline(always)]
     unsafe fn neg_mul_add(self, b: Self, c: Self) -> Self {
-        F32x16(_mm512_fnmadd_ps(self.0, b.0, c.0))
+        // SAFETY: the caller guarantees AVX-512 F (`Vector`'s # Safety).
+        unsafe { F32x16(_mm512_fnmadd_ps(self.0, b.0, c.0)) }
     }
 
     #[inline(always)]
     unsafe fn max(self, rhs: Self) -> Self {
-        F32x16(_mm512_max_ps(self.0, rhs.0))
+        // SAFETY: the caller guarantees AVX-512 F (`Vector`'s # Safety).
+        unsafe { F32x16(_mm512_max_ps(self.0, rhs.0)) }
     }
 
     #[inline(always)]
     unsafe fn min(self, rhs: Self) -> Self {
-        F32x16(_mm512_min_ps(self.0, rhs.0))
+        // SAFETY: the caller guarantees AVX-512 F (`Vector`'s # Safety).
+        unsafe { F32x16(_mm512_min_ps(self.0, rhs.0)) }
     }
 
     #[inline(always)]
     unsafe fn abs(self) -> Self {
-        let bits = _mm512_andnot_si512(sign_bits(), _mm512_castps_si512(self.0));
-        F32x16(_mm512_castsi512_ps(bits))
+        // SAFETY: the caller guarantees AVX-512 F (`Vector`'s # Safety).
+        unsafe {
+            let bits = _mm512_andnot_si512(sign_bits(), _mm512_castps_si512(self.0));
+            F32x16(_mm512_castsi512_ps(bits))
+        }
     }
 
     #[inline(always)]
     unsafe fn copysign(self, sign: Self) -> Self {
-        let magnitude = _mm512_andnot_si512(sign_bits(), _mm512_castps_si512(self.0));
-        let sign = _mm512_and_si512(sign_bits(), _mm512_castps_si512(sign.0));
-        F32x16(_mm512_castsi512_ps(_mm512_or_si512(magnitude, sign)))
+        // SAFETY: the caller guarantees AVX-512 F (`Vector`'s # Safety).
+        unsafe {
+            let magnitude = _mm512_andnot_si512(sign_bits(), _mm512_castps_si512(self.0));
+            let sign = _mm512_and_si512(sign_bits(), _mm512_castps_si512(sign.0));
+            F32x16(_mm512_castsi512_ps(_mm512_or_si512(magnitude, sign)))
+        }
     }
 
     #[inline(always)]
     unsafe fn round(self) -> Self {
-        F32x16(_mm512_roundscale_ps::<
-            { _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC },
-        >(self.0))
+        // SAFETY: the caller guarantees AVX-512 F (`Vector`'s # Safety).
+        unsafe {
+            F32x16(_mm512_roundscale_ps::<
+                { _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC },
+            >(self.0))
+        }
     }
 
     #[inline(always)]
     unsafe fn pow2i(self) -> Self {
         // The biased exponent n + 127 (0 for n = -127, which reads as +0.0), moved into place.
-        let biased = _mm512_add_epi32(_mm512_cvtps_epi32(self.0), _mm512_set1_epi32(127));
-        F32x16(_mm512_castsi512_ps(_mm512_slli_epi32::<23>(biased)))
+        // SAFETY: the caller guarantees AVX-512 F (`Vector`'s # Safety).
+        unsafe {
+            let biased = _mm512_add_epi32(_mm512_cvtps_epi32(self.0), _mm512_set1_epi32(127));
+            F32x16(_mm512_castsi512_ps(_mm512_slli_epi32::<23>(biased)))
+        }
     }
 
     #[inline(always)]
     unsafe fn reduce_add(self) -> f32 {
-        _mm512_reduce_add_ps(self.0)
+        // SAFETY: the caller guarantees AVX-512 F (`Vector`'s # Safety).
+        unsafe { _mm512_reduce_add_ps(self.0) }
     }
 
     #[inline(always)]
     unsafe fn reduce_max(self) -> f32 {
-        _mm512_reduce_max_ps(self.0)
+        // SAFETY: the caller guarantees AVX-512 F (`Vector`'s # Safety).
+        unsafe { _mm512_reduce_max_ps(self.0) }
     }
 }

@@ -13,7 +13,8 @@ use crate::simd::{exp, F32x16, F32x8, Vector};
 #[target_feature(enable = "avx2,fma")]
 pub(super) unsafe fn softmax_rows_avx2(x: &mut [f32], row_len: usize) {
     for row in x.chunks_exact_mut(row_len) {
-        softmax::<F32x8>(row);
+        // SAFETY: this fn's # Safety guarantees AVX2 and FMA, `F32x8`'s instruction set.
+        unsafe { softmax::<F32x8>(row) };
     }
 }
 
@@ -24,7 +25,8 @@ pub(super) unsafe fn softmax_rows_avx2(x: &mut [f32], row_len: usize) {
 #[target_feature(enable = "avx512f")]
 pub(super) unsafe fn softmax_rows_avx512(x: &mut [f32], row_len: usize) {
     for row in x.chunks_exact_mut(row_len) {
-        softmax::<F32x16>(row);
+        // SAFETY: this fn's # Safety guarantees AVX-512 F, `F32x16`'s instruction set.
+        unsafe { softmax::<F32x16>(row) };
     }
 }
 
@@ -35,41 +37,52 @@ pub(super) unsafe fn softmax_rows_avx512(x: &mut [f32], row_len: usize) {
 #[inline(always)]
 unsafe fn softmax<V: Vector>(x: &mut [f32]) {
     // The row maximum.
-    let mut max = V::splat(f32::NEG_INFINITY);
-    let mut chunks = x.chunks_exact(V::LANES);
-    for c in &mut chunks {
-        max = max.max(V::load(c));
-    }
-    let tail = chunks.remainder();
-    if !tail.is_empty() {
-        max = max.max(V::load_partial(tail, f32::NEG_INFINITY));
-    }
-    let max = V::splat(max.reduce_max());
+    // SAFETY: the caller guarantees `V`'s instruction set (this fn's # Safety); `load` gets whole
+    // chunks of `V::LANES`, `load_partial` the shorter rest.
+    let max = unsafe {
+        let mut max = V::splat(f32::NEG_INFINITY);
+        let mut chunks = x.chunks_exact(V::LANES);
+        for c in &mut chunks {
+            max = max.max(V::load(c));
+        }
+        let tail = chunks.remainder();
+        if !tail.is_empty() {
+            max = max.max(V::load_partial(tail, f32::NEG_INFINITY));
+        }
+        V::splat(max.reduce_max())
+    };
 
     // x ← exp(x - max), and the sum of the results.
-    let mut sum = V::splat(0.0);
-    let mut chunks = x.chunks_exact_mut(V::LANES);
-    for c in &mut chunks {
-        let e = exp(V::load(c).sub(max));
-        e.store(c);
-        sum = sum.add(e);
-    }
-    let tail = chunks.into_remainder();
-    if !tail.is_empty() {
-        let e = exp(V::load_partial(tail, f32::NEG_INFINITY).sub(max));
-        e.store_partial(tail);
-        sum = sum.add(e);
-    }
+    // SAFETY: as for the maximum; `store` and `store_partial` write the chunks just read.
+    let sum = unsafe {
+        let mut sum = V::splat(0.0);
+        let mut chunks = x.chunks_exact_mut(V::LANES);
+        for c in &mut chunks {
+            let e = exp(V::load(c).sub(max));
+            e.store(c);
+            sum = sum.add(e);
+        }
+        let tail = chunks.into_remainder();
+        if !tail.is_empty() {
+            let e = exp(V::load_partial(tail, f32::NEG_INFINITY).sub(max));
+            e.store_partial(tail);
+            sum = sum.add(e);
+        }
+        sum.reduce_add()
+    };
 
     // x ← x / sum.
-    let inv = V::splat(1.0 / sum.reduce_add());
-    let mut chunks = x.chunks_exact_mut(V::LANES);
-    for c in &mut chunks {
-        V::load(c).mul(inv).store(c);
-    }
-    let tail = chunks.into_remainder();
-    if !tail.is_empty() {
-        V::load_partial(tail, 0.0).mul(inv).store_partial(tail);
+    // SAFETY: as for the previous pass.
+    unsafe {
+        let inv = V::splat(1.0 / sum);
+        let mut chunks = x.chunks_exact_mut(V::LANES);
+        for c in &mut chunks {
+            V::load(c).mul(inv).store(c);
+        }
+        let tail = chunks.into_remainder();
+        if !tail.is_empty() {
+            V::load_partial(tail, 0.0).mul(inv).store_partial(tail);
+        }
     }
 }
 
@@ -80,9 +93,13 @@ mod tests {
     use crate::Isa;
 
     /// The generic body at 16 lanes (the AVX-512 instantiation's partial vectors), run on AVX2.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2 and FMA.
     #[target_feature(enable = "avx2,fma")]
     unsafe fn softmax_16_lanes(x: &mut [f32]) {
-        softmax::<F32x8x2>(x)
+        // SAFETY: this fn's # Safety guarantees AVX2 and FMA, all `F32x8x2` needs.
+        unsafe { softmax::<F32x8x2>(x) }
     }
 
     #[test]
