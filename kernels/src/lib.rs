@@ -28,6 +28,7 @@ pub mod peak;
 #[cfg(target_arch = "x86_64")]
 mod simd;
 pub mod softmax;
+pub mod testing;
 
 pub use isa::{Isa, Kernels, UnsupportedIsa};
 pub use matmul::{MatMut, MatRef};

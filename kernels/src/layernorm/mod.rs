@@ -77,14 +77,7 @@ fn check(len: usize, gamma: &[f32], beta: &[f32]) {
 
 #[cfg(test)]
 mod tests {
-    use crate::{Isa, Kernels};
-
-    fn each_supported(mut f: impl FnMut(Kernels)) {
-        Isa::ALL
-            .into_iter()
-            .filter_map(|isa| Kernels::force(isa).ok())
-            .for_each(&mut f);
-    }
+    use crate::testing::all_kernels;
 
     #[test]
     fn one_row_by_hand() {
@@ -92,7 +85,7 @@ mod tests {
         // then γ = [1, 1, 2, 2], β = [0, 0, 0, 1].
         let (gamma, beta) = ([1.0, 1.0, 2.0, 2.0], [0.0, 0.0, 0.0, 1.0]);
         let want = [-1.341_640_8, -0.447_213_6, 0.894_427_2, 3.683_281_6];
-        each_supported(|k| {
+        for k in all_kernels() {
             let mut x = [1.0, 2.0, 3.0, 4.0];
             k.layernorm_rows(&mut x, &gamma, &beta, 0.0);
             let mut y = [0.0, 2.0, 2.0, 4.0];
@@ -100,16 +93,16 @@ mod tests {
             for (got, want) in x.iter().zip(want).chain(y.iter().zip(want)) {
                 assert!((got - want).abs() < 1e-6, "{}: {x:?} {y:?}", k.isa());
             }
-        });
+        }
     }
 
     #[test]
     fn eps_bounds_a_constant_row() {
         // Variance 0: the row becomes β, whatever γ.
-        each_supported(|k| {
+        for k in all_kernels() {
             let mut x = [7.0; 3];
             k.layernorm_rows(&mut x, &[5.0; 3], &[0.5, -1.0, 2.0], 1e-12);
             assert_eq!(x, [0.5, -1.0, 2.0], "{}", k.isa());
-        });
+        }
     }
 }

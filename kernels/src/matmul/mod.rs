@@ -215,20 +215,13 @@ fn packed_gemm(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, c: MatMut<'_
 #[cfg(test)]
 mod tests {
     use super::{MatMut, MatRef};
-    use crate::{Isa, Kernels};
-
-    fn each_supported(mut f: impl FnMut(Kernels)) {
-        Isa::ALL
-            .into_iter()
-            .filter_map(|isa| Kernels::force(isa).ok())
-            .for_each(&mut f);
-    }
+    use crate::testing::all_kernels;
 
     #[test]
     fn linear_2x3_by_hand() {
         // x = [1 2 3; 4 5 6], W = [1 0 1; 0 1 0], b = [10 20]:
         // y = [1+3+10, 2+20; 4+6+10, 5+20].
-        each_supported(|k| {
+        for k in all_kernels() {
             let (x, w) = (
                 [1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
                 [1.0, 0.0, 1.0, 0.0, 1.0, 0.0],
@@ -236,18 +229,18 @@ mod tests {
             let mut y = [0.0; 4];
             k.linear(&x, &w, &[10.0, 20.0], &mut y, 2);
             assert_eq!(y, [14.0, 22.0, 20.0, 25.0], "{}", k.isa());
-        });
+        }
     }
 
     #[test]
     fn gemm_2x3_by_hand_with_alpha_and_beta() {
         // A = [1 2 3; 4 5 6], B = Aᵀ: A·Aᵀ = [14 32; 32 77]; C ← 2·A·Aᵀ + 1·C with C = 1.
-        each_supported(|k| {
+        for k in all_kernels() {
             let a = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
             let a = MatRef::new(&a, 2, 3);
             let mut c = [1.0; 4];
             k.gemm(2.0, a, a.t(), 1.0, MatMut::new(&mut c, 2, 2));
             assert_eq!(c, [29.0, 65.0, 65.0, 155.0], "{}", k.isa());
-        });
+        }
     }
 }

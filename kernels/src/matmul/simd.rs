@@ -229,6 +229,7 @@ mod tests {
     use super::super::scalar;
     use super::*;
     use crate::simd::F32x8x2;
+    use crate::testing::supported_or_skip;
 
     /// The generic body with AVX-512's tiles and 16-lane vectors, run on AVX2.
     ///
@@ -261,7 +262,7 @@ mod tests {
 
     #[test]
     fn sixteen_lanes_equal_the_scalar_twin_bit_for_bit() {
-        if !Isa::Avx2.is_supported() {
+        if !supported_or_skip(Isa::Avx2) {
             return;
         }
         // m around AVX-512's tiles (16 and 32 tokens), n around its panels (8 rows).

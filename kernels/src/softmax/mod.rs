@@ -38,19 +38,13 @@ impl Kernels {
 
 #[cfg(test)]
 mod tests {
-    use crate::{Isa, Kernels};
-
-    fn each_supported(mut f: impl FnMut(Kernels)) {
-        Isa::ALL
-            .into_iter()
-            .filter_map(|isa| Kernels::force(isa).ok())
-            .for_each(&mut f);
-    }
+    use crate::testing::all_kernels;
+    use crate::Kernels;
 
     #[test]
     fn two_rows_by_hand() {
         // Row 1: weights e^0 : e^ln2 : e^-inf = 1 : 2 : 0. Row 2: equal entries share evenly.
-        each_supported(|k| {
+        for k in all_kernels() {
             let mut x = [
                 0.0,
                 std::f32::consts::LN_2,
@@ -65,7 +59,7 @@ mod tests {
             for (got, want) in x.iter().zip(want) {
                 assert!((got - want).abs() < 1e-7, "{}: {x:?}", k.isa());
             }
-        });
+        }
     }
 
     #[test]

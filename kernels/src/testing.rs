@@ -1,0 +1,41 @@
+//! What the tests of the kernels (this crate's and the workspace's) share: which instruction sets
+//! to run, and what to do about one this CPU lacks.
+//!
+//! A test that compares a SIMD path with the scalar twin proves nothing on a CPU without that
+//! path, so it must not pass quietly there. The rule, in [`supported_or_skip`] and nowhere else:
+//! under `CI=true` a missing instruction set fails the test; elsewhere the test skips it and says
+//! why on standard error.
+
+use crate::{Isa, Kernels};
+
+/// Whether the tests can run `isa` here: `true` if the CPU has it. If not, panics when the
+/// environment variable `CI` is `true` (CI must not pass by skipping), and otherwise prints why
+/// the caller skips it and returns `false`.
+pub fn supported_or_skip(isa: Isa) -> bool {
+    if isa.is_supported() {
+        return true;
+    }
+    if std::env::var("CI").is_ok_and(|ci| ci == "true") {
+        panic!("CI=true, but this CPU cannot run the {isa} kernels: their tests would be skipped");
+    }
+    eprintln!("skipping the {isa} kernels: this CPU cannot run them (under CI=true this fails)");
+    false
+}
+
+/// The kernels of every SIMD instruction set ([`Isa::SIMD`]) that [`supported_or_skip`] keeps:
+/// the paths to compare with the scalar twin (never the twin itself).
+pub fn simd_kernels() -> Vec<Kernels> {
+    Isa::SIMD
+        .into_iter()
+        .filter(|&isa| supported_or_skip(isa))
+        .map(|isa| Kernels::force(isa).expect("supported_or_skip said the CPU has it"))
+        .collect()
+}
+
+/// The scalar kernels, then [`simd_kernels`]: for checks each path must pass on its own (a value
+/// worked out by hand, a property), not against another path.
+pub fn all_kernels() -> Vec<Kernels> {
+    let mut all = vec![Kernels::scalar()];
+    all.extend(simd_kernels());
+    all
+}
