@@ -10,7 +10,8 @@
 //! minutes; `-- softmax` (or any part of a name) picks some.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, SamplingMode, Throughput};
-use distil_kernels::{Isa, Kernels, MatMut, MatRef};
+use distil_kernels::{Isa, Kernels};
+use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis, Slice};
 use std::hint::black_box;
 
 /// Every instruction set this CPU runs.
@@ -181,12 +182,12 @@ fn linear(c: &mut Criterion) {
 fn attention_gemm(c: &mut Criterion) {
     let (seq, dim, heads) = (128, 768, 12);
     let head_dim = dim / heads;
-    let q = values(seq * dim, 1.0);
-    let k = values(seq * dim, 1.0);
-    let v = values(seq * dim, 1.0);
+    let matrix = |scale| Array2::from_shape_vec((seq, dim), values(seq * dim, scale)).unwrap();
+    let (q, k, v) = (matrix(1.0), matrix(1.0), matrix(1.0));
     let probs = values(heads * seq * seq, 1.0);
     let mut scores = vec![0.0; heads * seq * seq];
-    let mut context = vec![0.0; seq * dim];
+    let mut context = Array2::<f32>::zeros((seq, dim));
+    let head = |h: usize| Slice::from(h * head_dim..(h + 1) * head_dim);
     let flops = (2 * heads * seq * head_dim * seq) as u64;
     for kernels in supported() {
         let mut group = c.benchmark_group(format!("gemm/{}", kernels.isa()));
@@ -195,18 +196,19 @@ fn attention_gemm(c: &mut Criterion) {
         group.bench_function(format!("{heads}x{seq}x{head_dim}x{seq}"), |b| {
             b.iter(|| {
                 for (h, s) in scores.chunks_exact_mut(seq * seq).enumerate() {
-                    let qh = MatRef::strided(&q[h * head_dim..], seq, head_dim, dim, 1);
-                    let kh = MatRef::strided(&k[h * head_dim..], seq, head_dim, dim, 1);
-                    kernels.gemm(0.125, qh, kh.t(), 0.0, MatMut::new(s, seq, seq));
+                    let qh = q.slice_axis(Axis(1), head(h));
+                    let kh = k.slice_axis(Axis(1), head(h));
+                    let s = ArrayViewMut2::from_shape((seq, seq), s).unwrap();
+                    kernels.gemm(0.125, qh, kh.t(), 0.0, s);
                 }
             })
         });
         group.bench_function(format!("{heads}x{seq}x{seq}x{head_dim}"), |b| {
             b.iter(|| {
                 for (h, p) in probs.chunks_exact(seq * seq).enumerate() {
-                    let ph = MatRef::new(p, seq, seq);
-                    let vh = MatRef::strided(&v[h * head_dim..], seq, head_dim, dim, 1);
-                    let out = MatMut::strided(&mut context[h * head_dim..], seq, head_dim, dim);
+                    let ph = ArrayView2::from_shape((seq, seq), p).unwrap();
+                    let vh = v.slice_axis(Axis(1), head(h));
+                    let out = context.slice_axis_mut(Axis(1), head(h));
                     kernels.gemm(1.0, ph, vh, 0.0, out);
                 }
             })

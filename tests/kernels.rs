@@ -23,7 +23,8 @@
 //! ([`distil_kernels::testing::supported_or_skip`]).
 
 use distil_kernels::testing::{all_kernels, simd_kernels};
-use distil_kernels::{Kernels, MatMut, MatRef};
+use distil_kernels::Kernels;
+use ndarray::{ArrayView2, ArrayViewMut2, Axis, Slice};
 
 /// Row lengths for the row kernels: short, odd, around the vector widths, and the model's own.
 const LENGTHS: [usize; 9] = [1, 7, 9, 15, 17, 51, 100, 768, 3072];
@@ -536,13 +537,16 @@ fn gemm_is_within_its_rounding_bound_of_f64_on_every_isa() {
         let GemmCase { m, k, n, .. } = case;
         let a_data = rng.vec(m * k, 1.0);
         let a_view = if case.a_transposed {
-            MatRef::new(&a_data, k, m).t()
+            ArrayView2::from_shape((k, m), &a_data)
+                .unwrap()
+                .reversed_axes()
         } else {
-            MatRef::new(&a_data, m, k)
+            ArrayView2::from_shape((m, k), &a_data).unwrap()
         };
         let (b_stride, c_stride) = if case.padded { (n + 5, n + 3) } else { (n, n) };
         let b_data = rng.vec(k * b_stride, 1.0);
-        let b_view = MatRef::strided(&b_data, k, n, b_stride, 1);
+        let b_full = ArrayView2::from_shape((k, b_stride), &b_data).unwrap();
+        let b_view = b_full.slice_axis(Axis(1), Slice::from(0..n));
         let c_start = rng.vec(m * c_stride, 1.0);
 
         // The f64 reference and the error scale, from the same element rule as the views.
@@ -580,7 +584,8 @@ fn gemm_is_within_its_rounding_bound_of_f64_on_every_isa() {
                     c[i * c_stride..i * c_stride + n].fill(f32::NAN);
                 }
             }
-            let c_view = MatMut::strided(&mut c, m, n, c_stride);
+            let mut c_full = ArrayViewMut2::from_shape((m, c_stride), &mut c).unwrap();
+            let c_view = c_full.slice_axis_mut(Axis(1), Slice::from(0..n));
             kernels.gemm(case.alpha, a_view, b_view, case.beta, c_view);
             for i in 0..m {
                 for j in 0..c_stride {

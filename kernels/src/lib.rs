@@ -31,4 +31,3 @@ pub mod softmax;
 pub mod testing;
 
 pub use isa::{Isa, Kernels, UnsupportedIsa};
-pub use matmul::{MatMut, MatRef};

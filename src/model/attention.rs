@@ -7,14 +7,16 @@
 //! out = concat_h(ctx_h)·Woᵀ + bo                           [tokens, dim]
 //! ```
 //!
-//! A batch is ragged: its sequences lie one after another, unpadded, and each attends only to
-//! itself. That is the padding mask of the reference, without computing the padded positions, and
+//! Head h is the column slice `h·head_dim..(h+1)·head_dim` of q, k and v (a strided view, no
+//! copy), and writes the same columns of `ctx`, so `concat_h` is free; the heads of a sequence run
+//! in parallel, each on its own columns. A batch is ragged: its sequences lie one after another,
+//! unpadded, and each attends only to itself. That is the padding mask of the reference, without computing the padded positions, and
 //! it makes each sequence's result independent of what it is batched with.
 
 use std::ops::Range;
 
-use distil_kernels::{Kernels, MatMut, MatRef};
-use ndarray::ArrayView2;
+use distil_kernels::Kernels;
+use ndarray::{ArrayView2, ArrayViewMut2, Axis, Slice};
 use rayon::prelude::*;
 
 use super::config::Config;
@@ -74,53 +76,38 @@ impl Attention {
             self.k_lin.forward(k, x, s.k.view_mut()); // [tokens, dim]
             self.v_lin.forward(k, x, s.v.view_mut()); // [tokens, dim]
         });
-        let flat = "activations are row-major";
-        let (q_all, k_all, v_all) = (
-            s.q.as_slice().expect(flat),
-            s.k.as_slice().expect(flat),
-            s.v.as_slice().expect(flat),
-        );
-        let ctx_all = s.ctx.as_slice_mut().expect(flat);
         let threads = rayon::current_num_threads();
         let scale = 1.0 / (head_dim as f32).sqrt();
         for seq in seqs {
             let n = seq.len();
-            let tokens = seq.start * dim..seq.end * dim;
-            let (q, kk, v) = (
-                &q_all[tokens.clone()],
-                &k_all[tokens.clone()],
-                &v_all[tokens.clone()],
-            );
-            // One [n, head_dim] block per head, heads one after another.
-            let heads = &mut s.heads[tokens.clone()];
-            heads
-                .par_chunks_mut(n * head_dim)
+            let rows = || Slice::from(seq.clone());
+            let q = s.q.slice_axis(Axis(0), rows()); // [n, dim]
+            let kk = s.k.slice_axis(Axis(0), rows()); // [n, dim]
+            let v = s.v.slice_axis(Axis(0), rows()); // [n, dim]
+            let mut ctx = s.ctx.slice_axis_mut(Axis(0), rows()); // [n, dim]
+                                                                 // Head h is columns h·head_dim.. of q, k, v and ctx: each head writes its own
+                                                                 // columns of ctx, so the concatenation of the heads costs nothing.
+            ctx.axis_chunks_iter_mut(Axis(1), head_dim)
+                .into_par_iter()
                 .enumerate()
                 .for_each_init(Vec::new, |scores, (h, ctx_h)| {
+                    let cols = || Slice::from(h * head_dim..(h + 1) * head_dim);
+                    let q_h = q.slice_axis(Axis(1), cols()); // [n, head_dim]
+                    let k_h = kk.slice_axis(Axis(1), cols()); // [n, head_dim]
+                    let v_h = v.slice_axis(Axis(1), cols()); // [n, head_dim]
                     scores.resize(n * n, 0.0);
-                    let cols = h * head_dim..;
-                    let q_h = MatRef::strided(&q[cols.clone()], n, head_dim, dim, 1); // [n, head_dim]
-                    let k_h = MatRef::strided(&kk[cols.clone()], n, head_dim, dim, 1); // [n, head_dim]
-                    let v_h = MatRef::strided(&v[cols], n, head_dim, dim, 1); // [n, head_dim]
-                    let scores_m = MatMut::new(scores, n, n);
                     let flops = 2.0 * (n * n * head_dim) as f64;
                     prof.time_parallel(Op::Scores, flops, threads, || {
-                        k.gemm(scale, q_h, k_h.t(), 0.0, scores_m); // [n, n]
+                        let scores = ArrayViewMut2::from_shape((n, n), &mut scores[..]);
+                        let scores = scores.expect("n·n floats");
+                        k.gemm(scale, q_h, k_h.t(), 0.0, scores); // [n, n]
                     });
                     prof.time_parallel(Op::Softmax, 0.0, threads, || k.softmax_rows(scores, n));
-                    let p = MatRef::new(scores, n, n);
-                    let ctx_m = MatMut::new(ctx_h, n, head_dim);
                     prof.time_parallel(Op::Context, flops, threads, || {
-                        k.gemm(1.0, p, v_h, 0.0, ctx_m); // [n, head_dim]
+                        let p = ArrayView2::from_shape((n, n), &scores[..]).expect("n·n floats");
+                        k.gemm(1.0, p, v_h, 0.0, ctx_h); // [n, head_dim]
                     });
                 });
-            // Concatenate the heads back into rows: ctx[i, h·head_dim + d] = heads[h][i, d].
-            let ctx = &mut ctx_all[tokens.clone()];
-            for (h, ctx_h) in s.heads[tokens].chunks_exact(n * head_dim).enumerate() {
-                for (row, src) in ctx.chunks_exact_mut(dim).zip(ctx_h.chunks_exact(head_dim)) {
-                    row[h * head_dim..(h + 1) * head_dim].copy_from_slice(src);
-                }
-            }
         }
         prof.time(Op::OutLin, 2.0 * (rows * dim * dim) as f64, || {
             self.out_lin.forward(k, s.ctx.view(), s.attn_out.view_mut());

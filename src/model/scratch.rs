@@ -9,7 +9,6 @@ pub struct Scratch {
     pub q: Array2<f32>,          // [rows, dim]
     pub k: Array2<f32>,          // [rows, dim]
     pub v: Array2<f32>,          // [rows, dim]
-    pub heads: Vec<f32>,         // per sequence: [heads, seq, head_dim]
     pub ctx: Array2<f32>,        // [rows, dim]
     pub attn_out: Array2<f32>,   // [rows, dim]
     pub ffn_hidden: Array2<f32>, // [rows, hidden_dim]
@@ -23,7 +22,6 @@ impl Scratch {
             q: hidden.clone(),
             k: hidden.clone(),
             v: hidden.clone(),
-            heads: vec![0.0; rows * c.dim],
             ctx: hidden.clone(),
             attn_out: hidden.clone(),
             ffn_hidden: Array2::zeros((rows, c.hidden_dim)),

@@ -1,5 +1,6 @@
-//! Matrix multiplication: `C ← α·A·B + β·C` on strided views, and the linear layer
-//! `y = x·Wᵀ + b` that every projection of the model is.
+//! Matrix multiplication: `C ← α·A·B + β·C` on strided `ndarray` views (a head of attention is
+//! a column slice of `q`, `k`, `v`; `kᵀ` a transposed view), and the linear layer `y = x·Wᵀ + b`
+//! that every projection of the model is.
 //!
 //! `gemm` (attention's `q·kᵀ` and `p·v`) calls `matrixmultiply`'s packed, cache-blocked GEMM on the
 //! SIMD paths (it picks its own AVX2/FMA micro-kernel); the scalar path is the triple loop in
@@ -21,112 +22,24 @@ mod scalar;
 #[cfg(target_arch = "x86_64")]
 mod simd;
 
+use ndarray::{ArrayView2, ArrayViewMut2};
+
 use crate::{Isa, Kernels};
 use columns::for_each_column_block;
 
-/// A read-only matrix view: element `(i, j)` is `data[i * row_stride + j * col_stride]`.
-#[derive(Clone, Copy, Debug)]
-pub struct MatRef<'a> {
-    data: &'a [f32],
-    rows: usize,
-    cols: usize,
-    row_stride: usize,
-    col_stride: usize,
-}
-
-impl<'a> MatRef<'a> {
-    /// A row-major `rows × cols` matrix filling `data`.
-    pub fn new(data: &'a [f32], rows: usize, cols: usize) -> Self {
-        Self::strided(data, rows, cols, cols, 1)
-    }
-
-    /// A view with explicit strides; every element it names must lie inside `data`.
-    pub fn strided(
-        data: &'a [f32],
-        rows: usize,
-        cols: usize,
-        row_stride: usize,
-        col_stride: usize,
-    ) -> Self {
-        assert!(
-            extent(rows, cols, row_stride, col_stride) <= data.len(),
-            "a {rows}x{cols} view with strides ({row_stride}, {col_stride}) overruns {} elements",
-            data.len()
-        );
-        MatRef {
-            data,
-            rows,
-            cols,
-            row_stride,
-            col_stride,
-        }
-    }
-
-    /// The transposed view (no copy).
-    pub fn t(self) -> Self {
-        MatRef {
-            rows: self.cols,
-            cols: self.rows,
-            row_stride: self.col_stride,
-            col_stride: self.row_stride,
-            ..self
-        }
-    }
-
-    fn at(&self, i: usize, j: usize) -> f32 {
-        self.data[i * self.row_stride + j * self.col_stride]
-    }
-}
-
-/// A writable row-major matrix view: element `(i, j)` is `data[i * row_stride + j]`.
-#[derive(Debug)]
-pub struct MatMut<'a> {
-    data: &'a mut [f32],
-    rows: usize,
-    cols: usize,
-    row_stride: usize,
-}
-
-impl<'a> MatMut<'a> {
-    /// A row-major `rows × cols` matrix filling `data`.
-    pub fn new(data: &'a mut [f32], rows: usize, cols: usize) -> Self {
-        Self::strided(data, rows, cols, cols)
-    }
-
-    /// Rows `row_stride` apart (`row_stride ≥ cols`, so no two elements alias).
-    pub fn strided(data: &'a mut [f32], rows: usize, cols: usize, row_stride: usize) -> Self {
-        assert!(
-            row_stride >= cols,
-            "rows of a writable view must not overlap"
-        );
-        assert!(
-            extent(rows, cols, row_stride, 1) <= data.len(),
-            "a {rows}x{cols} view with row stride {row_stride} overruns {} elements",
-            data.len()
-        );
-        MatMut {
-            data,
-            rows,
-            cols,
-            row_stride,
-        }
-    }
-}
-
-/// One past the largest offset a view touches (0 when it is empty).
-fn extent(rows: usize, cols: usize, row_stride: usize, col_stride: usize) -> usize {
-    if rows == 0 || cols == 0 {
-        0
-    } else {
-        (rows - 1) * row_stride + (cols - 1) * col_stride + 1
-    }
-}
-
 impl Kernels {
-    /// `C ← α·A·B + β·C`, with `A: m×k`, `B: k×n`, `C: m×n`. When `β = 0`, `C` is not read.
-    pub fn gemm(&self, alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, c: MatMut<'_>) {
-        assert_eq!(a.cols, b.rows, "inner dimensions of A and B differ");
-        assert_eq!((a.rows, b.cols), (c.rows, c.cols), "C is not m×n");
+    /// `C ← α·A·B + β·C`, with `A: m×k`, `B: k×n`, `C: m×n`, any strides. When `β = 0`, `C` is
+    /// not read.
+    pub fn gemm(
+        &self,
+        alpha: f32,
+        a: ArrayView2<'_, f32>,
+        b: ArrayView2<'_, f32>,
+        beta: f32,
+        c: ArrayViewMut2<'_, f32>,
+    ) {
+        assert_eq!(a.ncols(), b.nrows(), "inner dimensions of A and B differ");
+        assert_eq!((a.nrows(), b.ncols()), c.dim(), "C is not m×n");
         match self.isa() {
             Isa::Scalar => scalar::gemm(alpha, a, b, beta, c),
             Isa::Avx2 | Isa::Avx512 => packed_gemm(alpha, a, b, beta, c),
@@ -183,38 +96,48 @@ impl Kernels {
     }
 }
 
-/// `matrixmultiply`'s packed GEMM on checked views.
-fn packed_gemm(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, c: MatMut<'_>) {
-    let (m, k, n) = (a.rows, a.cols, b.cols);
+/// `matrixmultiply`'s packed GEMM on `ndarray` views.
+fn packed_gemm(
+    alpha: f32,
+    a: ArrayView2<'_, f32>,
+    b: ArrayView2<'_, f32>,
+    beta: f32,
+    mut c: ArrayViewMut2<'_, f32>,
+) {
+    let ((m, k), n) = (a.dim(), b.ncols());
     if m == 0 || n == 0 {
         return;
     }
-    // SAFETY: `MatRef::strided` and `MatMut::strided` checked that every element of A (m×k),
-    // B (k×n) and C (m×n) under their strides lies inside its slice; C's rows do not overlap, and
-    // C is borrowed mutably, so it aliases neither A nor B. Strides fit in isize: they index slices.
+    let (sa, sb, sc) = (a.strides(), b.strides(), c.strides());
+    let (rsc, csc) = (sc[0], sc[1]);
+    // SAFETY: an `ndarray` view's element (i, j) lies at `ptr + i·stride[0] + j·stride[1]` inside
+    // the memory it borrows, for every i, j within its shape (the view's invariant), and the
+    // shapes were asserted m×k, k×n and m×n. C is a mutable view: its elements do not overlap one
+    // another, and as a unique borrow it aliases neither A nor B.
     unsafe {
         matrixmultiply::sgemm(
             m,
             k,
             n,
             alpha,
-            a.data.as_ptr(),
-            a.row_stride as isize,
-            a.col_stride as isize,
-            b.data.as_ptr(),
-            b.row_stride as isize,
-            b.col_stride as isize,
+            a.as_ptr(),
+            sa[0],
+            sa[1],
+            b.as_ptr(),
+            sb[0],
+            sb[1],
             beta,
-            c.data.as_mut_ptr(),
-            c.row_stride as isize,
-            1,
+            c.as_mut_ptr(),
+            rsc,
+            csc,
         )
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{MatMut, MatRef};
+    use ndarray::{arr2, Array2};
+
     use crate::testing::all_kernels;
 
     #[test]
@@ -236,11 +159,10 @@ mod tests {
     fn gemm_2x3_by_hand_with_alpha_and_beta() {
         // A = [1 2 3; 4 5 6], B = Aᵀ: A·Aᵀ = [14 32; 32 77]; C ← 2·A·Aᵀ + 1·C with C = 1.
         for k in all_kernels() {
-            let a = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
-            let a = MatRef::new(&a, 2, 3);
-            let mut c = [1.0; 4];
-            k.gemm(2.0, a, a.t(), 1.0, MatMut::new(&mut c, 2, 2));
-            assert_eq!(c, [29.0, 65.0, 65.0, 155.0], "{}", k.isa());
+            let a = arr2(&[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]);
+            let mut c = Array2::ones((2, 2));
+            k.gemm(2.0, a.view(), a.t(), 1.0, c.view_mut());
+            assert_eq!(c, arr2(&[[29.0, 65.0], [65.0, 155.0]]), "{}", k.isa());
         }
     }
 }

@@ -1,23 +1,27 @@
 //! The reference matrix products: textbook loops.
 
+use ndarray::{ArrayView2, ArrayViewMut2};
+
 use super::columns::ColumnBlock;
-use super::{MatMut, MatRef};
 
 /// `C ← α·A·B + β·C`; `C` is not read when `β = 0`.
-pub fn gemm(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, c: MatMut<'_>) {
-    for i in 0..a.rows {
-        for j in 0..b.cols {
-            let mut acc = 0.0;
-            for p in 0..a.cols {
-                acc += a.at(i, p) * b.at(p, j);
-            }
-            let out = &mut c.data[i * c.row_stride + j];
-            *out = if beta == 0.0 {
-                alpha * acc
-            } else {
-                alpha * acc + beta * *out
-            };
+pub fn gemm(
+    alpha: f32,
+    a: ArrayView2<'_, f32>,
+    b: ArrayView2<'_, f32>,
+    beta: f32,
+    mut c: ArrayViewMut2<'_, f32>,
+) {
+    for ((i, j), out) in c.indexed_iter_mut() {
+        let mut acc = 0.0;
+        for p in 0..a.ncols() {
+            acc += a[[i, p]] * b[[p, j]];
         }
+        *out = if beta == 0.0 {
+            alpha * acc
+        } else {
+            alpha * acc + beta * *out
+        };
     }
 }
 
