@@ -25,6 +25,8 @@ struct Server {
     child: Child,
     base: String,
     log: Arc<Mutex<String>>,
+    /// The thread that copies standard error into `log`; it ends at the child's exit.
+    log_reader: Option<thread::JoinHandle<()>>,
 }
 
 impl Server {
@@ -48,7 +50,7 @@ impl Server {
         let log = Arc::new(Mutex::new(String::new()));
         let stderr = child.stderr.take().unwrap();
         let sink = Arc::clone(&log);
-        thread::spawn(move || {
+        let log_reader = thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 let mut log = sink.lock().unwrap();
                 log.push_str(&line);
@@ -63,7 +65,12 @@ impl Server {
             .strip_prefix("distil: listening on ")
             .unwrap_or_else(|| panic!("unexpected first line {line:?}: {}", log.lock().unwrap()))
             .to_string();
-        Server { child, base, log }
+        Server {
+            child,
+            base,
+            log,
+            log_reader: Some(log_reader),
+        }
     }
 
     /// Starts a server on the model `name` and waits until it is ready.
@@ -95,6 +102,15 @@ impl Server {
 
     fn log(&self) -> String {
         self.log.lock().unwrap().clone()
+    }
+
+    /// Waits for the child to exit and for its whole standard error: its status and its log.
+    fn wait(&mut self) -> (std::process::ExitStatus, String) {
+        let status = self.child.wait().unwrap();
+        if let Some(reader) = self.log_reader.take() {
+            reader.join().unwrap();
+        }
+        (status, self.log())
     }
 
     /// The value of the Prometheus sample `name` (labels included, as written).
@@ -864,9 +880,8 @@ fn sigterm_answers_every_request_in_flight_then_exits_0() {
         assert_eq!(reply.0, 200, "{}", reply.2);
         assert_eq!(json_of(reply), json!([want[0][0]["token_str"]]));
     }
-    let status = server.child.wait().unwrap();
-    assert_eq!(status.code(), Some(0), "{}", server.log());
-    let log = server.log();
+    let (status, log) = server.wait();
+    assert_eq!(status.code(), Some(0), "{log}");
     assert!(
         log.contains("SIGTERM: finishing the accepted requests"),
         "{log}"
