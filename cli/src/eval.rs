@@ -20,7 +20,7 @@ use serde_json::json;
 
 use metrics::{Summary, Totals};
 use row::Row;
-use score::MaskResult;
+use score::{Evaluate, MaskResult};
 
 #[derive(clap::Args)]
 pub struct EvalArgs {
@@ -62,7 +62,9 @@ pub fn run(args: EvalArgs, options: &Options) -> Result<ExitCode> {
         (None, None) => return Err(Error::input("give --data FILE or --dataset ID")),
     };
     let engine = super::load(&args.model, options)?;
-    let mask_token = score::mask_token(&engine)?;
+    let top_k = usize::from(args.top_k);
+    let evaluate = Evaluate::new(&engine, top_k)?;
+    let mask_token = evaluate.mask_token();
     let (mut lines, progress, decoder) = open(&path)?;
     let mut out = match &args.out {
         Some(p) => Some(BufWriter::new(
@@ -75,7 +77,6 @@ pub fn run(args: EvalArgs, options: &Options) -> Result<ExitCode> {
     // If a handler cannot be installed, Ctrl-C ends the process as usual, without a summary.
     let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
 
-    let top_k = usize::from(args.top_k);
     let limit = args.limit.unwrap_or(usize::MAX);
     let mut totals = Totals::default();
     let start = Instant::now();
@@ -113,7 +114,7 @@ pub fn run(args: EvalArgs, options: &Options) -> Result<ExitCode> {
             break;
         }
         let rows: Vec<Row> = batch.iter().map(|(_, r)| r.clone()).collect();
-        let results = score::evaluate(&engine, &rows, top_k)?;
+        let results = evaluate.run(&rows)?;
         for ((line, row), result) in batch.iter().zip(results) {
             match result {
                 Ok(masks) => {

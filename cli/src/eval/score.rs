@@ -1,4 +1,4 @@
-//! Fill-mask evaluated on a mask-filling dataset (`distil eval`).
+//! The evaluation pipeline of `distil eval`: fill-mask on a mask-filling dataset, scored.
 //!
 //! Each row's masks are all `[MASK]` in one text, and each mask is predicted on its own from one
 //! forward pass, as the fill-mask pipeline does. A mask is scored against its gold token: the
@@ -45,14 +45,46 @@ struct Sequence {
     windowed: bool,
 }
 
-/// Predicts and scores every mask of `rows`. A row whose masks the tokenizer does not find
-/// one for one gets `Err` with the reason; the others are unaffected.
-pub fn evaluate(
+/// The evaluation pipeline: fill-mask over an engine, each prediction scored against its gold
+/// token, keeping the `top_k` candidates of each mask.
+pub struct Evaluate<'e> {
+    engine: &'e Engine,
+    mask_id: u32,
+    top_k: usize,
+}
+
+impl<'e> Evaluate<'e> {
+    /// The pipeline for `engine`, or why its model cannot fill masks.
+    pub fn new(engine: &'e Engine, top_k: usize) -> Result<Self> {
+        Ok(Evaluate {
+            mask_id: engine.mask_id()?,
+            engine,
+            top_k,
+        })
+    }
+
+    /// The model's mask token as text: what a row's masked spans become.
+    pub fn mask_token(&self) -> String {
+        let tokenizer = self.engine.tokenizer();
+        tokenizer
+            .id_to_token(self.mask_id)
+            .unwrap_or("[MASK]")
+            .to_owned()
+    }
+
+    /// Predicts and scores every mask of `rows`. A row whose masks the tokenizer does not find
+    /// one for one gets `Err` with the reason; the others are unaffected.
+    pub fn run(&self, rows: &[Row]) -> Result<Vec<std::result::Result<Vec<MaskResult>, String>>> {
+        evaluate(self.engine, self.mask_id, rows, self.top_k)
+    }
+}
+
+fn evaluate(
     engine: &Engine,
+    mask_id: u32,
     rows: &[Row],
     top_k: usize,
 ) -> Result<Vec<std::result::Result<Vec<MaskResult>, String>>> {
-    let mask_id = engine.mask_id()?;
     let tokenizer = engine.tokenizer();
     let (cls, sep) = (tokenizer.cls_id(), tokenizer.sep_id());
     let span = engine.max_length() - 2;
@@ -140,17 +172,6 @@ fn mask_logits(engine: &Engine, group: &[Sequence]) -> Result<Array2<f32>> {
         .map(|s| s.masks.iter().map(|&(_, p)| p).collect())
         .collect();
     masked_lm::predict(engine, &ids, &positions, Scores::Logits)
-}
-
-/// The model's mask token as text (what a row's masked spans become), or why the model cannot
-/// fill masks.
-pub fn mask_token(engine: &Engine) -> Result<String> {
-    let id = engine.mask_id()?;
-    Ok(engine
-        .tokenizer()
-        .id_to_token(id)
-        .unwrap_or("[MASK]")
-        .to_owned())
 }
 
 /// Scores `mask` against `logits` (`[vocab]`): the gold token's rank and log-probability (in
