@@ -80,13 +80,13 @@ impl Attention {
         let scale = 1.0 / (head_dim as f32).sqrt();
         for seq in seqs {
             let n = seq.len();
-            let rows = || Slice::from(seq.clone());
-            let q = s.q.slice_axis(Axis(0), rows()); // [n, dim]
-            let kk = s.k.slice_axis(Axis(0), rows()); // [n, dim]
-            let v = s.v.slice_axis(Axis(0), rows()); // [n, dim]
-            let mut ctx = s.ctx.slice_axis_mut(Axis(0), rows()); // [n, dim]
-                                                                 // Head h is columns h·head_dim.. of q, k, v and ctx: each head writes its own
-                                                                 // columns of ctx, so the concatenation of the heads costs nothing.
+            let tokens = || Slice::from(seq.clone());
+            let q = s.q.slice_axis(Axis(0), tokens()); // [n, dim]
+            let kk = s.k.slice_axis(Axis(0), tokens()); // [n, dim]
+            let v = s.v.slice_axis(Axis(0), tokens()); // [n, dim]
+            let mut ctx = s.ctx.slice_axis_mut(Axis(0), tokens()); // [n, dim]
+                                                                   // Head h is columns h·head_dim.. of q, k, v and ctx: each head writes its own
+                                                                   // columns of ctx, so the concatenation of the heads costs nothing.
             ctx.axis_chunks_iter_mut(Axis(1), head_dim)
                 .into_par_iter()
                 .enumerate()
@@ -95,16 +95,18 @@ impl Attention {
                     let q_h = q.slice_axis(Axis(1), cols()); // [n, head_dim]
                     let k_h = kk.slice_axis(Axis(1), cols()); // [n, head_dim]
                     let v_h = v.slice_axis(Axis(1), cols()); // [n, head_dim]
+                                                             // Exactly n·n floats, so the [n, n] views below cannot fail.
                     scores.resize(n * n, 0.0);
                     let flops = 2.0 * (n * n * head_dim) as f64;
                     prof.time_parallel(Op::Scores, flops, threads, || {
                         let scores = ArrayViewMut2::from_shape((n, n), &mut scores[..]);
-                        let scores = scores.expect("n·n floats");
+                        let scores = scores.expect("scores hold n·n floats");
                         k.gemm(scale, q_h, k_h.t(), 0.0, scores); // [n, n]
                     });
                     prof.time_parallel(Op::Softmax, 0.0, threads, || k.softmax_rows(scores, n));
                     prof.time_parallel(Op::Context, flops, threads, || {
-                        let p = ArrayView2::from_shape((n, n), &scores[..]).expect("n·n floats");
+                        let p = ArrayView2::from_shape((n, n), &scores[..]);
+                        let p = p.expect("scores hold n·n floats");
                         k.gemm(1.0, p, v_h, 0.0, ctx_h); // [n, head_dim]
                     });
                 });

@@ -8,6 +8,7 @@ use distil_kernels::Kernels;
 use ndarray::{ArrayViewMut2, Axis};
 
 use super::config::{Architecture, Config};
+use super::flat_mut;
 use super::layer_norm::LayerNorm;
 use crate::weights::{Prefix, Tensor2};
 use crate::Result;
@@ -49,11 +50,9 @@ impl Embeddings {
         mut x: ArrayViewMut2<'_, f32>,
     ) {
         let dim = x.ncols();
-        {
-            let rows = x.as_slice_mut().expect("embeddings are row-major");
-            k.gather_rows(self.word_embeddings.as_slice(), dim, ids, rows);
-            k.gather_add_rows(self.position_embeddings.as_slice(), dim, positions, rows);
-        }
+        let rows = flat_mut(x.view_mut());
+        k.gather_rows(self.word_embeddings.as_slice(), dim, ids, rows);
+        k.gather_add_rows(self.position_embeddings.as_slice(), dim, positions, rows);
         if let Some(token_types) = &self.token_type_embeddings {
             // Every token is in segment 0: row 0 of the table, broadcast over the rows, in place.
             x += &token_types.view().index_axis(Axis(0), 0);

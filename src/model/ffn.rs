@@ -5,6 +5,7 @@ use distil_kernels::Kernels;
 use ndarray::ArrayView2;
 
 use super::config::{Activation, Config};
+use super::flat_mut;
 use super::linear::Linear;
 use super::profile::{Op, Profiler};
 use super::scratch::Scratch;
@@ -44,9 +45,7 @@ impl Ffn {
             self.lin1.forward(k, x, s.ffn_hidden.view_mut()); // [rows, hidden_dim]
         });
         prof.time(Op::Activation, 0.0, || {
-            let h = s.ffn_hidden.as_slice_mut();
-            self.activation
-                .apply(k, h.expect("activations are row-major"))
+            self.activation.apply(k, flat_mut(s.ffn_hidden.view_mut()))
         });
         prof.time(Op::Lin2, flops, || {
             self.lin2

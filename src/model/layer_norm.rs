@@ -3,6 +3,7 @@
 use distil_kernels::Kernels;
 use ndarray::{ArrayView2, ArrayViewMut2};
 
+use super::{flat, flat_mut};
 use crate::weights::{Prefix, Tensor1};
 use crate::Result;
 
@@ -32,22 +33,20 @@ impl LayerNorm {
         })
     }
 
-    /// `x ← LayerNorm(x)`, row by row (`x: [rows, dim]`, row-major).
-    pub fn forward(&self, k: &Kernels, mut x: ArrayViewMut2<'_, f32>) {
-        let x = x.as_slice_mut().expect("layer norm input is row-major");
-        k.layernorm_rows(x, self.weight.as_slice(), self.bias.as_slice(), self.eps);
+    /// `x ← LayerNorm(x)`, row by row (`x: [rows, dim]`).
+    pub fn forward(&self, k: &Kernels, x: ArrayViewMut2<'_, f32>) {
+        let (gamma, beta) = (self.weight.as_slice(), self.bias.as_slice());
+        k.layernorm_rows(flat_mut(x), gamma, beta, self.eps);
     }
 
-    /// `x ← LayerNorm(x + residual)`, row by row (both `[rows, dim]`, row-major).
+    /// `x ← LayerNorm(x + residual)`, row by row (both `[rows, dim]`).
     pub fn forward_residual(
         &self,
         k: &Kernels,
-        mut x: ArrayViewMut2<'_, f32>,
+        x: ArrayViewMut2<'_, f32>,
         residual: ArrayView2<'_, f32>,
     ) {
-        let x = x.as_slice_mut().expect("layer norm input is row-major");
-        let residual = residual.as_slice().expect("the residual is row-major");
         let (gamma, beta) = (self.weight.as_slice(), self.bias.as_slice());
-        k.add_layernorm_rows(x, residual, gamma, beta, self.eps);
+        k.add_layernorm_rows(flat_mut(x), flat(residual), gamma, beta, self.eps);
     }
 }

@@ -3,6 +3,7 @@
 use distil_kernels::Kernels;
 use ndarray::{ArrayView2, ArrayViewMut2};
 
+use super::{flat, flat_mut};
 use crate::weights::{Prefix, Tensor1, Tensor2};
 use crate::Result;
 
@@ -27,16 +28,10 @@ impl Linear {
         self.bias.shape()[0]
     }
 
-    /// `y ← x·Wᵀ + b`, for `x: [rows, in]` and `y: [rows, out]`, both row-major (the kernel's
-    /// precondition: activations are made with `Array2::zeros`, always row-major).
-    pub fn forward(&self, k: &Kernels, x: ArrayView2<'_, f32>, mut y: ArrayViewMut2<'_, f32>) {
+    /// `y ← x·Wᵀ + b`, for `x: [rows, in]` and `y: [rows, out]`.
+    pub fn forward(&self, k: &Kernels, x: ArrayView2<'_, f32>, y: ArrayViewMut2<'_, f32>) {
         let rows = x.nrows();
-        let x = x
-            .as_slice()
-            .expect("the input of a linear layer is row-major");
-        let y = y
-            .as_slice_mut()
-            .expect("the output of a linear layer is row-major");
-        k.linear(x, self.weight.as_slice(), self.bias.as_slice(), y, rows);
+        let (w, b) = (self.weight.as_slice(), self.bias.as_slice());
+        k.linear(flat(x), w, b, flat_mut(y), rows);
     }
 }

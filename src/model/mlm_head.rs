@@ -14,6 +14,7 @@ use distil_kernels::Kernels;
 use ndarray::{Array2, ArrayView2};
 
 use super::config::{Activation, Config};
+use super::flat_mut;
 use super::layer_norm::LayerNorm;
 use super::linear::Linear;
 use crate::weights::{Prefix, Tensor2};
@@ -80,8 +81,7 @@ impl MlmHead {
         let rows = x.nrows();
         let mut h = Array2::zeros((rows, self.vocab_transform.out_dim())); // [rows, dim]
         self.vocab_transform.forward(k, x, h.view_mut());
-        let h_flat = h.as_slice_mut().expect("a new array is row-major");
-        self.activation.apply(k, h_flat);
+        self.activation.apply(k, flat_mut(h.view_mut()));
         self.vocab_layer_norm.forward(k, h.view_mut());
         let mut logits = Array2::zeros((rows, self.vocab_projector.out_dim())); // [rows, vocab]
         self.vocab_projector.forward(k, h.view(), logits.view_mut());

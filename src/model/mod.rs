@@ -21,7 +21,7 @@ mod scratch;
 use std::ops::Range;
 
 use distil_kernels::Kernels;
-use ndarray::{Array2, ArrayView2, Axis};
+use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis};
 
 pub use config::{Activation, Architecture, Config};
 
@@ -32,6 +32,21 @@ use embeddings::Embeddings;
 use mlm_head::MlmHead;
 use profile::{Op, Profiler};
 use scratch::Scratch;
+
+/// The elements of an activation, row-major, for the kernels (which take contiguous slices).
+///
+/// Cannot fail: every activation is made by `Array2::zeros` (row-major, contiguous) and handed to
+/// the kernels whole or as a range of its rows (`slice_axis(Axis(0), …)`), which stays contiguous.
+fn flat(x: ArrayView2<'_, f32>) -> &[f32] {
+    x.to_slice()
+        .expect("activations are row-major arrays or row ranges of them")
+}
+
+/// [`flat`], writable.
+fn flat_mut(x: ArrayViewMut2<'_, f32>) -> &mut [f32] {
+    x.into_slice()
+        .expect("activations are row-major arrays or row ranges of them")
+}
 
 /// A loaded encoder, ready to run.
 pub struct Model {
@@ -235,8 +250,10 @@ impl Model {
     ) -> Result<Array2<f32>> {
         let mut probs = self.run_mlm_logits(hidden, rows, prof)?;
         let vocab = probs.ncols();
-        let flat = probs.as_slice_mut().expect("a new array is row-major");
-        prof.time(Op::MlmHead, 0.0, || self.kernels.softmax_rows(flat, vocab));
+        let probs_flat = flat_mut(probs.view_mut());
+        prof.time(Op::MlmHead, 0.0, || {
+            self.kernels.softmax_rows(probs_flat, vocab)
+        });
         Ok(probs)
     }
 
