@@ -81,9 +81,11 @@ pub fn run(args: ServeArgs, options: &Options) -> Result<ExitCode> {
         model,
         host: args.host,
         port,
-        engine: options.clone(),
+        engine: Options {
+            max_batch_tokens: args.max_batch_tokens as usize,
+            ..options.clone()
+        },
         http_threads: args.http_threads as usize,
-        max_batch_tokens: args.max_batch_tokens as usize,
         max_concurrent: args.max_concurrent as usize,
         max_texts: args.max_texts as usize,
         max_body_bytes: args.max_body_bytes as usize,

@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-use distil::{Embed, EmbedConfig, Engine, Error, FillMask, FillMaskOptions, Options, Result};
+use distil::{Embed, EmbedConfig, Engine, Error, FillMask, FillMaskOptions, Result};
 
 use super::batcher::{BatchLimits, Batcher};
 use super::{App, Loaded, LOADING, READY};
@@ -17,11 +17,7 @@ pub(super) fn load(app: &App) -> Result<()> {
         std::thread::sleep(config.load_delay);
     }
     let started = Instant::now();
-    let options = Options {
-        max_batch_tokens: config.max_batch_tokens,
-        ..config.engine.clone()
-    };
-    let engine = Arc::new(Engine::from_pretrained(&config.model, &options)?);
+    let engine = Arc::new(Engine::from_pretrained(&config.model, &config.engine)?);
     let dir = engine.dir().to_path_buf();
     let embed_config = EmbedConfig::from_dir(&dir)?;
     let fill_mask = can_fill_mask(&engine);

@@ -49,13 +49,11 @@ pub struct ServeConfig {
     pub host: String,
     /// Port to listen on (0: any free port; the bound address is printed).
     pub port: u16,
-    /// How to load and run the engine: threads, instruction set (its `max_batch_tokens` is the
-    /// field below).
+    /// How to load and run the engine: threads, instruction set, and most tokens in one batch
+    /// of requests, which is one forward pass (`max_batch_tokens`).
     pub engine: Options,
     /// Threads of the async runtime that handles connections (parsing, routing, answers).
     pub http_threads: usize,
-    /// Most tokens in one batch, which is one forward pass.
-    pub max_batch_tokens: usize,
     /// Most requests admitted at once; past it a request gets 503 at once.
     pub max_concurrent: usize,
     /// Most texts in one request.
@@ -81,9 +79,11 @@ impl Default for ServeConfig {
             model: "distilbert-base-cased".to_string(),
             host: "127.0.0.1".to_string(),
             port: 5001,
-            engine: Options::default(),
+            engine: Options {
+                max_batch_tokens: DEFAULT_MAX_BATCH_TOKENS,
+                ..Options::default()
+            },
             http_threads: 1,
-            max_batch_tokens: DEFAULT_MAX_BATCH_TOKENS,
             max_concurrent: 64,
             max_texts: 256,
             max_body_bytes: 1 << 20,

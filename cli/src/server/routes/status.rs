@@ -51,7 +51,7 @@ pub(super) async fn info(State(app): State<Arc<App>>) -> Response {
         "model": c.model,
         "version": env!("CARGO_PKG_VERSION"),
         "ready": app.ready(),
-        "max_batch_tokens": c.max_batch_tokens,
+        "max_batch_tokens": c.engine.max_batch_tokens,
         "max_concurrent": c.max_concurrent,
         "max_texts": c.max_texts,
         "max_body_bytes": c.max_body_bytes,
