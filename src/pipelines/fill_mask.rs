@@ -182,7 +182,7 @@ impl<'e> FillMask<'e> {
     /// masks.
     fn fill_batch(&self, group: &[(usize, &Encoded, Vec<usize>)]) -> Result<Vec<FillMaskOutput>> {
         let seqs: Vec<&[u32]> = group.iter().map(|(_, e, _)| e.ids.as_slice()).collect();
-        let positions: Vec<Vec<usize>> = group.iter().map(|(_, _, p)| p.clone()).collect();
+        let positions: Vec<&[usize]> = group.iter().map(|(_, _, p)| p.as_slice()).collect();
         let probs = masked_lm::predict(self.engine, &seqs, &positions, Scores::Probabilities)?;
         let mut rows = probs.rows().into_iter();
         let targets = self.options.targets.as_deref();

@@ -20,11 +20,11 @@ pub enum Scores {
 pub fn predict(
     engine: &Engine,
     seqs: &[&[u32]],
-    positions: &[Vec<usize>],
+    positions: &[&[usize]],
     scores: Scores,
 ) -> Result<Array2<f32>> {
     let hidden = engine.forward(seqs)?;
-    let mut rows = Vec::with_capacity(positions.iter().map(Vec::len).sum());
+    let mut rows = Vec::with_capacity(positions.iter().map(|p| p.len()).sum());
     for (s, positions) in positions.iter().enumerate() {
         let first = hidden.first_row(s).unwrap_or(0);
         rows.extend(positions.iter().map(|&p| first + p));

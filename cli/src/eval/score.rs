@@ -171,6 +171,7 @@ fn mask_logits(engine: &Engine, group: &[Sequence]) -> Result<Array2<f32>> {
         .iter()
         .map(|s| s.masks.iter().map(|&(_, p)| p).collect())
         .collect();
+    let positions: Vec<&[usize]> = positions.iter().map(Vec::as_slice).collect();
     masked_lm::predict(engine, &ids, &positions, Scores::Logits)
 }
 
