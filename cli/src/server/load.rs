@@ -56,21 +56,13 @@ pub(super) fn load(app: &App) -> Result<()> {
     Ok(())
 }
 
+/// Whether the model can fill masks, or why not: the engine's reason (no MLM head, no mask token
+/// in `vocab.txt`), and what still works.
 fn can_fill_mask(engine: &Engine) -> std::result::Result<(), String> {
-    if !engine.model().has_mlm_head() {
-        return Err(format!(
-            "this model ({}) has no masked-language-model head, so it cannot fill masks; \
-             POST /embed works",
-            engine.dir().display()
-        ));
-    }
-    if engine.tokenizer().mask_id().is_none() {
-        return Err(format!(
-            "this model's vocabulary ({}) has no [MASK] token, so it cannot fill masks",
-            engine.dir().join("vocab.txt").display()
-        ));
-    }
-    Ok(())
+    engine
+        .mask_id()
+        .map(|_| ())
+        .map_err(|e| format!("{e}; POST /embed works"))
 }
 
 /// One request's worth of work before the first real one: pages the weights in and sizes the
