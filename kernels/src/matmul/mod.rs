@@ -11,11 +11,12 @@
 //! (`pack.rs`). It computes `yᵀ = W·xᵀ` in tiles of a few rows of `W` by a few tokens, each element
 //! one chain of fused multiply-adds in increasing `p`, exactly as the scalar twin
 //! (`scalar::linear`) does: the two are bit-identical, and a row of `y` does not depend on the
-//! batch or the thread count. The layer is split across the rayon pool by output columns (rows of
-//! `W`), so each thread reads only its share of the weights, once; each task writes its columns
-//! through a `ColumnBlock` (`columns.rs`), never through a slice that spans another's.
+//! batch or the thread count. The layer is split across the rayon pool into tasks, each a chunk of
+//! tokens by a range of output columns (rows of `W`): with one chunk (up to 128 tokens) each
+//! thread reads only its share of the weights, once. Each task writes its block of `y` through a
+//! `YBlock` (`blocks.rs`), never through a slice that spans another's.
 
-mod columns;
+mod blocks;
 #[cfg(target_arch = "x86_64")]
 mod pack;
 mod scalar;
@@ -25,7 +26,7 @@ mod simd;
 use ndarray::{ArrayView2, ArrayViewMut2};
 
 use crate::{Isa, Kernels};
-use columns::for_each_column_block;
+use blocks::{for_each_block, Grid};
 
 impl Kernels {
     /// `C ← α·A·B + β·C`, with `A: m×k`, `B: k×n`, `C: m×n`, any strides. When `β = 0`, `C` is
@@ -69,29 +70,39 @@ impl Kernels {
         match self.isa() {
             #[cfg(target_arch = "x86_64")]
             isa @ (Isa::Avx2 | Isa::Avx512) if k > 0 => {
-                let tile = simd::Tile::new(isa, m);
+                let plan = simd::Plan::new(isa, m, n, k, rayon::current_num_threads());
+                let tile = plan.tile;
                 let blocking = pack::Blocking::new(m, k, tile.nr, tile.lanes);
                 pack::with_packed(x, blocking, |xp| {
-                    for_each_column_block(y, m, n, tile.mr, |y| {
+                    for_each_block(y, m, n, plan.grid, |y| {
                         let j = y.columns();
                         let (w, bias) = (&w[j.start * k..j.end * k], &bias[j]);
-                        match isa {
+                        simd::with_sums(plan.sums_len(), |sums| match isa {
                             // SAFETY: a `Kernels` holds Avx2 only if the CPU has AVX2 and FMA
                             // (`Kernels::force`, `Kernels::fastest`); the body asserts every
                             // length its unchecked reads rely on.
-                            Isa::Avx2 => unsafe { simd::linear_avx2(xp, w, bias, y) },
+                            Isa::Avx2 => unsafe {
+                                simd::linear_avx2(xp, w, bias, y, plan.kc, sums)
+                            },
                             // SAFETY: a `Kernels` holds Avx512 only if the CPU has AVX-512 F; as
                             // above.
-                            _ => unsafe { simd::linear_avx512(xp, w, bias, y) },
-                        }
+                            _ => unsafe { simd::linear_avx512(xp, w, bias, y, plan.kc, sums) },
+                        })
                     })
                 })
             }
-            // The scalar twin: the spec, and every path's answer when `k = 0` (`y` = bias).
-            _ => for_each_column_block(y, m, n, 16, |y| {
-                let j = y.columns();
-                scalar::linear(x, &w[j.start * k..j.end * k], &bias[j], k, y)
-            }),
+            // The scalar twin: the spec, and every path's answer when `k = 0` (`y` = bias), in
+            // blocks of 16 columns.
+            _ => {
+                let grid = Grid {
+                    rows: m,
+                    cols: 16.min(n),
+                };
+                for_each_block(y, m, n, grid, |y| {
+                    let j = y.columns();
+                    scalar::linear(x, &w[j.start * k..j.end * k], &bias[j], k, y)
+                })
+            }
         }
     }
 }

@@ -102,13 +102,6 @@ pub(super) struct PackedX<'a> {
     pub blocking: Blocking,
 }
 
-impl PackedX<'_> {
-    /// Every block, in order of tokens.
-    pub fn blocks(&self) -> impl Iterator<Item = Block> + '_ {
-        (0..self.blocking.blocks()).map(|b| self.blocking.block(b))
-    }
-}
-
 thread_local! {
     /// The calling thread's buffer for `x~`, kept between calls so that `forward` does not
     /// allocate (it grows to the largest `m·k` seen: 6 MB for 512 tokens into the FFN's 3072).

@@ -2,7 +2,7 @@
 
 use ndarray::{ArrayView2, ArrayViewMut2};
 
-use super::columns::ColumnBlock;
+use super::blocks::YBlock;
 
 /// `C ← α·A·B + β·C`; `C` is not read when `β = 0`.
 pub fn gemm(
@@ -25,20 +25,21 @@ pub fn gemm(
     }
 }
 
-/// `y = x·Wᵀ + b` for the columns `y` holds: `x` is `m × k`, `w` the matching rows of `W`
-/// (`y.cols() × k`), `bias` the matching `b` (`y.cols()`).
+/// `y = x·Wᵀ + b` for the rows and columns `y` holds: `x` is all `m × k` of the input, `w` the
+/// rows of `W` matching `y`'s columns, `bias` the matching `b`.
 ///
 /// This is the linear layer's spec, bit for bit: every element is one chain of fused
 /// multiply-adds from 0 in increasing `p`, then the bias added,
 /// `y[i][j] = b[j] + fma(x[i,k-1], W[j,k-1], … fma(x[i,1], W[j,1], fma(x[i,0], W[j,0], 0)))`,
 /// and the SIMD tiles (`simd.rs`) compute exactly that in each lane.
-pub fn linear(x: &[f32], w: &[f32], bias: &[f32], k: usize, mut y: ColumnBlock<'_>) {
-    assert_eq!(x.len(), y.rows() * k, "input is not m×k");
+pub fn linear(x: &[f32], w: &[f32], bias: &[f32], k: usize, mut y: YBlock<'_>) {
+    let cols = y.columns().len();
+    assert!(x.len() >= y.rows().end * k, "input has fewer rows than y");
     assert!(
-        w.len() == y.cols() * k && bias.len() == y.cols(),
-        "W or b is not y.cols() long"
+        w.len() == cols * k && bias.len() == cols,
+        "W or b is not as long as y's columns"
     );
-    for i in 0..y.rows() {
+    for i in y.rows() {
         let x_row = &x[i * k..(i + 1) * k];
         for (j, out) in y.row(i).iter_mut().enumerate() {
             let w_row = &w[j * k..(j + 1) * k];
