@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
-"""distil against its peers (ONNX Runtime, PyTorch) on this machine, in one run.
+"""distil against its peers (OpenVINO, ONNX Runtime, CTranslate2, PyTorch) on this machine, in one run.
 
     .venv-ref/bin/python benches/peers.py [--threads 2] [--runs 20] [--scaling] [--json FILE]
 
 Builds (once) a random-weight checkpoint shaped exactly like distilbert-base-cased in
 weights/distilbert-base-random/ (safetensors, vocab.txt, tokenizer_config.json, model.onnx,
-encoder.onnx), builds the release binary, then times every engine on the same shapes and prints
-markdown tables: median ms, the ratios issue 4's targets are about, achieved GFLOP/s and GB/s, and
-the machine's own measured FP32 peak and DRAM bandwidth. See benches/README.md.
+encoder.onnx), builds the release binary, then times every engine (distil in each of its dtypes,
+OpenVINO fp32 and bf16, ONNX Runtime, CTranslate2, PyTorch) on the same shapes, interleaved, and
+prints markdown tables: median ms, the ratios issue 13's targets are about, achieved GFLOP/s and GB/s,
+and the machine's own measured FP32, bf16 and int8 peaks and DRAM bandwidth. See benches/README.md.
 
 Nothing here touches the Hugging Face hub.
 """
@@ -20,9 +21,11 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import argparse  # noqa: E402
+import contextlib  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
 import re  # noqa: E402
+import shutil  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
@@ -40,32 +43,60 @@ SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]  # ids 0..4
 PAD_ID, UNK_ID, CLS_ID, SEP_ID, MASK_ID = range(5)
 
 MAIN_SHAPES = [(1, 12), (1, 128), (8, 128), (1, 512)]
-SCALING_SEQS = [12, 32, 64, 128, 256, 512]  # at batch 1
-SCALING_BATCHES = [1, 2, 4, 8, 16, 32]  # at seq 128
+SCALING_SEQ = 128
+SCALING_BATCHES = [1, 2, 4, 8, 16, 32]  # at SCALING_SEQ, encoders only
 
-# Issue 4's targets, as upper bounds on distil / peer (median over median).
-FILL_MASK_TARGETS = {(1, 12): 0.8, (1, 128): 0.6, (8, 128): 0.7, (1, 512): 0.7}
-ENCODER_TARGETS = {(1, 128): 0.95, (8, 128): 0.95}
+# Issue 13's targets, as upper bounds on distil / peer (median over median, same run). "Fastest fp32
+# peer" is whichever of OpenVINO, ONNX Runtime, CTranslate2 (encoder) or PyTorch (full) was fastest.
+ENCODER_VS_FASTEST_TARGETS = {shape: 0.9 for shape in MAIN_SHAPES}  # fp32 encoder / fastest fp32 peer encoder
+FILL_MASK_VS_FASTEST_TARGETS = {(1, 12): 0.8, (1, 128): 0.6, (8, 128): 0.7, (1, 512): 0.7}  # fp32 fill-mask / fastest fp32 peer full
+BATCH_SCALING_TARGET = 1.05  # distil fp32 encoder, ms per sequence at 32×SCALING_SEQ / at 4×SCALING_SEQ
+BATCH_SCALING_FROM, BATCH_SCALING_TO = 4, 32
+ENCODER_VS_OPENVINO_AT_32_TARGET = 0.9  # distil fp32 encoder / OpenVINO fp32 encoder at 32×SCALING_SEQ
+BF16_ENCODER_VS_OPENVINO_TARGET = 0.9  # distil bf16 encoder / OpenVINO bf16 encoder, at every shape
 
-DISTIL_MODES = {  # our name -> extra `distil bench` flags
-    "fill-mask": [],
-    "full-logits": ["--full-logits"],
-    "encoder-only": ["--encoder-only"],
+# The dtypes `distil bench --dtype` is timed in; one that the binary refuses is skipped (and said so).
+DISTIL_DTYPES = ["f32", "bf16"]
+DISTIL_MODES = {  # our name -> extra `distil bench` flags, what it computes
+    "fill-mask": ([], "fill-mask"),
+    "full-logits": (["--full-logits"], "full"),
+    "encoder-only": (["--encoder-only"], "encoder"),
 }
 
-# Columns of the main table, in order: key, heading.
-ENGINES = [
-    ("ort_full", "ORT full"),
-    ("ort_encoder", "ORT encoder"),
-    ("torch_full", "PyTorch full"),
-    ("distil_fill_mask", "distil fill-mask"),
-    ("distil_full_logits", "distil full-logits"),
-    ("distil_encoder_only", "distil encoder-only"),
-]
-BF16_ENGINES = [
-    ("distil_bf16_fill_mask", "distil bf16 fill-mask"),
-    ("distil_bf16_encoder_only", "distil bf16 encoder-only"),
-]
+# The peers' columns, in order: key -> (heading, short name, precision, output). Output "full" is the
+# MLM logits at every position, "encoder" the last hidden state; distil's "fill-mask" computes the head
+# at the [MASK] only.
+PEER_ENGINES = {
+    "ov_fp32_full": ("OpenVINO fp32 full", "OpenVINO", "f32", "full"),
+    "ov_fp32_encoder": ("OpenVINO fp32 encoder", "OpenVINO", "f32", "encoder"),
+    "ort_full": ("ORT fp32 full", "ORT", "f32", "full"),
+    "ort_encoder": ("ORT fp32 encoder", "ORT", "f32", "encoder"),
+    "ct2_encoder": ("CTranslate2 fp32 encoder", "CTranslate2", "f32", "encoder"),
+    "torch_full": ("PyTorch fp32 full", "PyTorch", "f32", "full"),
+    "ov_bf16_full": ("OpenVINO bf16 full", "OpenVINO bf16", "bf16", "full"),
+    "ov_bf16_encoder": ("OpenVINO bf16 encoder", "OpenVINO bf16", "bf16", "encoder"),
+}
+
+
+def dtype_label(dtype):
+    """`fp32` for distil's `f32`, so that distil's columns read like the peers'."""
+    return "fp32" if dtype == "f32" else dtype
+
+
+def distil_key(dtype, mode):
+    """`distil_fill_mask` for f32 (the keys of earlier reports), `distil_bf16_fill_mask` for bf16."""
+    return "distil_" + ("" if dtype == "f32" else f"{dtype}_") + mode.replace("-", "_")
+
+
+# Every column: key -> {heading, short, precision, output, and for distil its dtype and mode}.
+ENGINES = {
+    **{distil_key(d, m): {"heading": f"distil {dtype_label(d)} {m}", "short": f"distil {dtype_label(d)}", "precision": d, "output": out,
+                          "distil": (d, m)}
+       for d in DISTIL_DTYPES for m, (_, out) in DISTIL_MODES.items()},
+    **{k: {"heading": h, "short": s, "precision": p, "output": o, "distil": None} for k, (h, s, p, o) in PEER_ENGINES.items()},
+}
+FP32_PEER_ENCODERS = [k for k, e in ENGINES.items() if not e["distil"] and e["precision"] == "f32" and e["output"] == "encoder"]
+FP32_PEER_FULL = [k for k, e in ENGINES.items() if not e["distil"] and e["precision"] == "f32" and e["output"] == "full"]
 
 
 def log(*parts):
@@ -88,11 +119,13 @@ def flops(batch, seq, head_rows, dim=768, hidden=3072, layers=6, vocab=VOCAB_SIZ
 
 
 def head_rows_for(key, batch, seq):
-    if "encoder" in key:
+    """Positions the MLM head is computed at: none (encoder), one per sequence (fill-mask), all (full)."""
+    output = ENGINES[key]["output"]
+    if output == "encoder":
         return 0
-    if "fill_mask" in key:
+    if output == "fill-mask":
         return batch  # one [MASK] per sequence
-    return batch * seq  # full logits
+    return batch * seq
 
 
 # --------------------------------------------------------------------------------------------
@@ -139,17 +172,32 @@ def cache_sizes():
 REPEATS = 3
 
 
+# measure-machine.sh's line prefixes -> our names. A bare `threads=T GFLOP/s=X` line (the AVX2
+# fallback below, older versions of the script) is an FP32 peak.
+PEAK_KINDS = {"fp32": "peak_gflops", "bf16": "bf16_peak_gflops", "int8": "int8_peak_gops"}
+MEASUREMENTS = [*PEAK_KINDS.values(), "dram_read_gbs"]
+
+
 def parse_measurements(text):
-    """`threads=T GFLOP/s=X` and `threads=T read GB/s=Y` lines (the best of any repeats) ->
-    {'peak_gflops': {T: X}, 'dram_read_gbs': {T: Y}}."""
-    peak, bw = {}, {}
-    for m in re.finditer(r"threads=(\d+) GFLOP/s=([\d.]+)", text):
-        t = int(m.group(1))
-        peak[t] = max(peak.get(t, 0.0), float(m.group(2)))
-    for m in re.finditer(r"threads=(\d+) read GB/s=([\d.]+)", text):
-        t = int(m.group(1))
-        bw[t] = max(bw.get(t, 0.0), float(m.group(2)))
-    return {"peak_gflops": peak, "dram_read_gbs": bw}
+    """measure-machine.sh's lines (the best of any repeats) -> {name: {threads: value}} for every name in
+    MEASUREMENTS: `fp32 avx512 threads=T GFLOP/s=X`, `bf16 dot threads=T GFLOP/s=X`, `int8 vnni
+    threads=T GOPS=X` and `threads=T read GB/s=Y`."""
+    out = {name: {} for name in MEASUREMENTS}
+
+    def keep(name, t, value):
+        out[name][t] = max(out[name].get(t, 0.0), value)
+
+    for line in text.splitlines():
+        m = re.search(r"(?:^|\s)threads=(\d+) (?:GFLOP/s|GOPS)=([\d.]+)", line)
+        if m:
+            prefix = line[: m.start()].split()
+            name = PEAK_KINDS.get(prefix[0] if prefix else "fp32")
+            if name:
+                keep(name, int(m.group(1)), float(m.group(2)))
+        m = re.search(r"threads=(\d+) read GB/s=([\d.]+)", line)
+        if m:
+            keep("dram_read_gbs", int(m.group(1)), float(m.group(2)))
+    return out
 
 
 # Used only when measure-machine.sh cannot run here (it is built for AVX-512): the same two
@@ -257,8 +305,11 @@ def measure_machine_avx2(threads):
 
 
 def measure_machine(threads):
-    """Runs ../shared/tools/measure-machine.sh; falls back to an AVX2 measurement when it fails."""
-    result = {"source": None, "error": None, "raw": ""}
+    """Runs ../shared/tools/measure-machine.sh (REPEATS times, keeping the best of each figure): the FP32
+    FMA peak, the bf16 and int8 dot-product peaks where the CPU has them, and the DRAM read bandwidth.
+    Whatever of the FP32 peak and the bandwidth it does not give (it died, or the CPU lacks AVX-512 and
+    it skips the bandwidth), peers.py measures with its own AVX2 + FMA programs."""
+    result = {"error": None, "raw": "", "sources": {}, **{name: {} for name in MEASUREMENTS}}
     if MEASURE_MACHINE.exists():
         log(f"measuring the machine: bash {MEASURE_MACHINE}")
         try:
@@ -266,26 +317,32 @@ def measure_machine(threads):
             for _ in range(REPEATS):
                 r = subprocess.run(["bash", str(MEASURE_MACHINE)], capture_output=True, text=True, timeout=300)
                 if r.returncode != 0:
+                    last = " ".join((r.stderr.strip().splitlines() or ["no output"])[-1].split())
+                    result["error"] = f"measure-machine.sh exited with {r.returncode}: {last}"
                     break
                 outputs.append(r.stdout)
             result["raw"] = ("".join(outputs) + r.stderr).strip()
-            parsed = parse_measurements("".join(outputs))
-            if outputs and parsed["peak_gflops"] and parsed["dram_read_gbs"]:
-                result.update(parsed, source=f"measure-machine.sh, best of {len(outputs)}")
-                return result
-            last = " ".join((r.stderr.strip().splitlines() or ["no output"])[-1].split())
-            result["error"] = f"measure-machine.sh exited with {r.returncode}: {last}"
+            for name, values in parse_measurements("".join(outputs)).items():
+                if values:
+                    result[name] = values
+                    result["sources"][name] = f"measure-machine.sh, best of {len(outputs)}"
         except (OSError, subprocess.SubprocessError) as e:
             result["error"] = f"measure-machine.sh could not run: {e}"
     else:
         result["error"] = f"{MEASURE_MACHINE} not found"
-    log(f"warning: {result['error']}; measuring with AVX2 + FMA instead")
+    missing = [name for name in ("peak_gflops", "dram_read_gbs") if not result[name]]
+    if not missing:
+        return result
+    why = result["error"] or "measure-machine.sh did not give them"
+    log(f"warning: {why}; measuring {' and '.join(missing)} with AVX2 + FMA instead")
     try:
         parsed, raw = measure_machine_avx2(threads)
-        result.update(parsed, source=f"AVX2+FMA fallback in peers.py, best of {REPEATS}", raw_fallback=raw)
+        for name in missing:
+            result[name] = parsed[name]
+            result["sources"][name] = f"AVX2+FMA fallback in peers.py, best of {REPEATS}"
+        result["raw_fallback"] = raw
     except (OSError, subprocess.SubprocessError) as e:
         log(f"warning: the AVX2 fallback failed too: {e}")
-        result.update(peak_gflops={}, dram_read_gbs={})
     return result
 
 
@@ -355,6 +412,8 @@ def export_onnx(module, args, path, output_name):
 
 
 def build_model_dir(model_dir, seed):
+    """A seeded random DistilBertForMaskedLM of distilbert-base-cased's shapes, its vocabulary and
+    tokenizer files, then its ONNX exports."""
     import torch
     from transformers import DistilBertConfig, DistilBertForMaskedLM
 
@@ -368,12 +427,20 @@ def build_model_dir(model_dir, seed):
     model.save_pretrained(model_dir, safe_serialization=True)
     write_vocab(model_dir / "vocab.txt")
     write_tokenizer_files(model_dir)
+    export_model_dir(model_dir, model, seed, "built by benches/peers.py: DistilBertForMaskedLM(config) after torch.manual_seed(seed)")
+
+
+def export_model_dir(model_dir, model, seed, checkpoint):
+    """model.onnx and encoder.onnx from `model` (a DistilBertForMaskedLM), and peers-build.json,
+    which records the seed and where the checkpoint came from."""
+    import torch
 
     gen = torch.Generator().manual_seed(seed)
     ids = torch.randint(5, VOCAB_SIZE, (2, 16), generator=gen)
     mask = torch.ones_like(ids)
     exporters = {}
-    with torch.no_grad():
+    # torch.onnx prints its progress on stdout, which holds only the report.
+    with torch.no_grad(), contextlib.redirect_stdout(sys.stderr):
         t0 = time.perf_counter()
         log("exporting model.onnx (DistilBertForMaskedLM, logits)")
         exporters["model.onnx"] = export_onnx(model, (ids, mask), model_dir / "model.onnx", "logits")
@@ -384,6 +451,7 @@ def build_model_dir(model_dir, seed):
         log(f"  {exporters['encoder.onnx']}, {time.perf_counter() - t0:.0f} s")
     manifest = {
         "seed": seed,
+        "checkpoint": checkpoint,
         "config": "DistilBertConfig(vocab_size=28996)",
         "torch": torch.__version__,
         "transformers": __import__("transformers").__version__,
@@ -394,9 +462,16 @@ def build_model_dir(model_dir, seed):
 
 
 MODEL_FILES = ["config.json", "model.safetensors", "vocab.txt", "tokenizer_config.json", "model.onnx", "encoder.onnx", "peers-build.json"]
+CT2_DIR = "ctranslate2-float32"  # the CTranslate2 conversion, made on first use
 
 
 def ensure_model_dir(model_dir, seed, rebuild):
+    """The checkpoint and its ONNX exports, built when missing, when built with another seed, when
+    not built by peers.py (no peers-build.json: its weights are unknown), or with `rebuild`; returns
+    peers-build.json's contents.
+
+    The new files are built in a sibling staging folder and then moved in one by one, so that another
+    program reading the folder meanwhile never finds it half-empty."""
     if not rebuild:
         missing = [f for f in MODEL_FILES if not (model_dir / f).exists()]
         if not missing:
@@ -405,10 +480,17 @@ def ensure_model_dir(model_dir, seed, rebuild):
                 return built
             log(f"{model_dir} was built with seed {built.get('seed')}, not {seed}: rebuilding")
         else:
-            log(f"{model_dir}: missing {', '.join(missing)}")
-    for f in MODEL_FILES + ["special_tokens_map.json", "generation_config.json"]:
+            log(f"{model_dir}: missing {', '.join(missing)}: (re)building it")
+    staging = model_dir.parent / f".{model_dir.name}.building"
+    shutil.rmtree(staging, ignore_errors=True)
+    build_model_dir(staging, seed)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(model_dir / CT2_DIR, ignore_errors=True)  # converted from the old checkpoint
+    for f in ["special_tokens_map.json", "generation_config.json", "model.onnx.data", "encoder.onnx.data"]:
         (model_dir / f).unlink(missing_ok=True)
-    build_model_dir(model_dir, seed)
+    for f in sorted(staging.iterdir()):
+        os.replace(f, model_dir / f.name)
+    staging.rmdir()
     return json.loads((model_dir / "peers-build.json").read_text())
 
 
@@ -460,9 +542,11 @@ def time_callable(fn, warmup, runs):
 
 
 class Peers:
-    """PyTorch and ONNX Runtime, loaded once."""
+    """The peer engines, loaded once: PyTorch, ONNX Runtime, OpenVINO (fp32, and bf16 where the CPU
+    has AVX-512 BF16) and CTranslate2. `runners` maps each engine that loaded to a function (ids, mask)
+    -> a callable that runs one forward pass and returns its output; `notes` says why any is missing."""
 
-    def __init__(self, model_dir, threads, ort_spin=True):
+    def __init__(self, model_dir, threads, cpu_flags, ort_spin=True):
         import onnxruntime as ort
         import torch
         import transformers
@@ -477,6 +561,10 @@ class Peers:
             pass  # already fixed for this process
         self.torch = torch
         self.model = DistilBertForMaskedLM.from_pretrained(model_dir, local_files_only=True).eval()
+        self.versions = {"torch": torch.__version__, "onnxruntime": ort.__version__, "transformers": transformers.__version__}
+        self.torch_config = {"threads": torch.get_num_threads(), "mkldnn": torch.backends.mkldnn.is_available()}
+        self.notes = []
+        self.runners = {"torch_full": self._torch_runner}
 
         def session(path):
             so = ort.SessionOptions()
@@ -489,45 +577,137 @@ class Peers:
             return ort.InferenceSession(str(path), sess_options=so, providers=["CPUExecutionProvider"])
 
         log("loading ONNX Runtime sessions")
-        self.ort_full = session(model_dir / "model.onnx")
-        self.ort_encoder = session(model_dir / "encoder.onnx")
-        self.versions = {"torch": torch.__version__, "onnxruntime": ort.__version__, "transformers": __import__("transformers").__version__}
-        self.torch_config = {"threads": torch.get_num_threads(), "mkldnn": torch.backends.mkldnn.is_available()}
+        self.runners["ort_full"] = ort_runner(session(model_dir / "model.onnx"), "logits")
+        self.runners["ort_encoder"] = ort_runner(session(model_dir / "encoder.onnx"), "last_hidden_state")
+        self._load_openvino(model_dir, threads, "avx512_bf16" in cpu_flags)
+        self._load_ctranslate2(model_dir, threads)
+
+    def _torch_runner(self, ids, mask):
+        t_ids, t_mask = self.torch.from_numpy(ids), self.torch.from_numpy(mask)
+
+        def run():
+            with self.torch.inference_mode():
+                return self.model(input_ids=t_ids, attention_mask=t_mask).logits
+
+        return run
+
+    def _load_openvino(self, model_dir, threads, has_bf16):
+        """OpenVINO's CPU plugin on the same ONNX files as ONNX Runtime, compiled once per precision
+        with the thread count, the precision hint and the latency hint."""
+        try:
+            import openvino as ov
+        except ImportError as e:
+            self.notes.append(f"OpenVINO: not installed ({e}); its rows are skipped")
+            return
+        self.versions["openvino"] = ov.__version__.split("-")[0]
+        precisions = ["f32"]
+        if has_bf16:
+            precisions.append("bf16")
+        else:
+            self.notes.append("OpenVINO bf16: skipped: this CPU has no avx512_bf16 (OpenVINO would compute in fp32)")
+        core = ov.Core()
+        self.openvino_config = {}
+        for precision in precisions:
+            config = {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY"}
+            name = "fp32" if precision == "f32" else precision
+            try:
+                for output, file in (("full", "model.onnx"), ("encoder", "encoder.onnx")):
+                    log(f"compiling {file} with OpenVINO ({name})")
+                    compiled = core.compile_model(core.read_model(str(model_dir / file)), "CPU", config)
+                    self.runners[f"ov_{name}_{output}"] = openvino_runner(compiled)
+                got = {k: compiled.get_property(k) for k in config}  # as compiled, e.g. whether bf16 took
+                self.openvino_config[name] = {k: v.get_type_name() if isinstance(v, ov.Type) else str(v) for k, v in got.items()}
+            except Exception as e:  # noqa: BLE001 - any OpenVINO failure: report it, time the others
+                self.runners.pop(f"ov_{name}_full", None)
+                self.notes.append(f"OpenVINO {name}: skipped: {type(e).__name__}: {str(e)[:300]}")
+
+    def _load_ctranslate2(self, model_dir, threads):
+        """CTranslate2's Encoder on the checkpoint converted by its TransformersConverter (once, into
+        model_dir/CT2_DIR), float32, `threads` intra-op threads."""
+        try:
+            import ctranslate2
+        except ImportError as e:
+            self.notes.append(f"CTranslate2: not installed ({e}); its row is skipped")
+            return
+        self.versions["ctranslate2"] = ctranslate2.__version__
+        out = model_dir / CT2_DIR
+        try:
+            if not (out / "model.bin").exists():
+                log(f"converting {model_dir} for CTranslate2 (float32) into {out}")
+                converter = ctranslate2.converters.TransformersConverter(str(model_dir))
+                converter.convert(str(out), quantization="float32", force=True)
+            encoder = ctranslate2.Encoder(str(out), device="cpu", compute_type="float32", intra_threads=threads, inter_threads=1)
+        except Exception as e:  # noqa: BLE001 - conversion unsupported or broken: report it, time the others
+            self.notes.append(f"CTranslate2: skipped: conversion or loading failed: {type(e).__name__}: {str(e)[:300]}")
+            return
+        self.runners["ct2_encoder"] = ctranslate2_runner(ctranslate2, encoder)
 
     def check(self, seed):
-        """ORT (full and encoder) against PyTorch on one input; max |difference| of each."""
+        """Every peer against PyTorch on one 1×12 input: max |difference| of its output (the logits or
+        the last hidden state) and the lowest cosine similarity over the positions."""
         import numpy as np
 
         ids, mask = random_ids(1, 12, seed)
-        feeds = {"input_ids": ids, "attention_mask": mask}
         with self.torch.inference_mode():
             t_ids, t_mask = self.torch.from_numpy(ids), self.torch.from_numpy(mask)
-            logits = self.model(input_ids=t_ids, attention_mask=t_mask).logits.numpy()
-            hidden = self.model.distilbert(input_ids=t_ids, attention_mask=t_mask).last_hidden_state.numpy()
-        ort_logits = self.ort_full.run(["logits"], feeds)[0]
-        ort_hidden = self.ort_encoder.run(["last_hidden_state"], feeds)[0]
-        return {
-            "logits_max_abs_diff": float(np.abs(ort_logits - logits).max()),
-            "hidden_max_abs_diff": float(np.abs(ort_hidden - hidden).max()),
-        }
+            reference = {
+                "full": self.model(input_ids=t_ids, attention_mask=t_mask).logits.numpy(),
+                "encoder": self.model.distilbert(input_ids=t_ids, attention_mask=t_mask).last_hidden_state.numpy(),
+            }
+        checks = {}
+        for key, runner in self.runners.items():
+            if key == "torch_full":
+                continue
+            ours = np.array(runner(ids, mask)(), dtype=np.float64).reshape(reference[ENGINES[key]["output"]].shape)
+            ref = reference[ENGINES[key]["output"]].astype(np.float64)
+            cosine = (ours * ref).sum(-1) / (np.linalg.norm(ours, axis=-1) * np.linalg.norm(ref, axis=-1))
+            checks[key] = {"max_abs_diff": float(np.abs(ours - ref).max()), "min_cosine": float(cosine.min())}
+        return checks
 
-    def measure(self, which, batch, seq, seed, warmup, runs):
+    def measure(self, key, batch, seq, seed, warmup, runs):
         ids, mask = random_ids(batch, seq, seed)
-        if which == "torch_full":
-            t_ids, t_mask = self.torch.from_numpy(ids), self.torch.from_numpy(mask)
+        return time_callable(self.runners[key](ids, mask), warmup, runs)
 
-            def fn():
-                with self.torch.inference_mode():
-                    self.model(input_ids=t_ids, attention_mask=t_mask).logits
 
-        else:
-            sess, out = (self.ort_full, "logits") if which == "ort_full" else (self.ort_encoder, "last_hidden_state")
-            feeds = {"input_ids": ids, "attention_mask": mask}
+def ort_runner(session, output):
+    """One `session.run` per pass (ONNX Runtime allocates the output)."""
 
-            def fn():
-                sess.run([out], feeds)
+    def prepare(ids, mask):
+        feeds = {"input_ids": ids, "attention_mask": mask}
+        return lambda: session.run([output], feeds)[0]
 
-        return time_callable(fn, warmup, runs)
+    return prepare
+
+
+def openvino_runner(compiled):
+    """One synchronous `infer` per pass on one infer request, the inputs and the output shared with
+    numpy rather than copied (the output is the request's own buffer)."""
+    request = compiled.create_infer_request()
+
+    def prepare(ids, mask):
+        feeds = {"input_ids": ids, "attention_mask": mask}
+        return lambda: request.infer(feeds, share_inputs=True, share_outputs=True)[0]
+
+    return prepare
+
+
+def ctranslate2_runner(ctranslate2, encoder):
+    """One `forward_batch` per pass on the ids as a dense int32 array with every sequence's length
+    (no padding); the last hidden state stays a CTranslate2 StorageView."""
+    import numpy as np
+
+    def prepare(ids, mask):
+        ids32 = np.ascontiguousarray(ids, dtype=np.int32)
+        lengths = mask.sum(axis=1).astype(np.int32)
+        inputs, lens = ctranslate2.StorageView.from_array(ids32), ctranslate2.StorageView.from_array(lengths)
+
+        def run():
+            return encoder.forward_batch(inputs, lens).last_hidden_state
+
+        run.arrays = (ids32, lengths)  # the views share their memory: keep it alive as long as `run`
+        return run
+
+    return prepare
 
 
 # --------------------------------------------------------------------------------------------
@@ -627,12 +807,11 @@ def measure_shape(batch, seq, engines, ctx):
         for key in engines if r % 2 == 0 else engines[::-1]:
             if key in errors:
                 continue
-            if key.startswith("distil_"):
+            if ENGINES[key]["distil"]:
                 # A fresh process each round: its own warm-up (the weights are in the page cache).
+                dtype, mode = ENGINES[key]["distil"]
                 w = warmup if r == 0 else min(warmup, 2)
-                dtype = "bf16" if key.startswith("distil_bf16_") else "f32"
-                mode = key.removeprefix("distil_bf16_" if dtype == "bf16" else "distil_").replace("_", "-")
-                res = run_distil(ctx["binary"], ctx["model_dir"], DISTIL_MODES[mode], batch, seq, ctx["threads"], w, per_round, dtype)
+                res = run_distil(ctx["binary"], ctx["model_dir"], DISTIL_MODES[mode][0], batch, seq, ctx["threads"], w, per_round, dtype)
             else:
                 res = ctx["peers"].measure(key, batch, seq, ctx["seed"], warmup if r == 0 else 1, per_round)
             if "error" in res:
@@ -661,8 +840,8 @@ def measure_shape(batch, seq, engines, ctx):
         }
         if "times_ms" in done[0]:
             res["pooled_median_ms"] = statistics.median(t for d in done for t in d["times_ms"])
-        if key.startswith("distil_"):
-            res["isa"] = done[0].get("isa")
+        if ENGINES[key]["distil"]:
+            res["isa"], res["dtype"] = done[0].get("isa"), done[0].get("dtype", ENGINES[key]["precision"])
             res["distil_gflops"] = statistics.median(d["gflops"] for d in done)  # distil's own count
         row["engines"][key] = res
     row["ratios"] = ratios(row["engines"], "median_ms")
@@ -675,21 +854,65 @@ def stat_of(engines, key, stat):
     return None if res is None or "error" in res else res[stat]
 
 
+def fastest(engines, keys, stat):
+    """The key among `keys` with the lowest `stat` in this row (None when none was timed)."""
+    timed = [k for k in keys if stat_of(engines, k, stat) is not None]
+    return min(timed, key=lambda k: stat_of(engines, k, stat)) if timed else None
+
+
 def ratios(engines, stat="median_ms"):
-    """distil / peer (and PyTorch / ORT) of one statistic: `median_ms` or `min_ms`."""
+    """distil / peer of one statistic (`median_ms` or `min_ms`) for the ratios issue 13 sets targets
+    on, and which peer was the fastest fp32 one (by the same statistic)."""
 
     def ratio(num, den):
         a, b = stat_of(engines, num, stat), stat_of(engines, den, stat)
         return None if a is None or b is None else a / b
 
+    encoder, full = fastest(engines, FP32_PEER_ENCODERS, stat), fastest(engines, FP32_PEER_FULL, stat)
     return {
-        "fill_mask_over_ort_full": ratio("distil_fill_mask", "ort_full"),
-        "encoder_over_ort_encoder": ratio("distil_encoder_only", "ort_encoder"),
-        "full_logits_over_ort_full": ratio("distil_full_logits", "ort_full"),
+        "fastest_fp32_peer_encoder": encoder,
+        "fastest_fp32_peer_full": full,
+        "encoder_over_fastest_fp32_peer_encoder": ratio("distil_encoder_only", encoder),
+        "fill_mask_over_fastest_fp32_peer_full": ratio("distil_fill_mask", full),
+        "full_logits_over_fastest_fp32_peer_full": ratio("distil_full_logits", full),
+        "encoder_over_openvino_fp32_encoder": ratio("distil_encoder_only", "ov_fp32_encoder"),
+        "bf16_encoder_over_openvino_bf16_encoder": ratio("distil_bf16_encoder_only", "ov_bf16_encoder"),
+        "bf16_fill_mask_over_openvino_bf16_full": ratio("distil_bf16_fill_mask", "ov_bf16_full"),
         "torch_full_over_ort_full": ratio("torch_full", "ort_full"),
-        "bf16_fill_mask_over_ort_full": ratio("distil_bf16_fill_mask", "ort_full"),
-        "bf16_encoder_over_ort_encoder": ratio("distil_bf16_encoder_only", "ort_encoder"),
     }
+
+
+def batch_scaling(rows, stat="median_ms"):
+    """Per engine: its time per sequence at BATCH_SCALING_TO×SCALING_SEQ over its time per sequence at
+    BATCH_SCALING_FROM×SCALING_SEQ (1: batching costs nothing; above 1: each sequence gets slower)."""
+    by_batch = {r["batch"]: r["engines"] for r in rows if r["seq"] == SCALING_SEQ}
+    small, large = by_batch.get(BATCH_SCALING_FROM, {}), by_batch.get(BATCH_SCALING_TO, {})
+    out = {}
+    for key in large:
+        a, b = stat_of(small, key, stat), stat_of(large, key, stat)
+        if a is not None and b is not None:
+            out[key] = (b / BATCH_SCALING_TO) / (a / BATCH_SCALING_FROM)
+    return out
+
+
+# The rows of the ratio tables: heading, ratio key, target (a {shape: bound} dict, or one bound for
+# every shape), and the key naming the peer when it is "the fastest".
+RATIO_ROWS = [
+    ("distil fp32 encoder / fastest fp32 peer encoder", "encoder_over_fastest_fp32_peer_encoder", ENCODER_VS_FASTEST_TARGETS,
+     "fastest_fp32_peer_encoder"),
+    ("distil fp32 fill-mask / fastest fp32 peer full", "fill_mask_over_fastest_fp32_peer_full", FILL_MASK_VS_FASTEST_TARGETS,
+     "fastest_fp32_peer_full"),
+    ("distil fp32 full-logits / fastest fp32 peer full (like for like)", "full_logits_over_fastest_fp32_peer_full", {},
+     "fastest_fp32_peer_full"),
+    ("distil fp32 encoder / OpenVINO fp32 encoder", "encoder_over_openvino_fp32_encoder", {}, None),
+    ("distil bf16 encoder / OpenVINO bf16 encoder", "bf16_encoder_over_openvino_bf16_encoder", BF16_ENCODER_VS_OPENVINO_TARGET, None),
+    ("distil bf16 fill-mask / OpenVINO bf16 full", "bf16_fill_mask_over_openvino_bf16_full", {}, None),
+    ("PyTorch full / ORT full (a sanity check, see ../shared/machine.md)", "torch_full_over_ort_full", {}, None),
+]
+
+
+def target_for(target, shape):
+    return target.get(shape) if isinstance(target, dict) else target
 
 
 # --------------------------------------------------------------------------------------------
@@ -702,16 +925,25 @@ def fmt_ms(engines, key):
         return "—"
     if "error" in res:
         return "error"
-    return f"{res['median_ms']:.1f}" if res["median_ms"] >= 10 else f"{res['median_ms']:.2f}"
+    return fmt_num(res["median_ms"])
 
 
-def fmt_ratio(value, target=None):
+def fmt_num(value):
+    return f"{value:.1f}" if value >= 10 else f"{value:.2f}"
+
+
+def fmt_ratio(value, target=None, peer=None):
+    """`0.93 ✗ (≤0.9)`, with `; vs OpenVINO` when the ratio is against whichever peer was fastest."""
     if value is None:
         return "—"
     text = f"{value:.2f}"
+    notes = []
     if target is not None:
-        text += f" {'✓' if value <= target else '✗'} (≤{target})"
-    return text
+        text += f" {'✓' if value <= target else '✗'}"
+        notes.append(f"≤{target}")
+    if peer:
+        notes.append(f"vs {ENGINES[peer]['short']}")
+    return text + (f" ({'; '.join(notes)})" if notes else "")
 
 
 def table(headers, rows):
@@ -720,33 +952,65 @@ def table(headers, rows):
     return "\n".join(lines)
 
 
+def shape_label(row):
+    return f"{row['batch']}×{row['seq']}"
+
+
+def peak_for(machine, ctx, key):
+    """The measured peak at N threads an engine's GFLOP/s is a fraction of: FP32 FMA, or the bf16
+    dot-product peak for bf16 engines."""
+    name = "bf16_peak_gflops" if ENGINES[key]["precision"] == "bf16" else "peak_gflops"
+    return machine.get(name, {}).get(ctx["threads"])
+
+
+def fmt_gflops(res, peak):
+    if res is None or "error" in res:
+        return "—"
+    return f"{res['gflops']:.0f}" + (f" ({100 * res['gflops'] / peak:.0f}%)" if peak else "")
+
+
+def fmt_per_thread(values, unit, digits=0):
+    return ", ".join(f"{t} thread{'s' if t > 1 else ''} {v:.{digits}f} {unit}" for t, v in sorted(values.items()))
+
+
 def print_header(machine, cpu, caches, ctx, meta):
     flags = cpu["flags"]
-    isa = [f for f in ("avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "avx2", "fma", "f16c") if f in flags]
+    isa = [f for f in ("avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16", "avx2", "fma", "f16c")
+           if f in flags]
     print(f"# distil vs peers — {time.strftime('%Y-%m-%d %H:%M:%S')}")
     print()
     fam = f", family {cpu.get('family', '?')} model {cpu.get('model', '?')}"
     cache = ", ".join(f"{k} {v}" for k, v in caches.items())
     print(f"- CPU: {cpu['model_name']}{fam}; {os.cpu_count()} logical CPUs; {cache}")
-    print(f"- ISA flags: {' '.join(isa) or 'none of note'}; distil kernels: {meta.get('distil_isa', '?')}")
-    print(f"- threads: {ctx['threads']} (distil --threads, ORT intra_op_num_threads with inter_op 1, torch.set_num_threads); "
+    kernels = ", ".join(f"{dtype_label(d)} {i}" for d, i in meta.get("distil_isa", {}).items()) or "?"
+    print(f"- ISA flags: {' '.join(isa) or 'none of note'}; distil kernels: {kernels}")
+    print(f"- threads: {ctx['threads']} (distil --threads; ORT intra_op_num_threads with inter_op 1; OpenVINO INFERENCE_NUM_THREADS "
+          f"with PERFORMANCE_HINT=LATENCY; CTranslate2 intra_threads with inter_threads 1; torch.set_num_threads); "
           f"ORT spinning threads {'on (its default)' if ctx['ort_spin'] else 'off (--ort-no-spin)'}; "
-          f"PyTorch OMP_WAIT_POLICY={ctx['omp_wait_policy']}")
+          f"OMP_WAIT_POLICY={ctx['omp_wait_policy']} (PyTorch's and CTranslate2's libgomp)")
     print(f"- timing: per shape, up to {ctx['rounds']} interleaved rounds per engine (order reversed every other round); "
           f"an engine's median is the median of its round medians")
-    peak, bw = machine.get("peak_gflops", {}), machine.get("dram_read_gbs", {})
     if machine.get("error"):
-        why = "" if "avx512f" in flags else "; this CPU has no AVX-512, which the script's programs are built for"
+        why = "" if "avx512f" in flags else "; this CPU has no AVX-512, which parts of the script are built for"
         print(f"- measure-machine.sh: FAILED ({machine['error'].strip()}{why})")
-    src = machine.get("source") or "not measured"
-    if peak:
-        print(f"- FP32 FMA peak ({src}): " + ", ".join(f"{t} thread{'s' if t > 1 else ''} {v:.0f} GFLOP/s" for t, v in sorted(peak.items())))
-    if bw:
-        print(f"- DRAM read ({src}): " + ", ".join(f"{t} thread{'s' if t > 1 else ''} {v:.1f} GB/s" for t, v in sorted(bw.items())))
+    src = machine.get("sources", {})
+    figures = [
+        ("peak_gflops", "FP32 FMA peak", "GFLOP/s", 0),
+        ("bf16_peak_gflops", "bf16 dot-product peak (vdpbf16ps)", "GFLOP/s", 0),
+        ("int8_peak_gops", "int8 dot-product peak (vpdpbusd)", "GOPS", 0),
+        ("dram_read_gbs", "DRAM read", "GB/s", 1),
+    ]
+    for name, label, unit, digits in figures:
+        if machine.get(name):
+            print(f"- {label} ({src.get(name, '?')}): {fmt_per_thread(machine[name], unit, digits)}")
+    peak, t = machine.get("peak_gflops", {}), ctx["threads"]
+    if t > 1 and 1 in peak and t in peak and peak[t] < 0.75 * t * peak[1]:
+        print(f"- warning: the {t}-thread FP32 peak is only {peak[t] / peak[1]:.1f}× the 1-thread one: another job held a core "
+              f"while it was measured, so the percentages of peak below are overstated")
     if not machine:
-        print("- peak and bandwidth: not measured (--skip-machine)")
-    elif not peak and not bw:
-        print("- peak and bandwidth: not measured (both measurements failed)")
+        print("- peaks and bandwidth: not measured (--skip-machine)")
+    elif not machine.get("peak_gflops") and not machine.get("dram_read_gbs"):
+        print("- peak and bandwidth: not measured (every measurement failed)")
     print(f"- load average at start: {meta['load_start']}; at end: {meta.get('load_end', '?')} (the machine is shared: compare ratios, not absolute times)")
     try:
         busy = float(meta["load_start"].split()[0])
@@ -757,58 +1021,64 @@ def print_header(machine, cpu, caches, ctx, meta):
               f"the medians are dominated by contention, which does not hit every engine alike; read the ratios of "
               f"minimums beside them, and rerun on a quiet machine before judging a target")
     v = meta["versions"]
-    print(f"- distil {meta['git']} ({meta['distil_build']}); ONNX Runtime {v['onnxruntime']} (CPU EP, ORT_ENABLE_ALL); "
-          f"PyTorch {v['torch']}; transformers {v['transformers']}")
-    print(f"- model: {meta['model_dir']} (random weights, seed {ctx['seed']}, distilbert-base-cased shapes); "
+    peers = [f"ONNX Runtime {v['onnxruntime']} (CPU EP, ORT_ENABLE_ALL)"]
+    if "openvino" in v:
+        hints = ", ".join(f"{name}: {c['INFERENCE_PRECISION_HINT']}" for name, c in meta.get("openvino_config", {}).items())
+        peers.append(f"OpenVINO {v['openvino']} (CPU plugin, from the ONNX files; inference precision as compiled: {hints})")
+    if "ctranslate2" in v:
+        peers.append(f"CTranslate2 {v['ctranslate2']} (float32)")
+    peers += [f"PyTorch {v['torch']}", f"transformers {v['transformers']}"]
+    print(f"- distil {meta['git']} ({meta['distil_build']}); " + "; ".join(peers))
+    print(f"- model: {meta['model_dir']} (random weights, seed {meta['model_seed']}, distilbert-base-cased shapes); "
           f"ONNX: {meta['exporter']}")
-    chk = meta.get("ort_check", {})
-    if chk:
-        ok = max(chk.values()) <= 1e-3
-        print(f"- ORT vs PyTorch on 1×12: max |Δ| logits {chk['logits_max_abs_diff']:.1e}, hidden {chk['hidden_max_abs_diff']:.1e} "
-              f"({'within' if ok else 'NOT within'} 1e-3)")
+    checks = meta.get("peer_checks", {})
+    if checks:
+        parts = []
+        for key, c in checks.items():
+            part = f"{ENGINES[key]['heading']} {c['max_abs_diff']:.1e}"
+            if ENGINES[key]["precision"] != "f32":
+                part += f" (min cosine {c['min_cosine']:.6f})"
+            elif c["max_abs_diff"] > 1e-3:
+                part += " (NOT within 1e-3)"
+            parts.append(part)
+        print(f"- peers vs PyTorch on 1×12, max |Δ| (fp32 expected within 1e-3): " + "; ".join(parts))
     dchk = meta.get("distil_check", {})
     if dchk and "error" not in dchk:
         print(f"- distil fill-mask vs PyTorch (one text): top-5 ids {'match' if dchk['top_k_ids_match'] else 'DIFFER'}, "
               f"max |Δ score| {dchk['max_abs_score_diff']:.1e}")
     elif dchk:
         print(f"- distil fill-mask check failed: {dchk['error']}")
-    print(f"- bf16: {meta['bf16']}")
+    for note in meta["notes"]:
+        print(f"- {note}")
     print()
 
 
-def print_main(rows, machine, ctx, wbytes, bf16):
-    engines = ENGINES + (BF16_ENGINES if bf16 else [])
+def print_main(rows, machine, ctx, wbytes):
+    engines = [k for k in ctx["engines"] if any(k in r["engines"] for r in rows)]
+    shapes = [shape_label(r) for r in rows]
     print("## Median ms per forward pass (lower is better)")
     print()
-    body = []
-    for r in rows:
-        e = r["engines"]
-        runs = sorted({v.get("runs") for v in e.values() if "runs" in v})
-        body.append([f"{r['batch']}×{r['seq']}"] + [fmt_ms(e, k) for k, _ in engines] + ["/".join(map(str, runs))])
-    print(table(["batch×seq"] + [h for _, h in engines] + ["runs"], body))
+    print(table(["engine"] + shapes, [[ENGINES[k]["heading"]] + [fmt_ms(r["engines"], k) for r in rows] for k in engines]))
+    print()
+    print("Timed runs per engine: " + ", ".join(f"{shape_label(r)} {'/'.join(map(str, sorted({v['runs'] for v in r['engines'].values() if 'runs' in v})))} "
+                                                f"in {r['rounds']} round{'s' if r['rounds'] > 1 else ''}" for r in rows) + ".")
     print()
 
-    print("## Ratios of medians (distil / peer, from this run; targets from issue 4)")
+    print("## Ratios of medians (distil / peer, from this run; targets from issue 13)")
     print()
-    print_ratios(rows, "ratios", bf16)
+    print_ratios(rows, "ratios")
     print("## Ratios of minimums (the least disturbed run of each engine; on a busy machine, a check on the medians)")
     print()
-    print_ratios(rows, "min_ratios", bf16)
+    print_ratios(rows, "min_ratios")
 
-    peak = machine.get("peak_gflops", {}).get(ctx["threads"])
-    print(f"## Achieved GFLOP/s (median){f' and % of the {peak:.0f} GFLOP/s measured peak' if peak else ''}")
+    print("## Achieved GFLOP/s (median) and % of the measured peak at this thread count (bf16 engines: of the bf16 peak)")
     print()
-    body = []
-    for r in rows:
-        line = [f"{r['batch']}×{r['seq']}", f"{flops(r['batch'], r['seq'], r['batch'] * r['seq']) / 1e9:.1f}"]
-        for key, _ in engines:
-            res = r["engines"].get(key)
-            if res is None or "error" in res:
-                line.append("—")
-            else:
-                line.append(f"{res['gflops']:.0f}" + (f" ({100 * res['gflops'] / peak:.0f}%)" if peak else ""))
-        body.append(line)
-    print(table(["batch×seq", "GFLOP full"] + [h for _, h in engines], body))
+    body = [[ENGINES[k]["heading"]] + [fmt_gflops(r["engines"].get(k), peak_for(machine, ctx, k)) for r in rows] for k in engines]
+    print(table(["engine"] + shapes, body))
+    print()
+    print("GFLOP per pass (full logits / encoder only): " +
+          ", ".join(f"{shape_label(r)} {flops(r['batch'], r['seq'], r['batch'] * r['seq']) / 1e9:.1f} / {flops(r['batch'], r['seq'], 0) / 1e9:.1f}"
+                    for r in rows) + ".")
     print()
 
     small = [r for r in rows if r["batch"] * r["seq"] <= 16]
@@ -816,90 +1086,105 @@ def print_main(rows, machine, ctx, wbytes, bf16):
         bw = machine.get("dram_read_gbs", {}).get(ctx["threads"])
         mb_full = (wbytes["encoder"] + wbytes["head"]) / 1e6
         mb_enc = wbytes["encoder"] / 1e6
-        print(f"## Weight streaming at short inputs: GB/s = fp32 weight bytes / median time "
-              f"({mb_full:.0f} MB with the MLM head, {mb_enc:.0f} MB encoder only"
+        print(f"## Weight streaming at short inputs: GB/s = weight bytes / median time "
+              f"(fp32: {mb_full:.0f} MB with the MLM head, {mb_enc:.0f} MB encoder only; bf16 half that"
               f"{f'; measured DRAM read {bw:.1f} GB/s' if bw else ''})")
         print()
         body = []
-        for r in small:
-            line = [f"{r['batch']}×{r['seq']}"]
-            for key, _ in engines:
+        for key in engines:
+            line = [ENGINES[key]["heading"]]
+            for r in small:
                 res = r["engines"].get(key)
                 if res is None or "error" in res:
                     line.append("—")
                     continue
-                b = wbytes["encoder"] + (0 if "encoder" in key else wbytes["head"])
+                b = wbytes["encoder"] + (0 if ENGINES[key]["output"] == "encoder" else wbytes["head"])
+                b *= 0.5 if ENGINES[key]["precision"] == "bf16" else 1.0
                 line.append(f"{b / (res['median_ms'] * 1e-3) / 1e9:.1f}")
             body.append(line)
-        print(table(["batch×seq"] + [h for _, h in engines], body))
+        print(table(["engine"] + [shape_label(r) for r in small], body))
         print()
 
     print("## Spread: min – max ms")
     print()
     body = []
-    for r in rows:
-        line = [f"{r['batch']}×{r['seq']}"]
-        for key, _ in engines:
+    for key in engines:
+        line = [ENGINES[key]["heading"]]
+        for r in rows:
             res = r["engines"].get(key)
-            line.append("—" if res is None or "error" in res else f"{res['min_ms']:.1f} – {res['max_ms']:.1f}")
+            line.append("—" if res is None or "error" in res else f"{fmt_num(res['min_ms'])} – {fmt_num(res['max_ms'])}")
         body.append(line)
-    print(table(["batch×seq"] + [h for _, h in engines], body))
+    print(table(["engine"] + shapes, body))
     print()
+    print_errors(rows)
+
+
+def print_ratios(rows, which):
+    """One line per RATIO_ROWS entry that has a value at some shape, one column per shape."""
+    body = []
+    for heading, name, target, peer in RATIO_ROWS:
+        cells = [fmt_ratio(r[which][name], target_for(target, (r["batch"], r["seq"])), r[which][peer] if peer else None) for r in rows]
+        if any(c != "—" for c in cells):
+            body.append([heading] + cells)
+    print(table(["distil / peer"] + [shape_label(r) for r in rows], body))
+    print()
+
+
+def print_errors(rows):
     errors = [(r, k, v["error"]) for r in rows for k, v in r["engines"].items() if "error" in v]
     for r, k, err in errors:
-        print(f"- {r['batch']}×{r['seq']} {k}: error: {err}")
+        print(f"- {shape_label(r)} {ENGINES[k]['heading']}: error: {err}")
     if errors:
         print()
 
 
-def print_ratios(rows, which, bf16):
-    body = []
-    for r in rows:
-        shape, q = (r["batch"], r["seq"]), r[which]
-        line = [
-            f"{r['batch']}×{r['seq']}",
-            fmt_ratio(q["fill_mask_over_ort_full"], FILL_MASK_TARGETS.get(shape)),
-            fmt_ratio(q["encoder_over_ort_encoder"], ENCODER_TARGETS.get(shape)),
-            fmt_ratio(q["full_logits_over_ort_full"]),
-            fmt_ratio(q["torch_full_over_ort_full"]),
-        ]
-        if bf16:
-            line += [fmt_ratio(q["bf16_fill_mask_over_ort_full"], FILL_MASK_TARGETS.get(shape)),
-                     fmt_ratio(q["bf16_encoder_over_ort_encoder"], ENCODER_TARGETS.get(shape))]
-        body.append(line)
-    heads = ["batch×seq", "fill-mask / ORT full", "encoder-only / ORT encoder", "full-logits / ORT full (like for like)", "PyTorch / ORT full"]
-    if bf16:
-        heads += ["bf16 fill-mask / ORT full", "bf16 encoder / ORT encoder"]
-    print(table(heads, body))
-    print()
-
-
 def print_scaling(rows, machine, ctx):
-    peak = machine.get("peak_gflops", {}).get(ctx["threads"])
-    print("## Scaling: batch 1 over sequence length, then sequence 128 over batch size (median ms)")
+    engines = [k for k in ctx["engines"] if any(k in r["engines"] for r in rows)]
+    shapes = [shape_label(r) for r in rows]
+    print(f"## Batch scaling at sequence {SCALING_SEQ}, encoder only: median ms per sequence (lower is better)")
     print()
     body = []
-    for r in rows:
-        e, q, m = r["engines"], r["ratios"], r["min_ratios"]
-
-        def gf(key):
-            res = e.get(key)
-            if res is None or "error" in res:
-                return "—"
-            return f"{res['gflops']:.0f}" + (f" ({100 * res['gflops'] / peak:.0f}%)" if peak else "")
-
-        body.append([
-            f"{r['batch']}×{r['seq']}", str(r["batch"] * r["seq"]),
-            fmt_ms(e, "ort_full"), fmt_ms(e, "distil_fill_mask"), fmt_ratio(q["fill_mask_over_ort_full"]),
-            fmt_ratio(m["fill_mask_over_ort_full"]),
-            fmt_ms(e, "ort_encoder"), fmt_ms(e, "distil_encoder_only"), fmt_ratio(q["encoder_over_ort_encoder"]),
-            fmt_ratio(m["encoder_over_ort_encoder"]),
-            gf("ort_encoder"), gf("distil_encoder_only"),
-        ])
-    print(table(["batch×seq", "tokens", "ORT full", "distil fill-mask", "ratio", "ratio of mins", "ORT encoder", "distil encoder-only",
-                 "ratio", "ratio of mins",
-                 "ORT encoder GFLOP/s", "distil encoder GFLOP/s"], body))
+    for key in engines:
+        line = [ENGINES[key]["heading"]]
+        for r in rows:
+            ms = stat_of(r["engines"], key, "median_ms")
+            line.append("—" if ms is None else fmt_num(ms / r["batch"]))
+        body.append(line)
+    print(table(["engine"] + shapes, body))
     print()
+    print("## Batch scaling: achieved GFLOP/s (median) and % of the measured peak (bf16 engines: of the bf16 peak)")
+    print()
+    print(table(["engine"] + shapes, [[ENGINES[k]["heading"]] + [fmt_gflops(r["engines"].get(k), peak_for(machine, ctx, k)) for r in rows]
+                                      for k in engines]))
+    print()
+
+    print(f"## Batch scaling: ratios (targets from issue 13)")
+    print()
+    per_seq = {which: batch_scaling(rows, stat) for which, stat in (("medians", "median_ms"), ("minimums", "min_ms"))}
+    label = f"ms per sequence at {BATCH_SCALING_TO}×{SCALING_SEQ} / at {BATCH_SCALING_FROM}×{SCALING_SEQ}"
+    body = []
+    for key in engines:
+        if key in per_seq["medians"]:
+            target = BATCH_SCALING_TARGET if key == "distil_encoder_only" else None
+            body.append([f"{ENGINES[key]['heading']}: {label}", fmt_ratio(per_seq["medians"][key], target),
+                         fmt_ratio(per_seq["minimums"].get(key), target)])
+    print(table(["ratio", "of medians", "of minimums"], body))
+    print()
+    rows_of = [
+        ("distil fp32 encoder / OpenVINO fp32 encoder", "encoder_over_openvino_fp32_encoder",
+         {(BATCH_SCALING_TO, SCALING_SEQ): ENCODER_VS_OPENVINO_AT_32_TARGET}, None),
+        ("distil fp32 encoder / fastest fp32 peer encoder", "encoder_over_fastest_fp32_peer_encoder", {}, "fastest_fp32_peer_encoder"),
+        ("distil bf16 encoder / OpenVINO bf16 encoder", "bf16_encoder_over_openvino_bf16_encoder", BF16_ENCODER_VS_OPENVINO_TARGET, None),
+    ]
+    for which, title in (("ratios", "medians"), ("min_ratios", "minimums")):
+        body = []
+        for heading, name, target, peer in rows_of:
+            cells = [fmt_ratio(r[which][name], target_for(target, (r["batch"], r["seq"])), r[which][peer] if peer else None) for r in rows]
+            if any(c != "—" for c in cells):
+                body.append([f"{heading} ({title})"] + cells)
+        print(table(["distil / peer"] + shapes, body))
+        print()
+    print_errors(rows)
 
 
 # --------------------------------------------------------------------------------------------
@@ -926,34 +1211,36 @@ def main():
     ap.add_argument("--runs", type=int, default=20, help="timed runs per engine for shapes up to 128 tokens (default 20)")
     ap.add_argument("--runs-large", type=int, default=None, help="timed runs for larger shapes (default runs/2, at least 5)")
     ap.add_argument("--shapes", default=",".join(f"{b}x{s}" for b, s in MAIN_SHAPES), help="batch×seq list (default 1x12,1x128,8x128,1x512)")
-    ap.add_argument("--scaling", action="store_true", help="also time seq 12…512 at batch 1 and batch 1…32 at seq 128 (slow)")
-    ap.add_argument("--scaling-only", action="store_true", help="only the scaling table")
+    ap.add_argument("--scaling", action="store_true",
+                    help=f"also time the encoders at batch {', '.join(map(str, SCALING_BATCHES))} × seq {SCALING_SEQ} (slow)")
+    ap.add_argument("--scaling-only", action="store_true", help="only the batch-scaling tables")
     ap.add_argument("--model-dir", type=Path, default=DEFAULT_MODEL_DIR)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--rebuild", action="store_true", help="rebuild the random checkpoint and its ONNX exports")
     ap.add_argument("--distil", type=Path, help="a distil binary to use instead of building target/release/distil")
     ap.add_argument("--no-build", action="store_true", help="use target/release/distil as it is")
-    ap.add_argument("--skip-machine", action="store_true", help="do not measure the peak and the bandwidth")
+    ap.add_argument("--skip-machine", action="store_true", help="do not measure the peaks and the bandwidth")
     ap.add_argument("--rounds", type=int, default=4, help="split each engine's runs into this many interleaved rounds (default 4)")
     ap.add_argument("--pause", type=float, default=0.5, help="seconds of idle between engines (default 0.5)")
     ap.add_argument("--torch-omp-wait-policy", choices=["passive", "active", "unset"], default="passive",
-                    help="OMP_WAIT_POLICY for PyTorch (default passive: libgomp's spinning collapses on a shared machine)")
+                    help="OMP_WAIT_POLICY for PyTorch and CTranslate2 (default passive: libgomp's spinning collapses on a shared machine)")
     ap.add_argument("--ort-no-spin", action="store_true", help="ONNX Runtime without spinning threads (default: its default, spinning)")
     ap.add_argument("--json", type=Path, help="also write every number to this JSON file")
     args = ap.parse_args()
     if args.runs_large is None:
         args.runs_large = max(5, args.runs // 2)
-    # Before torch (and its OpenMP runtime) is loaded.
+    # Before torch and CTranslate2 (and their OpenMP runtime) are loaded.
     if args.torch_omp_wait_policy != "unset":
         os.environ["OMP_WAIT_POLICY"] = args.torch_omp_wait_policy.upper()
     started = time.perf_counter()
-    meta = {"load_start": load_average(), "model_dir": os.path.relpath(args.model_dir, ROOT)}
+    meta = {"load_start": load_average(), "model_dir": os.path.relpath(args.model_dir, ROOT), "notes": []}
 
     cpu, caches = read_cpuinfo(), cache_sizes()
     machine = {} if args.skip_machine else measure_machine(args.threads)
 
     built = ensure_model_dir(args.model_dir, args.seed, args.rebuild)
     meta["exporter"] = built.get("onnx_exporters", {}).get("model.onnx", "?")
+    meta["model_seed"] = built.get("seed")
 
     if args.distil:
         binary, meta["distil_build"] = args.distil.resolve(), f"--distil {args.distil}"
@@ -963,28 +1250,36 @@ def main():
         binary, meta["distil_build"] = build_distil()
     meta["git"] = git_describe()
 
-    peers = Peers(args.model_dir, args.threads, ort_spin=not args.ort_no_spin)
+    peers = Peers(args.model_dir, args.threads, cpu["flags"], ort_spin=not args.ort_no_spin)
     meta["versions"] = peers.versions
-    meta["ort_check"] = peers.check(args.seed)
-    if max(meta["ort_check"].values()) > 1e-3:
-        log(f"warning: ONNX Runtime and PyTorch differ by more than 1e-3: {meta['ort_check']}")
+    meta["openvino_config"] = getattr(peers, "openvino_config", {})
+    meta["notes"] += peers.notes
+    meta["peer_checks"] = peers.check(args.seed)
+    for key, c in meta["peer_checks"].items():
+        if ENGINES[key]["precision"] == "f32" and c["max_abs_diff"] > 1e-3:
+            log(f"warning: {ENGINES[key]['heading']} and PyTorch differ by more than 1e-3: {c}")
     meta["distil_check"] = check_distil(binary, args.model_dir, peers)
     wbytes = weight_bytes(peers.model)
 
-    probe = run_distil(binary, args.model_dir, [], 1, 12, args.threads, 1, 1)
-    if "error" in probe:
-        sys.exit(f"distil bench does not run: {probe['error']}")
-    meta["distil_isa"] = probe.get("isa", "?")
-    bf16_probe = run_distil(binary, args.model_dir, [], 1, 12, args.threads, 1, 1, dtype="bf16")
-    bf16 = "error" not in bf16_probe
-    meta["bf16"] = "accepted: distil bf16 columns included" if bf16 else f"`--dtype bf16` not accepted ({bf16_probe['error']})"
+    # Every dtype of DISTIL_DTYPES the binary accepts; the others are skipped, and the report says why.
+    dtypes, meta["distil_isa"] = [], {}
+    for dtype in DISTIL_DTYPES:
+        probe = run_distil(binary, args.model_dir, [], 1, 12, args.threads, 1, 1, dtype=dtype)
+        if "error" in probe:
+            note = f"distil {dtype}: skipped: `distil bench --dtype {dtype}` failed: {probe['error']}"
+            log(note)
+            meta["notes"].append(note)
+        else:
+            dtypes.append(dtype)
+            meta["distil_isa"][dtype] = probe.get("isa", "?")
+    if not dtypes:
+        sys.exit(f"distil bench does not run in any of {', '.join(DISTIL_DTYPES)}")
 
+    # distil first (dtype by dtype), then the peers: each in its own quiet stretch of a round.
+    order = [distil_key(d, m) for d in dtypes for m in DISTIL_MODES] + [k for k in PEER_ENGINES if k in peers.runners]
     ctx = {"binary": binary, "model_dir": args.model_dir, "threads": args.threads, "runs": args.runs,
            "runs_large": args.runs_large, "seed": args.seed, "peers": peers, "pause": args.pause, "rounds": args.rounds,
-           "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "unset"), "ort_spin": not args.ort_no_spin}
-    engines = [k for k, _ in ENGINES] + ([k for k, _ in BF16_ENGINES] if bf16 else [])
-    # distil first, then the peers: each in its own quiet stretch of the run.
-    order = [k for k in engines if k.startswith("distil_")] + [k for k in engines if not k.startswith("distil_")]
+           "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "unset"), "ort_spin": not args.ort_no_spin, "engines": order}
 
     rows, scaling = [], []
     if not args.scaling_only:
@@ -992,24 +1287,23 @@ def main():
             log(f"shape {batch}x{seq}")
             rows.append(measure_shape(batch, seq, order, ctx))
     if args.scaling or args.scaling_only:
-        shapes = [(1, s) for s in SCALING_SEQS] + [(b, 128) for b in SCALING_BATCHES if b != 1]
-        scale_engines = ["distil_fill_mask", "distil_encoder_only", "ort_full", "ort_encoder"]
-        for batch, seq in shapes:
-            log(f"scaling {batch}x{seq}")
-            scaling.append(measure_shape(batch, seq, scale_engines, ctx))
+        encoders = [k for k in order if ENGINES[k]["output"] == "encoder"]
+        for batch in SCALING_BATCHES:
+            log(f"scaling {batch}x{SCALING_SEQ}")
+            scaling.append(measure_shape(batch, SCALING_SEQ, encoders, ctx))
 
     meta["load_end"] = load_average()
     meta["elapsed_s"] = round(time.perf_counter() - started, 1)
     print_header(machine, cpu, caches, ctx, meta)
     if rows:
-        print_main(rows, machine, ctx, wbytes, bf16)
+        print_main(rows, machine, ctx, wbytes)
     if scaling:
         print_scaling(scaling, machine, ctx)
     print(f"(whole run: {meta['elapsed_s']:.0f} s)")
 
     if args.json:
         doc = {
-            "meta": {**meta, "distil_binary": str(binary)},
+            "meta": {**meta, "distil_binary": str(binary), "engines": {k: ENGINES[k] for k in order}},
             "machine": {
                 "cpu": cpu["model_name"], "family": cpu.get("family"), "model": cpu.get("model"), "caches": caches,
                 "flags": sorted(f for f in cpu["flags"] if f.startswith(("avx", "fma", "f16c", "amx"))),
@@ -1018,11 +1312,16 @@ def main():
             "threads": args.threads,
             "weight_bytes": wbytes,
             "targets": {
-                "fill_mask_over_ort_full": {f"{b}x{s}": t for (b, s), t in FILL_MASK_TARGETS.items()},
-                "encoder_over_ort_encoder": {f"{b}x{s}": t for (b, s), t in ENCODER_TARGETS.items()},
+                "encoder_over_fastest_fp32_peer_encoder": {f"{b}x{s}": t for (b, s), t in ENCODER_VS_FASTEST_TARGETS.items()},
+                "fill_mask_over_fastest_fp32_peer_full": {f"{b}x{s}": t for (b, s), t in FILL_MASK_VS_FASTEST_TARGETS.items()},
+                "distil_encoder_per_sequence_batch_scaling": {
+                    "from": f"{BATCH_SCALING_FROM}x{SCALING_SEQ}", "to": f"{BATCH_SCALING_TO}x{SCALING_SEQ}", "max": BATCH_SCALING_TARGET},
+                f"encoder_over_openvino_fp32_encoder_at_{BATCH_SCALING_TO}x{SCALING_SEQ}": ENCODER_VS_OPENVINO_AT_32_TARGET,
+                "bf16_encoder_over_openvino_bf16_encoder": BF16_ENCODER_VS_OPENVINO_TARGET,
             },
             "shapes": rows,
             "scaling": scaling,
+            "batch_scaling": {"median": batch_scaling(scaling, "median_ms"), "min": batch_scaling(scaling, "min_ms")},
         }
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(doc, indent=1, default=str) + "\n")
