@@ -176,6 +176,48 @@ fn linear(c: &mut Criterion) {
     }
 }
 
+/// The linear layer with bf16 weights, at the shapes and thread counts of [`linear`] (2 threads
+/// only), both ways this CPU can multiply them: in pairs (`vdpbf16ps`, with AVX-512 BF16) and
+/// widened to f32 (`"linear_bf16/avx512/widened/2t"`).
+fn linear_bf16(c: &mut Criterion) {
+    let shapes = [(768, 768), (768, 3072), (3072, 768)];
+    let threads = 2;
+    let pool = pool(threads);
+    for kernels in supported().into_iter().filter(|k| k.isa() != Isa::Scalar) {
+        let mut ways = vec![kernels];
+        if kernels.has_bf16_pairs() {
+            ways.push(kernels.widening_bf16());
+        }
+        for kernels in ways {
+            let name = format!(
+                "linear_bf16/{}/{}/{threads}t",
+                kernels.isa(),
+                kernels.bf16_dot()
+            );
+            let mut group = c.benchmark_group(name);
+            group.sample_size(10).sampling_mode(SamplingMode::Flat);
+            for m in [1, 12, 128, 512] {
+                for (k, n) in shapes {
+                    let x = values(m * k, 1.0);
+                    let w: Vec<half::bf16> = values(n * k, 0.05)
+                        .into_iter()
+                        .map(half::bf16::from_f32)
+                        .collect();
+                    let bias = values(n, 0.1);
+                    let mut y = vec![0.0; m * n];
+                    group.throughput(Throughput::Elements((2 * m * k * n) as u64));
+                    group.bench_function(format!("{m}x{k}x{n}"), |b| {
+                        pool.install(|| {
+                            b.iter(|| kernels.linear_bf16(black_box(&x), &w, &bias, &mut y, m))
+                        })
+                    });
+                }
+            }
+            group.finish();
+        }
+    }
+}
+
 /// Attention's two products per head, on strided views of the `[128, 768]` q, k, v matrices as
 /// the model has them: scores `Q_h·K_hᵀ` (128×64×128) and context `P_h·V_h` (128×128×64), for
 /// all 12 heads, on one thread.
@@ -224,6 +266,7 @@ criterion_group!(
     gelu,
     gather,
     linear,
+    linear_bf16,
     attention_gemm
 );
 criterion_main!(benches);

@@ -11,7 +11,7 @@ use ndarray::Array2;
 use crate::model::{Config, Hidden, Model};
 use crate::tokenizer::Tokenizer;
 use crate::weights::Weights;
-use crate::{hub, Error, Result};
+use crate::{hub, Dtype, Error, Result};
 
 /// How to load and run a model.
 #[derive(Clone, Debug)]
@@ -25,6 +25,8 @@ pub struct Options {
     /// at most this many tokens (a single longer text runs alone). At distilbert-base-cased's
     /// width, 4,096 tokens of activations take about 140 MB.
     pub max_batch_tokens: usize,
+    /// What the linear layers compute in ([`Dtype::F32`] by default: Hugging Face's numbers).
+    pub dtype: Dtype,
 }
 
 impl Default for Options {
@@ -33,6 +35,7 @@ impl Default for Options {
             threads: None,
             isa: None,
             max_batch_tokens: 4096,
+            dtype: Dtype::F32,
         }
     }
 }
@@ -94,7 +97,7 @@ impl Engine {
             .map_err(|e| Error::input(format!("cannot start the thread pool: {e}")))?;
         let weights = Weights::open(&dir.join("model.safetensors"))?;
         // On the pool: the weights' scan for NaN at load runs on its threads.
-        let model = pool.install(|| Model::load(config, &weights, kernels))?;
+        let model = pool.install(|| Model::load(config, &weights, kernels, options.dtype))?;
         Ok(Engine {
             dir: dir.to_path_buf(),
             tokenizer,
@@ -139,6 +142,17 @@ impl Engine {
     /// The instruction set the kernels run on.
     pub fn isa(&self) -> Isa {
         self.model.kernels().isa()
+    }
+
+    /// What the linear layers compute in ([`Options::dtype`]).
+    pub fn dtype(&self) -> Dtype {
+        self.model.dtype()
+    }
+
+    /// How the kernels multiply bf16 weights on this CPU: `"vdpbf16ps"` (AVX-512 BF16) or
+    /// `"widened"` (to f32, in registers).
+    pub fn bf16_dot(&self) -> &'static str {
+        self.model.kernels().bf16_dot()
     }
 
     /// Most tokens in one forward pass ([`Options::max_batch_tokens`]).

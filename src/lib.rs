@@ -34,6 +34,7 @@
 
 #![warn(missing_docs)]
 
+mod dtype;
 pub mod engine;
 pub mod error;
 mod files;
@@ -44,6 +45,7 @@ pub mod tokenizer;
 pub mod weights;
 
 pub use distil_kernels::Isa;
+pub use dtype::{Dtype, UnknownDtype};
 pub use engine::{Encoded, Engine, Options};
 pub use error::{Error, ErrorKind, Result};
 pub use model::{Activation, Architecture, Config, Hidden, Model};

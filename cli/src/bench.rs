@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use distil::model::profile::Profiler;
-use distil::{Engine, Error, Model, Options, Result};
+use distil::{Dtype, Engine, Error, Model, Options, Result};
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
@@ -29,9 +29,6 @@ pub struct BenchArgs {
     pub runs: u32,
     #[arg(long, default_value_t = 3)]
     pub warmup: u32,
-    /// Weight dtype to compute with.
-    #[arg(long, default_value = "f32", value_parser = ["f32", "bf16"])]
-    pub dtype: String,
     /// One JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -47,11 +44,6 @@ pub struct Workload {
 impl Workload {
     /// The workload `args` describe, for the model of `engine`.
     pub fn new(args: &BenchArgs, engine: &Engine) -> Result<Self> {
-        if args.dtype != "f32" {
-            return Err(Error::input(
-                "--dtype bf16: the bf16 compute path is not built yet",
-            ));
-        }
         let tokenizer = engine.tokenizer();
         let (batch, seq) = (args.batch as usize, args.seq as usize);
         if seq > engine.max_length() {
@@ -124,17 +116,27 @@ pub fn run(args: BenchArgs, options: &Options) -> Result<ExitCode> {
         let doc = serde_json::json!({
             "median_ms": median, "min_ms": min, "max_ms": max, "gflops": gflops,
             "batch": batch, "seq": seq, "threads": engine.threads(), "mode": mode,
-            "dtype": args.dtype, "isa": engine.isa().name(), "runs": args.runs,
+            "dtype": engine.dtype().name(), "isa": engine.isa().name(),
+            "bf16_dot": (engine.dtype() == Dtype::Bf16).then(|| engine.bf16_dot()), "runs": args.runs,
         });
         println!("{doc}");
     } else {
         println!(
-            "{mode} {batch}x{seq}, {} threads, {} kernels: median {median:.2} ms (min {min:.2}, max {max:.2}), {gflops:.1} GFLOP/s",
+            "{mode} {batch}x{seq}, {} threads, {} kernels, {}: median {median:.2} ms (min {min:.2}, max {max:.2}), {gflops:.1} GFLOP/s",
             engine.threads(),
-            engine.isa()
+            engine.isa(),
+            dtype_label(&engine),
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `f32`, or `bf16 (vdpbf16ps)` / `bf16 (widened)`: the dtype and how bf16 is multiplied.
+pub fn dtype_label(engine: &Engine) -> String {
+    match engine.dtype() {
+        Dtype::Bf16 => format!("bf16 ({})", engine.bf16_dot()),
+        dtype => dtype.to_string(),
+    }
 }
 
 /// `batch` sequences of `seq` ids: `[CLS]`, random non-special ids with one `[MASK]` in the middle,

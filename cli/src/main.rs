@@ -15,7 +15,7 @@ mod tokenize;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use distil::{Engine, Error, Isa, Options, Result};
+use distil::{Dtype, Engine, Error, Isa, Options, Result};
 
 /// A from-scratch transformer inference engine: DistilBERT fill-mask and BERT sentence embeddings.
 #[derive(Parser)]
@@ -24,6 +24,10 @@ struct Args {
     /// Worker threads for the forward pass (default: one per core).
     #[arg(long, global = true)]
     threads: Option<usize>,
+    /// What the linear layers compute in: f32 (Hugging Face's numbers) or bf16 (weights rounded
+    /// to bf16 at load; AVX-512 BF16 where the CPU has it).
+    #[arg(long, global = true, default_value = "f32")]
+    dtype: Dtype,
     #[command(subcommand)]
     command: Command,
 }
@@ -51,6 +55,7 @@ fn run(args: Args) -> Result<ExitCode> {
     let options = Options {
         threads: args.threads,
         isa: isa_from_env()?,
+        dtype: args.dtype,
         ..Options::default()
     };
     match args.command {

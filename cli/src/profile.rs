@@ -44,11 +44,12 @@ pub fn run(args: ProfileArgs, options: &Options) -> Result<ExitCode> {
     let totals: Vec<(Op, OpTotal)> = prof.totals();
     let timed: f64 = totals.iter().map(|(_, t)| t.seconds).sum();
     println!(
-        "{} {}x{}, {threads} threads, {} kernels; measured FP32 peak {peak:.0} GFLOP/s; {:.2} ms per pass ({} passes)",
+        "{} {}x{}, {threads} threads, {} kernels, {}; measured FP32 peak {peak:.0} GFLOP/s; {:.2} ms per pass ({} passes)",
         work.mode,
         args.bench.batch,
         args.bench.seq,
         engine.isa(),
+        crate::bench::dtype_label(&engine),
         wall / runs * 1e3,
         args.bench.runs
     );

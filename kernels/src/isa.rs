@@ -92,6 +92,8 @@ impl std::error::Error for UnsupportedIsa {}
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Kernels {
     isa: Isa,
+    /// Whether [`Kernels::linear_bf16`] multiplies in pairs with AVX-512 BF16 (`vdpbf16ps`).
+    bf16_pairs: bool,
 }
 
 impl Kernels {
@@ -115,13 +117,22 @@ impl Kernels {
             .rev()
             .find(|isa| isa.is_supported())
             .unwrap_or(Isa::Scalar);
-        Kernels { isa }
+        Kernels::with_isa(isa)
+    }
+
+    /// `isa`'s kernels, with bf16 pairs wherever the CPU can multiply them.
+    fn with_isa(isa: Isa) -> Self {
+        #[cfg(target_arch = "x86_64")]
+        let bf16_pairs = isa == Isa::Avx512 && is_x86_feature_detected!("avx512bf16");
+        #[cfg(not(target_arch = "x86_64"))]
+        let bf16_pairs = false;
+        Kernels { isa, bf16_pairs }
     }
 
     /// Exactly this instruction set, or an error if the CPU lacks it.
     pub fn force(isa: Isa) -> Result<Self, UnsupportedIsa> {
         if isa.is_supported() {
-            Ok(Kernels { isa })
+            Ok(Kernels::with_isa(isa))
         } else {
             Err(UnsupportedIsa {
                 requested: isa.name().to_string(),
@@ -131,7 +142,31 @@ impl Kernels {
 
     /// The plain scalar kernels, available everywhere.
     pub fn scalar() -> Self {
-        Kernels { isa: Isa::Scalar }
+        Kernels::with_isa(Isa::Scalar)
+    }
+
+    /// The same kernels, but with bf16 weights always widened to f32 (as on a CPU without
+    /// AVX-512 BF16): to compare the two ways on one machine.
+    pub fn widening_bf16(self) -> Self {
+        Kernels {
+            bf16_pairs: false,
+            ..self
+        }
+    }
+
+    /// Whether bf16 weights are multiplied in pairs with AVX-512 BF16 (`vdpbf16ps`); if not,
+    /// they are widened to f32.
+    pub fn has_bf16_pairs(&self) -> bool {
+        self.bf16_pairs
+    }
+
+    /// How [`Kernels::linear_bf16`] multiplies: `"vdpbf16ps"` or `"widened"`.
+    pub fn bf16_dot(&self) -> &'static str {
+        if self.bf16_pairs {
+            "vdpbf16ps"
+        } else {
+            "widened"
+        }
     }
 
     /// The instruction set in use.

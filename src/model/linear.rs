@@ -1,7 +1,8 @@
 //! `torch.nn.Linear`: `y = x·Wᵀ + b`, with `W` stored `[out, in]` as PyTorch saves it.
 
 use distil_kernels::Kernels;
-use ndarray::{ArrayView2, ArrayViewMut2};
+use half::bf16;
+use ndarray::{Array2, ArrayView2, ArrayViewMut2, Zip};
 
 use super::{flat, flat_mut};
 use crate::weights::{Prefix, Tensor1, Tensor2};
@@ -9,8 +10,16 @@ use crate::Result;
 
 /// A linear layer read from `{name}.weight` (`[out, in]`) and `{name}.bias` (`[out]`).
 pub struct Linear {
-    pub weight: Tensor2,
+    pub weight: Weight,
     pub bias: Tensor1,
+}
+
+/// A linear layer's `W`, in the dtype it is multiplied in.
+pub enum Weight {
+    /// As the checkpoint has it (f32 read in place, f16 or bf16 widened at load).
+    F32(Tensor2),
+    /// Rounded to bf16 (to nearest, ties to even) at load.
+    Bf16(Array2<bf16>),
 }
 
 impl Linear {
@@ -18,7 +27,7 @@ impl Linear {
     pub fn load(p: &Prefix<'_>, name: &str, out_dim: usize, in_dim: usize) -> Result<Self> {
         let p = p.pp(name);
         Ok(Linear {
-            weight: p.tensor("weight", (out_dim, in_dim))?,
+            weight: Weight::F32(p.tensor("weight", (out_dim, in_dim))?),
             bias: p.tensor("bias", out_dim)?,
         })
     }
@@ -28,10 +37,29 @@ impl Linear {
         self.bias.shape()[0]
     }
 
+    /// Holds `W` in bf16 from now on (on the current rayon pool, in parallel).
+    pub fn round_to_bf16(&mut self) {
+        if let Weight::F32(w) = &self.weight {
+            let mut rounded = Array2::from_elem(w.view().dim(), bf16::ZERO);
+            Zip::from(&mut rounded)
+                .and(w.view())
+                .par_for_each(|r, &v| *r = bf16::from_f32(v));
+            self.weight = Weight::Bf16(rounded);
+        }
+    }
+
     /// `y ← x·Wᵀ + b`, for `x: [rows, in]` and `y: [rows, out]`.
     pub fn forward(&self, k: &Kernels, x: ArrayView2<'_, f32>, y: ArrayViewMut2<'_, f32>) {
         let rows = x.nrows();
-        let (w, b) = (self.weight.as_slice(), self.bias.as_slice());
-        k.linear(flat(x), w, b, flat_mut(y), rows);
+        let b = self.bias.as_slice();
+        match &self.weight {
+            Weight::F32(w) => k.linear(flat(x), w.as_slice(), b, flat_mut(y), rows),
+            Weight::Bf16(w) => {
+                let w = w
+                    .as_slice()
+                    .expect("an array made by from_elem is in standard layout");
+                k.linear_bf16(flat(x), w, b, flat_mut(y), rows)
+            }
+        }
     }
 }

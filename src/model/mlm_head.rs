@@ -16,7 +16,7 @@ use ndarray::{Array2, ArrayView2};
 use super::config::{Activation, Config};
 use super::flat_mut;
 use super::layer_norm::LayerNorm;
-use super::linear::Linear;
+use super::linear::{Linear, Weight};
 use crate::weights::{Prefix, Tensor2};
 use crate::Result;
 
@@ -103,7 +103,7 @@ fn projector(
         tied.clone()
     };
     Ok(Linear {
-        weight,
+        weight: Weight::F32(weight),
         bias: p.tensor(bias, c.vocab_size)?,
     })
 }

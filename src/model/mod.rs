@@ -26,9 +26,10 @@ use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis};
 pub use config::{Activation, Architecture, Config};
 
 use crate::weights::Weights;
-use crate::{Error, Result};
+use crate::{Dtype, Error, Result};
 use block::TransformerBlock;
 use embeddings::Embeddings;
+use linear::Linear;
 use mlm_head::MlmHead;
 use profile::{Op, Profiler};
 use scratch::Scratch;
@@ -55,7 +56,8 @@ pub struct Model {
     embeddings: Embeddings,
     layers: Vec<TransformerBlock>,
     mlm_head: Option<MlmHead>,
-    dtype: &'static str,
+    dtype: Dtype,
+    stored_dtype: &'static str,
 }
 
 /// The last hidden states of a batch: its sequences' token rows one after another, unpadded.
@@ -104,7 +106,15 @@ impl Model {
     /// Builds the model described by `config` from `weights`, accepting the key layouts real
     /// checkpoints use: `DistilBertForMaskedLM` (`distilbert.` prefix + head), bare
     /// `DistilBertModel`, `BertForMaskedLM` (`bert.` prefix + `cls.predictions`) and bare `BertModel`.
-    pub(crate) fn load(config: Config, weights: &Weights, kernels: Kernels) -> Result<Model> {
+    ///
+    /// With [`Dtype::Bf16`], every linear layer's weight is rounded to bf16 once loaded (the word
+    /// embeddings stay f32; a projector tied to them gets a bf16 copy of its own).
+    pub(crate) fn load(
+        config: Config,
+        weights: &Weights,
+        kernels: Kernels,
+        dtype: Dtype,
+    ) -> Result<Model> {
         let root = weights.root();
         let c = &config;
         let (base, layers_key) = match c.architecture {
@@ -136,14 +146,40 @@ impl Model {
             }
             _ => None,
         };
-        Ok(Model {
-            dtype: weights.dominant_dtype(),
+        let mut model = Model {
+            dtype,
+            stored_dtype: weights.dominant_dtype(),
             config,
             kernels,
             embeddings,
             layers,
             mlm_head,
-        })
+        };
+        if dtype == Dtype::Bf16 {
+            model.linears_mut().for_each(Linear::round_to_bf16);
+        }
+        Ok(model)
+    }
+
+    /// Every linear layer: each block's four projections and two feed-forward layers, then the
+    /// MLM head's transform and projector.
+    fn linears_mut(&mut self) -> impl Iterator<Item = &mut Linear> {
+        let layers = self.layers.iter_mut().flat_map(|l| {
+            let (a, f) = (&mut l.attention, &mut l.ffn);
+            [
+                &mut a.q_lin,
+                &mut a.k_lin,
+                &mut a.v_lin,
+                &mut a.out_lin,
+                &mut f.lin1,
+                &mut f.lin2,
+            ]
+        });
+        let head = self
+            .mlm_head
+            .iter_mut()
+            .flat_map(|h| [&mut h.vocab_transform, &mut h.vocab_projector]);
+        layers.chain(head)
     }
 
     /// The hyper-parameters.
@@ -156,9 +192,14 @@ impl Model {
         self.kernels
     }
 
-    /// The dtype the weights were stored in (`f32`, `f16` or `bf16`); compute is f32.
-    pub fn dtype(&self) -> &'static str {
+    /// The dtype the linear layers compute with.
+    pub fn dtype(&self) -> Dtype {
         self.dtype
+    }
+
+    /// The dtype most of the checkpoint's bytes are stored in (`f32`, `f16` or `bf16`).
+    pub fn stored_dtype(&self) -> &'static str {
+        self.stored_dtype
     }
 
     /// Whether the model has a masked-language-model head (can fill masks).

@@ -22,11 +22,14 @@ mod pack;
 mod scalar;
 #[cfg(target_arch = "x86_64")]
 mod simd;
+#[cfg(target_arch = "x86_64")]
+mod tile;
 
 use ndarray::{ArrayView2, ArrayViewMut2};
 
 use crate::{Isa, Kernels};
-use blocks::{for_each_block, Grid};
+use blocks::{for_each_block, Grid, YBlock};
+use half::bf16;
 
 impl Kernels {
     /// `C ← α·A·B + β·C`, with `A: m×k`, `B: k×n`, `C: m×n`, any strides. When `β = 0`, `C` is
@@ -56,55 +59,128 @@ impl Kernels {
     /// the other rows (a batch gives each sequence the result it has alone), nor on the number of
     /// threads.
     pub fn linear(&self, x: &[f32], w: &[f32], bias: &[f32], y: &mut [f32], m: usize) {
-        let n = bias.len();
-        assert!(
-            n > 0 && w.len().is_multiple_of(n),
-            "weight is not n×k for a bias of {n}"
-        );
-        let k = w.len() / n;
-        assert_eq!(x.len(), m * k, "input is not m×k");
-        assert_eq!(y.len(), m * n, "output is not m×n");
+        let (n, k) = shape(x, w.len(), bias, y, m);
         if m == 0 {
             return;
         }
         match self.isa() {
             #[cfg(target_arch = "x86_64")]
             isa @ (Isa::Avx2 | Isa::Avx512) if k > 0 => {
-                let plan = simd::Plan::new(isa, m, n, k, rayon::current_num_threads());
-                let tile = plan.tile;
-                let blocking = pack::Blocking::new(m, k, tile.nr, tile.lanes);
-                pack::with_packed(x, blocking, |xp| {
-                    for_each_block(y, m, n, plan.grid, |y| {
-                        let j = y.columns();
-                        let (w, bias) = (&w[j.start * k..j.end * k], &bias[j]);
-                        simd::with_sums(plan.sums_len(), |sums| match isa {
-                            // SAFETY: a `Kernels` holds Avx2 only if the CPU has AVX2 and FMA
-                            // (`Kernels::force`, `Kernels::fastest`); the body asserts every
-                            // length its unchecked reads rely on.
-                            Isa::Avx2 => unsafe {
-                                simd::linear_avx2(xp, w, bias, y, plan.kc, sums)
-                            },
-                            // SAFETY: a `Kernels` holds Avx512 only if the CPU has AVX-512 F; as
-                            // above.
-                            _ => unsafe { simd::linear_avx512(xp, w, bias, y, plan.kc, sums) },
-                        })
-                    })
-                })
+                tiled(isa, x, simd::Weights::F32(w), bias, y, m, n, k)
             }
-            // The scalar twin: the spec, and every path's answer when `k = 0` (`y` = bias), in
-            // blocks of 16 columns.
-            _ => {
-                let grid = Grid {
-                    rows: m,
-                    cols: 16.min(n),
-                };
-                for_each_block(y, m, n, grid, |y| {
-                    let j = y.columns();
-                    scalar::linear(x, &w[j.start * k..j.end * k], &bias[j], k, y)
-                })
-            }
+            // The scalar twin: the spec, and every path's answer when `k = 0` (`y` = bias).
+            _ => scalar_blocks(y, m, n, |y| {
+                let j = y.columns();
+                scalar::linear(x, &w[j.start * k..j.end * k], &bias[j], k, y)
+            }),
         }
     }
+
+    /// [`linear`](Self::linear) with `W` in bf16 (the activations, sums and bias stay f32).
+    ///
+    /// Where the CPU has AVX-512 BF16 (and `k` is even), `x` is rounded to bf16 and multiplied in
+    /// pairs by `vdpbf16ps`, with f32 sums: twice the products per instruction of an f32 FMA and
+    /// half the bytes of `W`. Each element then differs from [`linear`](Self::linear)'s over the
+    /// widened weights by the rounding of `x` (a relative 2⁻⁹ per value, random in sign: about
+    /// `2⁻⁹·√k` of the typical product's size over the sum).
+    ///
+    /// Everywhere else each weight is widened to the f32 it equals and the product is
+    /// [`linear`](Self::linear)'s, bit for bit: half the bytes of `W` read, the arithmetic of f32.
+    pub fn linear_bf16(&self, x: &[f32], w: &[bf16], bias: &[f32], y: &mut [f32], m: usize) {
+        let (n, k) = shape(x, w.len(), bias, y, m);
+        if m == 0 {
+            return;
+        }
+        match self.isa() {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 if self.has_bf16_pairs() && k > 0 && k.is_multiple_of(2) => {
+                bf16_pairs(x, w, bias, y, m, n, k)
+            }
+            #[cfg(target_arch = "x86_64")]
+            isa @ (Isa::Avx2 | Isa::Avx512) if k > 0 => {
+                tiled(isa, x, simd::Weights::Bf16(w), bias, y, m, n, k)
+            }
+            _ => scalar_blocks(y, m, n, |y| {
+                let j = y.columns();
+                scalar::linear_bf16(x, &w[j.start * k..j.end * k], &bias[j], k, y)
+            }),
+        }
+    }
+}
+
+/// `(n, k)` of a linear layer, with every length checked: `x: m×k`, `W: n×k` (`w_len` elements),
+/// `b: n`, `y: m×n`.
+fn shape(x: &[f32], w_len: usize, bias: &[f32], y: &[f32], m: usize) -> (usize, usize) {
+    let n = bias.len();
+    assert!(
+        n > 0 && w_len.is_multiple_of(n),
+        "weight is not n×k for a bias of {n}"
+    );
+    let k = w_len / n;
+    assert_eq!(x.len(), m * k, "input is not m×k");
+    assert_eq!(y.len(), m * n, "output is not m×n");
+    (n, k)
+}
+
+/// Runs the scalar twin `f` on blocks of 16 columns of `y` (`m × n`).
+fn scalar_blocks(y: &mut [f32], m: usize, n: usize, f: impl Fn(YBlock<'_>) + Sync) {
+    let grid = Grid {
+        rows: m,
+        cols: 16.min(n),
+    };
+    for_each_block(y, m, n, grid, f)
+}
+
+/// The SIMD tiles over f32 `x~`, with `W` in f32 or widened from bf16.
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+fn tiled(
+    isa: Isa,
+    x: &[f32],
+    w: simd::Weights<'_>,
+    bias: &[f32],
+    y: &mut [f32],
+    m: usize,
+    n: usize,
+    k: usize,
+) {
+    let plan = simd::Plan::new(isa, m, n, k, rayon::current_num_threads());
+    let blocking = pack::Blocking::new(m, k, plan.tile.nr, plan.tile.lanes);
+    pack::with_packed(x, blocking, pack::Words::F32, |xp| {
+        for_each_block(y, m, n, plan.grid, |y| {
+            let j = y.columns();
+            let (w, bias) = (w.rows(j.clone(), k), &bias[j]);
+            simd::with_scratch(plan.scratch_len(), |scratch| match isa {
+                // SAFETY: a `Kernels` holds Avx2 only if the CPU has AVX2 and FMA
+                // (`Kernels::force`, `Kernels::fastest`); the body asserts every length its
+                // unchecked reads rely on.
+                Isa::Avx2 => unsafe { simd::linear_avx2(xp, w, bias, y, plan.kc, scratch) },
+                // SAFETY: a `Kernels` holds Avx512 only if the CPU has AVX-512 F; as above.
+                _ => unsafe { simd::linear_avx512(xp, w, bias, y, plan.kc, scratch) },
+            })
+        })
+    })
+}
+
+/// The AVX-512 BF16 tiles: `x~` in pairs of bf16, `W` (bf16, `k` even) read in place.
+#[cfg(target_arch = "x86_64")]
+fn bf16_pairs(x: &[f32], w: &[bf16], bias: &[f32], y: &mut [f32], m: usize, n: usize, k: usize) {
+    let steps = k / 2;
+    let plan = simd::Plan::new(Isa::Avx512, m, n, steps, rayon::current_num_threads());
+    let blocking = pack::Blocking::new(m, steps, plan.tile.nr, plan.tile.lanes);
+    pack::with_packed(x, blocking, pack::Words::Bf16Pairs, |xp| {
+        for_each_block(y, m, n, plan.grid, |y| {
+            let j = y.columns();
+            let (w, bias) = (&w[j.start * k..j.end * k], &bias[j]);
+            simd::with_scratch(plan.scratch_len(), |scratch| {
+                // SAFETY: `linear_bf16` takes this path only for a `Kernels` that holds Avx512
+                // (the CPU has AVX-512 F) and has bf16 pairs (it has AVX-512 BF16, see
+                // `Kernels::has_bf16_pairs`); the body asserts every length its unchecked reads
+                // rely on.
+                unsafe { simd::linear_avx512_bf16_pairs(xp, w, bias, y, plan.kc, scratch) }
+            })
+        })
+    })
 }
 
 /// `matrixmultiply`'s packed GEMM on `ndarray` views.
@@ -147,6 +223,7 @@ fn packed_gemm(
 
 #[cfg(test)]
 mod tests {
+    use half::bf16;
     use ndarray::{arr2, Array2};
 
     use crate::testing::all_kernels;
@@ -163,6 +240,35 @@ mod tests {
             let mut y = [0.0; 4];
             k.linear(&x, &w, &[10.0, 20.0], &mut y, 2);
             assert_eq!(y, [14.0, 22.0, 20.0, 25.0], "{}", k.isa());
+        }
+    }
+
+    #[test]
+    fn linear_2x3_by_hand_in_bf16() {
+        // The same product, every value exact in bf16: both ways of multiplying bf16 give it.
+        for k in all_kernels() {
+            for k in [k, k.widening_bf16()] {
+                let x = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+                let w = [1.0, 0.0, 1.0, 0.0, 1.0, 0.0].map(bf16::from_f32);
+                let mut y = [0.0; 4];
+                k.linear_bf16(&x, &w, &[10.0, 20.0], &mut y, 2);
+                assert_eq!(
+                    y,
+                    [14.0, 22.0, 20.0, 25.0],
+                    "{} ({})",
+                    k.isa(),
+                    k.bf16_dot()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn linear_of_no_tokens_writes_nothing() {
+        for k in all_kernels() {
+            let mut y: [f32; 0] = [];
+            k.linear(&[], &[1.0; 6], &[0.0; 2], &mut y, 0);
+            k.linear_bf16(&[], &[bf16::ONE; 6], &[0.0; 2], &mut y, 0);
         }
     }
 

@@ -14,7 +14,12 @@
 //!
 //! Packing costs one pass over `x` (`m·k` values, a few percent of the product at `k ≥ 64`); the
 //! weights are never packed.
+//!
+//! For bf16 weights multiplied in pairs ([`Words::Bf16Pairs`]), each value of `x~` is instead a pair
+//! of bf16, `x[i, 2q]` (rounded to nearest even) in the low half and `x[i, 2q + 1]` in the high,
+//! kept in an f32's bits: `x~` has `k / 2` steps of pairs, laid out as above.
 
+use half::bf16;
 use rayon::prelude::*;
 use std::cell::RefCell;
 
@@ -95,6 +100,25 @@ impl Blocking {
     }
 }
 
+/// What a value of `x~` holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Words {
+    /// One f32 of `x`.
+    F32,
+    /// Two values of `x` rounded to bf16, the even one in the low half; `x` has `2k` values a row.
+    Bf16Pairs,
+}
+
+impl Words {
+    /// Values of `x` in one value of `x~`.
+    fn per_word(self) -> usize {
+        match self {
+            Words::F32 => 1,
+            Words::Bf16Pairs => 2,
+        }
+    }
+}
+
 /// `x~`, ready for the micro-kernel.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct PackedX<'a> {
@@ -108,12 +132,21 @@ thread_local! {
     static BUFFER: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Packs `x` (`m × k`, row-major) as `blocking` says and runs `f` on the result, using the
+/// Packs `x` (`m × k` words, row-major) as `blocking` and `words` say and runs `f` on the result, using the
 /// thread's buffer (or a fresh one if a call further up this thread's stack holds it, as when a
 /// rayon worker that waits inside `linear` picks up another `linear`). Blocks are packed in
 /// parallel on the current rayon pool.
-pub(super) fn with_packed<R>(x: &[f32], blocking: Blocking, f: impl FnOnce(PackedX<'_>) -> R) -> R {
-    assert_eq!(x.len(), blocking.m * blocking.k, "input is not m×k");
+pub(super) fn with_packed<R>(
+    x: &[f32],
+    blocking: Blocking,
+    words: Words,
+    f: impl FnOnce(PackedX<'_>) -> R,
+) -> R {
+    assert_eq!(
+        x.len(),
+        blocking.m * blocking.k * words.per_word(),
+        "input is not m×k"
+    );
     let run = |buf: &mut Vec<f32>| {
         let len = blocking.len();
         buf.resize(len + ALIGN_FLOATS, 0.0);
@@ -122,7 +155,7 @@ pub(super) fn with_packed<R>(x: &[f32], blocking: Blocking, f: impl FnOnce(Packe
             .align_offset(ALIGN_FLOATS * 4)
             .min(ALIGN_FLOATS);
         let data = &mut buf[start..start + len];
-        pack(x, blocking, data);
+        pack(x, blocking, words, data);
         f(PackedX { data, blocking })
     };
     BUFFER.with(|cell| match cell.try_borrow_mut() {
@@ -132,7 +165,7 @@ pub(super) fn with_packed<R>(x: &[f32], blocking: Blocking, f: impl FnOnce(Packe
 }
 
 /// `x → x~`. Every value of `out` is written, the padding with zeros.
-fn pack(x: &[f32], blocking: Blocking, out: &mut [f32]) {
+fn pack(x: &[f32], blocking: Blocking, words: Words, out: &mut [f32]) {
     let Blocking { k, nr, .. } = blocking;
     assert_eq!(out.len(), blocking.len());
     if k == 0 {
@@ -143,13 +176,15 @@ fn pack(x: &[f32], blocking: Blocking, out: &mut [f32]) {
         let Block {
             i0, tokens, width, ..
         } = blocking.block(b);
-        let rows = &x[i0 * k..(i0 + tokens) * k];
+        let row_len = k * words.per_word();
+        let rows = &x[i0 * row_len..(i0 + tokens) * row_len];
         // The tiles' widths, known at compile time: twice as fast as `any_width`.
-        match width {
-            8 => block::<8>(rows, k, dst),
-            16 => block::<16>(rows, k, dst),
-            32 => block::<32>(rows, k, dst),
-            _ => any_width(rows, k, width, dst),
+        match (words, width) {
+            (Words::F32, 8) => block::<8>(rows, k, dst),
+            (Words::F32, 16) => block::<16>(rows, k, dst),
+            (Words::F32, 32) => block::<32>(rows, k, dst),
+            (Words::F32, _) => any_width(rows, k, width, dst),
+            (Words::Bf16Pairs, _) => bf16_pairs(rows, k, width, dst),
         }
     });
 }
@@ -184,6 +219,22 @@ fn any_width(rows: &[f32], k: usize, width: usize, dst: &mut [f32]) {
     }
     for dst_p in dst.chunks_exact_mut(width) {
         dst_p[tokens..].fill(0.0);
+    }
+}
+
+/// A block of `width` tokens in pairs of bf16: `dst[q][t] = (x[t, 2q], x[t, 2q + 1])` for `q <
+/// steps`, and zeros past the last token.
+fn bf16_pairs(rows: &[f32], steps: usize, width: usize, dst: &mut [f32]) {
+    let tokens = rows.len() / (2 * steps);
+    for (t, row) in rows.chunks_exact(2 * steps).enumerate() {
+        for (q, pair) in row.chunks_exact(2).enumerate() {
+            let (even, odd) = (bf16::from_f32(pair[0]), bf16::from_f32(pair[1]));
+            let bits = u32::from(even.to_bits()) | (u32::from(odd.to_bits()) << 16);
+            dst[q * width + t] = f32::from_bits(bits);
+        }
+    }
+    for dst_q in dst.chunks_exact_mut(width) {
+        dst_q[tokens..].fill(0.0);
     }
 }
 
@@ -223,7 +274,7 @@ mod tests {
         ] {
             let x: Vec<f32> = (0..m * k).map(|v| v as f32).collect();
             let blocking = Blocking::new(m, k, nr, lanes);
-            let got = with_packed(&x, blocking, |px| px.data.to_vec());
+            let got = with_packed(&x, blocking, Words::F32, |px| px.data.to_vec());
             let mut want = vec![];
             for b in 0..blocking.blocks() {
                 let block = blocking.block(b);
@@ -240,11 +291,33 @@ mod tests {
     }
 
     #[test]
+    fn packs_pairs_of_bf16_by_hand() {
+        // x = [1 2 3 4; 5 6 7 8.001] in one block of 2 tokens: step 0 holds (1, 2) and (5, 6),
+        // step 1 (3, 4) and (7, 8.001 rounded to bf16: 8); bf16(v) is the high half of v's bits.
+        let x = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.001];
+        let got = with_packed(&x, Blocking::new(2, 2, 2, 2), Words::Bf16Pairs, |px| {
+            px.data.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        });
+        let pair = |even: f32, odd: f32| (even.to_bits() >> 16) | (odd.to_bits() & 0xFFFF_0000);
+        assert_eq!(
+            got,
+            [
+                pair(1.0, 2.0),
+                pair(5.0, 6.0),
+                pair(3.0, 4.0),
+                pair(7.0, 8.0)
+            ]
+        );
+    }
+
+    #[test]
     fn packs_a_3x2_input_by_hand() {
         // x = [1 2; 3 4; 5 6] in blocks of 2 tokens (vectors of 2): block 0 is p=0: 1 3, p=1: 2 4;
         // block 1 is token 2 and a zero lane: p=0: 5 0, p=1: 6 0.
         let x = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
-        let got = with_packed(&x, Blocking::new(3, 2, 2, 2), |px| px.data.to_vec());
+        let got = with_packed(&x, Blocking::new(3, 2, 2, 2), Words::F32, |px| {
+            px.data.to_vec()
+        });
         assert_eq!(got, [1.0, 3.0, 2.0, 4.0, 5.0, 0.0, 6.0, 0.0]);
     }
 }

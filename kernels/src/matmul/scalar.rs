@@ -2,6 +2,8 @@
 
 use ndarray::{ArrayView2, ArrayViewMut2};
 
+use half::bf16;
+
 use super::blocks::YBlock;
 
 /// `C ← α·A·B + β·C`; `C` is not read when `β = 0`.
@@ -32,7 +34,56 @@ pub fn gemm(
 /// multiply-adds from 0 in increasing `p`, then the bias added,
 /// `y[i][j] = b[j] + fma(x[i,k-1], W[j,k-1], … fma(x[i,1], W[j,1], fma(x[i,0], W[j,0], 0)))`,
 /// and the SIMD tiles (`simd.rs`) compute exactly that in each lane.
-pub fn linear(x: &[f32], w: &[f32], bias: &[f32], k: usize, mut y: YBlock<'_>) {
+pub fn linear(x: &[f32], w: &[f32], bias: &[f32], k: usize, y: YBlock<'_>) {
+    each_element(x, w, bias, k, y, |x_row, w_row| {
+        let mut acc = 0.0f32;
+        for (&xp, &wp) in x_row.iter().zip(w_row) {
+            acc = xp.mul_add(wp, acc);
+        }
+        acc
+    })
+}
+
+/// [`linear`] with `W` in bf16, each weight read as the f32 it equals: the spec of the widened
+/// bf16 tiles, bit for bit.
+pub fn linear_bf16(x: &[f32], w: &[bf16], bias: &[f32], k: usize, y: YBlock<'_>) {
+    each_element(x, w, bias, k, y, |x_row, w_row| {
+        let mut acc = 0.0f32;
+        for (&xp, wp) in x_row.iter().zip(w_row) {
+            acc = xp.mul_add(wp.to_f32(), acc);
+        }
+        acc
+    })
+}
+
+/// The spec of the bf16 tiles that multiply in pairs (`vdpbf16ps`, `k` even): `x` is rounded to
+/// bf16 (to nearest, ties to even), and for each pair `q` the chain adds `x[2q+1]·W[2q+1]`, then
+/// `x[2q]·W[2q]`, each rounded once (a product of two bf16 is exact in f32, so a fused
+/// multiply-add is that addition). The instruction also reads and writes denormals as zero, which
+/// this does not: the two agree wherever no sum or product falls below 2⁻¹²⁶.
+#[cfg(test)]
+pub fn linear_bf16_pairs(x: &[f32], w: &[bf16], bias: &[f32], k: usize, y: YBlock<'_>) {
+    assert!(k.is_multiple_of(2), "pairs need an even k");
+    each_element(x, w, bias, k, y, |x_row, w_row| {
+        let mut acc = 0.0f32;
+        for (xq, wq) in x_row.chunks_exact(2).zip(w_row.chunks_exact(2)) {
+            let x_q = |i: usize| bf16::from_f32(xq[i]).to_f32();
+            acc = x_q(1).mul_add(wq[1].to_f32(), acc);
+            acc = x_q(0).mul_add(wq[0].to_f32(), acc);
+        }
+        acc
+    })
+}
+
+/// `y[i][j] = b[j] + dot(x row i, W row j)` for every element `y` holds.
+fn each_element<T>(
+    x: &[f32],
+    w: &[T],
+    bias: &[f32],
+    k: usize,
+    mut y: YBlock<'_>,
+    dot: impl Fn(&[f32], &[T]) -> f32,
+) {
     let cols = y.columns().len();
     assert!(x.len() >= y.rows().end * k, "input has fewer rows than y");
     assert!(
@@ -42,12 +93,7 @@ pub fn linear(x: &[f32], w: &[f32], bias: &[f32], k: usize, mut y: YBlock<'_>) {
     for i in y.rows() {
         let x_row = &x[i * k..(i + 1) * k];
         for (j, out) in y.row(i).iter_mut().enumerate() {
-            let w_row = &w[j * k..(j + 1) * k];
-            let mut acc = 0.0f32;
-            for (&xp, &wp) in x_row.iter().zip(w_row) {
-                acc = xp.mul_add(wp, acc);
-            }
-            *out = bias[j] + acc;
+            *out = bias[j] + dot(x_row, &w[j * k..(j + 1) * k]);
         }
     }
 }

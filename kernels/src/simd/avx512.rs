@@ -27,6 +27,28 @@ unsafe fn sign_bits() -> __m512i {
     unsafe { _mm512_set1_epi32(i32::MIN) }
 }
 
+impl F32x16 {
+    /// `self` plus the dot products of pairs of bf16 (`vdpbf16ps`): each 32-bit lane of `x` and `w`
+    /// holds two bf16 (the even element in the low half), and lane `i` of the result is `self[i] +
+    /// x.odd·w.odd + x.even·w.even`, added in that order, each addition rounded to f32 (the
+    /// products of two bf16 are exact in f32), denormals read and written as zero.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512 F and AVX-512 BF16.
+    #[inline(always)]
+    pub(crate) unsafe fn dot_bf16_pairs(self, x: F32x16, w: F32x16) -> F32x16 {
+        // SAFETY: the caller guarantees AVX-512 F and BF16. `__m512bh` is 512 bits like `__m512`:
+        // the transmutes reinterpret the lanes' bits, which is what they hold.
+        unsafe {
+            let (x, w) = (
+                std::mem::transmute::<__m512, __m512bh>(x.0),
+                std::mem::transmute::<__m512, __m512bh>(w.0),
+            );
+            F32x16(_mm512_dpbf16_ps(self.0, x, w))
+        }
+    }
+}
+
 impl Vector for F32x16 {
     const LANES: usize = 16;
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use distil::Dtype;
 use serde_json::{json, Value};
 
 use crate::server::responses::{self, ApiError};
@@ -72,8 +73,10 @@ pub(super) async fn info(State(app): State<Arc<App>>) -> Response {
             "model_dir": engine.dir().display().to_string(),
             "model_type": model_type,
             "tasks": tasks,
-            "dtype": engine.model().dtype(),
-            "compute_dtype": "f32",
+            "dtype": engine.dtype().name(),
+            "weights_dtype": engine.model().stored_dtype(),
+            "isa": engine.isa().name(),
+            "bf16_dot": (engine.dtype() == Dtype::Bf16).then(|| engine.bf16_dot()),
             "max_length": engine.max_length(),
             "vocab_size": config.vocab_size,
             "dim": config.dim,
