@@ -10,7 +10,7 @@
 //! minutes; `-- softmax` (or any part of a name) picks some.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, SamplingMode, Throughput};
-use distil_kernels::{Isa, Kernels};
+use distil_kernels::{Bf16Dot, Isa, Kernels};
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis, Slice};
 use std::hint::black_box;
 
@@ -184,11 +184,8 @@ fn linear_bf16(c: &mut Criterion) {
     let threads = 2;
     let pool = pool(threads);
     for kernels in supported().into_iter().filter(|k| k.isa() != Isa::Scalar) {
-        let mut ways = vec![kernels];
-        if kernels.has_bf16_pairs() {
-            ways.push(kernels.widening_bf16());
-        }
-        for kernels in ways {
+        let ways = Bf16Dot::ALL.map(|dot| kernels.with_bf16_dot(dot));
+        for kernels in ways.into_iter().flatten() {
             let name = format!(
                 "linear_bf16/{}/{}/{threads}t",
                 kernels.isa(),

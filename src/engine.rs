@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use distil_kernels::{Isa, Kernels};
+use distil_kernels::{Bf16Dot, Isa, Kernels};
 use ndarray::Array2;
 
 use crate::model::{Config, Hidden, Model};
@@ -27,6 +27,10 @@ pub struct Options {
     pub max_batch_tokens: usize,
     /// What the linear layers compute in ([`Dtype::F32`] by default: Hugging Face's numbers).
     pub dtype: Dtype,
+    /// How bf16 weights are multiplied; `None` picks what is faster on this CPU (pairs on AMD's
+    /// with AVX-512 BF16, widened elsewhere: see [`Bf16Dot`]). Pairs on a CPU or instruction set
+    /// without AVX-512 BF16 is an error at load.
+    pub bf16_dot: Option<Bf16Dot>,
 }
 
 impl Default for Options {
@@ -36,6 +40,7 @@ impl Default for Options {
             isa: None,
             max_batch_tokens: 4096,
             dtype: Dtype::F32,
+            bf16_dot: None,
         }
     }
 }
@@ -84,10 +89,13 @@ impl Engine {
                 ),
             ));
         }
-        let kernels = match options.isa {
+        let mut kernels = match options.isa {
             Some(isa) => Kernels::force(isa)?,
             None => Kernels::fastest(),
         };
+        if let Some(dot) = options.bf16_dot {
+            kernels = kernels.with_bf16_dot(dot)?;
+        }
         let mut pool = rayon::ThreadPoolBuilder::new().thread_name(|i| format!("distil-{i}"));
         if let Some(n) = options.threads {
             pool = pool.num_threads(n.max(1));
@@ -149,9 +157,8 @@ impl Engine {
         self.model.dtype()
     }
 
-    /// How the kernels multiply bf16 weights on this CPU: `"vdpbf16ps"` (AVX-512 BF16) or
-    /// `"widened"` (to f32, in registers).
-    pub fn bf16_dot(&self) -> &'static str {
+    /// How the kernels multiply bf16 weights ([`Options::bf16_dot`]).
+    pub fn bf16_dot(&self) -> Bf16Dot {
         self.model.kernels().bf16_dot()
     }
 

@@ -11,7 +11,8 @@
 
 use std::path::{Path, PathBuf};
 
-use distil::{Dtype, Embed, Engine, Isa, Options};
+use distil::{Bf16Dot, Dtype, Embed, Engine, Isa, Options};
+use distil_kernels::Kernels;
 use ndarray::ArrayView1;
 use serde_json::Value;
 
@@ -25,20 +26,26 @@ fn read_json(name: &str) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
-/// The instruction sets to load bf16 models on: the fastest (pairs where the CPU has AVX-512 BF16)
-/// and, where it differs, AVX2 (always widened).
-fn isas() -> Vec<Option<Isa>> {
-    let mut isas = vec![None];
-    if Isa::Avx2.is_supported() && distil_kernels::Kernels::fastest().isa() != Isa::Avx2 {
-        isas.push(Some(Isa::Avx2));
+/// The ways to load bf16 models: on the fastest kernels, widened and (where the CPU has AVX-512
+/// BF16) in pairs, and on AVX2 (widened) where that differs.
+fn ways() -> Vec<(Option<Isa>, Option<Bf16Dot>)> {
+    let fastest = Kernels::fastest();
+    let mut ways: Vec<_> = Bf16Dot::ALL
+        .into_iter()
+        .filter(|&dot| fastest.with_bf16_dot(dot).is_ok())
+        .map(|dot| (None, Some(dot)))
+        .collect();
+    if Isa::Avx2.is_supported() && fastest.isa() != Isa::Avx2 {
+        ways.push((Some(Isa::Avx2), None));
     }
-    isas
+    ways
 }
 
-fn load(dir: &str, dtype: Dtype, isa: Option<Isa>) -> Engine {
+fn load(dir: &str, dtype: Dtype, (isa, bf16_dot): (Option<Isa>, Option<Bf16Dot>)) -> Engine {
     let options = Options {
         dtype,
         isa,
+        bf16_dot,
         ..Options::default()
     };
     Engine::load(fixtures().join(dir), &options).unwrap_or_else(|e| panic!("{dir}: {e}"))
@@ -86,8 +93,8 @@ fn minilm_embeddings_stay_within_the_bounds_of_sentence_transformers_fp32() {
                 .collect()
         })
         .collect();
-    for isa in isas() {
-        let engine = load(m["dir"].as_str().unwrap(), Dtype::Bf16, isa);
+    for way in ways() {
+        let engine = load(m["dir"].as_str().unwrap(), Dtype::Bf16, way);
         assert_eq!(engine.dtype(), Dtype::Bf16);
         let got = Embed::new(&engine).unwrap().run(&sentences).unwrap();
         let cosines: Vec<f64> = got
@@ -131,9 +138,9 @@ fn hidden_states_stay_close_to_f32_and_a_batch_equals_its_singles() {
             })
             .collect();
         let refs: Vec<&[u32]> = seqs.iter().map(Vec::as_slice).collect();
-        let f32s = load(dir, Dtype::F32, None).forward(&refs).unwrap();
-        for isa in isas() {
-            let engine = load(dir, Dtype::Bf16, isa);
+        let f32s = load(dir, Dtype::F32, (None, None)).forward(&refs).unwrap();
+        for way in ways() {
+            let engine = load(dir, Dtype::Bf16, way);
             let batch = engine.forward(&refs).unwrap();
             let worst = batch
                 .states()

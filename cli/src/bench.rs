@@ -117,7 +117,7 @@ pub fn run(args: BenchArgs, options: &Options) -> Result<ExitCode> {
             "median_ms": median, "min_ms": min, "max_ms": max, "gflops": gflops,
             "batch": batch, "seq": seq, "threads": engine.threads(), "mode": mode,
             "dtype": engine.dtype().name(), "isa": engine.isa().name(),
-            "bf16_dot": (engine.dtype() == Dtype::Bf16).then(|| engine.bf16_dot()), "runs": args.runs,
+            "bf16_dot": (engine.dtype() == Dtype::Bf16).then(|| engine.bf16_dot().name()), "runs": args.runs,
         });
         println!("{doc}");
     } else {

@@ -15,7 +15,7 @@ mod tokenize;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use distil::{Dtype, Engine, Error, Isa, Options, Result};
+use distil::{Bf16Dot, Dtype, Engine, Error, Isa, Options, Result};
 
 /// A from-scratch transformer inference engine: DistilBERT fill-mask and BERT sentence embeddings.
 #[derive(Parser)]
@@ -56,6 +56,7 @@ fn run(args: Args) -> Result<ExitCode> {
         threads: args.threads,
         isa: isa_from_env()?,
         dtype: args.dtype,
+        bf16_dot: bf16_dot_from_env()?,
         ..Options::default()
     };
     match args.command {
@@ -77,6 +78,20 @@ fn isa_from_env() -> Result<Option<Isa>> {
             Some(isa) => Ok(Some(isa)),
             None => Err(Error::input(format!(
                 "DISTIL_ISA={name:?}: unknown instruction set (expected scalar, avx2 or avx512)"
+            ))),
+        },
+        _ => Ok(None),
+    }
+}
+
+/// How `DISTIL_BF16_DOT` says to multiply bf16 weights (`vdpbf16ps` or `widened`), if set: for
+/// tests and benchmarks of one way.
+fn bf16_dot_from_env() -> Result<Option<Bf16Dot>> {
+    match std::env::var("DISTIL_BF16_DOT") {
+        Ok(name) if !name.is_empty() => match Bf16Dot::from_name(&name) {
+            Some(dot) => Ok(Some(dot)),
+            None => Err(Error::input(format!(
+                "DISTIL_BF16_DOT={name:?}: unknown way (expected vdpbf16ps or widened)"
             ))),
         },
         _ => Ok(None),

@@ -77,6 +77,10 @@ impl fmt::Display for UnsupportedIsa {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match Isa::from_name(&self.requested) {
             Some(isa) => write!(f, "this CPU cannot run the {isa} kernels"),
+            None if self.requested == Bf16Dot::Pairs.name() => write!(
+                f,
+                "bf16 in pairs (vdpbf16ps) needs the avx512 kernels on a CPU with AVX-512 BF16"
+            ),
             None => write!(
                 f,
                 "unknown instruction set {:?} (expected scalar, avx2 or avx512)",
@@ -88,12 +92,70 @@ impl fmt::Display for UnsupportedIsa {
 
 impl std::error::Error for UnsupportedIsa {}
 
+/// Whether this CPU has AVX-512 BF16 (`vdpbf16ps`).
+fn has_avx512_bf16() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return is_x86_feature_detected!("avx512bf16");
+    #[cfg(not(target_arch = "x86_64"))]
+    return false;
+}
+
+/// Whether bf16 weights are best multiplied in pairs with `vdpbf16ps` on this CPU, rather than
+/// widened to f32: it has AVX-512 BF16, and the instruction outruns f32 FMAs there. It does on AMD
+/// (Zen 4 and 5: twice an FMA's products per instruction at about an FMA's rate; 367 against 221
+/// GFLOP/s per core measured on Zen 5). It does not on the Intel Xeons measured here (Emerald
+/// Rapids, without AMX): 83 against 132 GFLOP/s per core, and the bf16 encoder at 1×12 ran at
+/// 15.2 ms in pairs against 12.1 ms in f32. So: AMD's, and only where the CPU has it.
+fn bf16_pairs_pay() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let id = std::arch::x86_64::__cpuid(0);
+        let vendor = [id.ebx, id.edx, id.ecx].map(u32::to_le_bytes).concat();
+        has_avx512_bf16() && vendor == b"AuthenticAMD"
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
 /// The kernels chosen for this CPU. Cheap to copy; pass it to every kernel call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Kernels {
     isa: Isa,
-    /// Whether [`Kernels::linear_bf16`] multiplies in pairs with AVX-512 BF16 (`vdpbf16ps`).
-    bf16_pairs: bool,
+    /// How [`Kernels::linear_bf16`] multiplies.
+    bf16_dot: Bf16Dot,
+}
+
+/// How [`Kernels::linear_bf16`] multiplies bf16 weights.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Bf16Dot {
+    /// In pairs with AVX-512 BF16 (`vdpbf16ps`), the activations rounded to bf16 too.
+    Pairs,
+    /// Each weight widened to the f32 it equals, then f32 fused multiply-adds.
+    Widened,
+}
+
+impl Bf16Dot {
+    /// Both ways.
+    pub const ALL: [Bf16Dot; 2] = [Bf16Dot::Pairs, Bf16Dot::Widened];
+
+    /// The name `DISTIL_BF16_DOT`, `/info` and the benchmarks use: `vdpbf16ps` or `widened`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Bf16Dot::Pairs => "vdpbf16ps",
+            Bf16Dot::Widened => "widened",
+        }
+    }
+
+    /// Parses a name as [`Bf16Dot::name`] spells it.
+    pub fn from_name(name: &str) -> Option<Bf16Dot> {
+        Bf16Dot::ALL.into_iter().find(|dot| dot.name() == name)
+    }
+}
+
+impl fmt::Display for Bf16Dot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 impl Kernels {
@@ -120,13 +182,29 @@ impl Kernels {
         Kernels::with_isa(isa)
     }
 
-    /// `isa`'s kernels, with bf16 pairs wherever the CPU can multiply them.
+    /// `isa`'s kernels, with bf16 pairs wherever they pay ([`bf16_pairs_pay`]).
     fn with_isa(isa: Isa) -> Self {
-        #[cfg(target_arch = "x86_64")]
-        let bf16_pairs = isa == Isa::Avx512 && is_x86_feature_detected!("avx512bf16");
-        #[cfg(not(target_arch = "x86_64"))]
-        let bf16_pairs = false;
-        Kernels { isa, bf16_pairs }
+        let bf16_dot = if isa == Isa::Avx512 && bf16_pairs_pay() {
+            Bf16Dot::Pairs
+        } else {
+            Bf16Dot::Widened
+        };
+        Kernels { isa, bf16_dot }
+    }
+
+    /// The same kernels with bf16 weights multiplied as `dot` says, or an error if that needs
+    /// AVX-512 BF16 and these kernels are not AVX-512 on a CPU that has it: to compare the two
+    /// ways on one machine (`DISTIL_BF16_DOT`).
+    pub fn with_bf16_dot(self, dot: Bf16Dot) -> Result<Self, UnsupportedIsa> {
+        if dot == Bf16Dot::Pairs && !(self.isa == Isa::Avx512 && has_avx512_bf16()) {
+            return Err(UnsupportedIsa {
+                requested: dot.name().to_string(),
+            });
+        }
+        Ok(Kernels {
+            bf16_dot: dot,
+            ..self
+        })
     }
 
     /// Exactly this instruction set, or an error if the CPU lacks it.
@@ -145,28 +223,9 @@ impl Kernels {
         Kernels::with_isa(Isa::Scalar)
     }
 
-    /// The same kernels, but with bf16 weights always widened to f32 (as on a CPU without
-    /// AVX-512 BF16): to compare the two ways on one machine.
-    pub fn widening_bf16(self) -> Self {
-        Kernels {
-            bf16_pairs: false,
-            ..self
-        }
-    }
-
-    /// Whether bf16 weights are multiplied in pairs with AVX-512 BF16 (`vdpbf16ps`); if not,
-    /// they are widened to f32.
-    pub fn has_bf16_pairs(&self) -> bool {
-        self.bf16_pairs
-    }
-
-    /// How [`Kernels::linear_bf16`] multiplies: `"vdpbf16ps"` or `"widened"`.
-    pub fn bf16_dot(&self) -> &'static str {
-        if self.bf16_pairs {
-            "vdpbf16ps"
-        } else {
-            "widened"
-        }
+    /// How [`Kernels::linear_bf16`] multiplies.
+    pub fn bf16_dot(&self) -> Bf16Dot {
+        self.bf16_dot
     }
 
     /// The instruction set in use.

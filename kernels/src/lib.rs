@@ -30,4 +30,4 @@ mod simd;
 pub mod softmax;
 pub mod testing;
 
-pub use isa::{Isa, Kernels, UnsupportedIsa};
+pub use isa::{Bf16Dot, Isa, Kernels, UnsupportedIsa};

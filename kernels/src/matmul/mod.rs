@@ -27,7 +27,7 @@ mod tile;
 
 use ndarray::{ArrayView2, ArrayViewMut2};
 
-use crate::{Isa, Kernels};
+use crate::{Bf16Dot, Isa, Kernels};
 use blocks::{for_each_block, Grid, YBlock};
 use half::bf16;
 
@@ -78,13 +78,13 @@ impl Kernels {
 
     /// [`linear`](Self::linear) with `W` in bf16 (the activations, sums and bias stay f32).
     ///
-    /// Where the CPU has AVX-512 BF16 (and `k` is even), `x` is rounded to bf16 and multiplied in
-    /// pairs by `vdpbf16ps`, with f32 sums: twice the products per instruction of an f32 FMA and
+    /// With [`Bf16Dot::Pairs`] (AVX-512 BF16; the default on CPUs where it pays, and `k` even),
+    /// `x` is rounded to bf16 and multiplied in pairs by `vdpbf16ps`, with f32 sums: twice the products per instruction of an f32 FMA and
     /// half the bytes of `W`. Each element then differs from [`linear`](Self::linear)'s over the
     /// widened weights by the rounding of `x` (a relative 2⁻⁹ per value, random in sign: about
     /// `2⁻⁹·√k` of the typical product's size over the sum).
     ///
-    /// Everywhere else each weight is widened to the f32 it equals and the product is
+    /// Otherwise ([`Bf16Dot::Widened`]) each weight is widened to the f32 it equals and the product is
     /// [`linear`](Self::linear)'s, bit for bit: half the bytes of `W` read, the arithmetic of f32.
     pub fn linear_bf16(&self, x: &[f32], w: &[bf16], bias: &[f32], y: &mut [f32], m: usize) {
         let (n, k) = shape(x, w.len(), bias, y, m);
@@ -93,7 +93,7 @@ impl Kernels {
         }
         match self.isa() {
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 if self.has_bf16_pairs() && k > 0 && k.is_multiple_of(2) => {
+            Isa::Avx512 if self.bf16_dot() == Bf16Dot::Pairs && k > 0 && k.is_multiple_of(2) => {
                 bf16_pairs(x, w, bias, y, m, n, k)
             }
             #[cfg(target_arch = "x86_64")]
@@ -174,9 +174,9 @@ fn bf16_pairs(x: &[f32], w: &[bf16], bias: &[f32], y: &mut [f32], m: usize, n: u
             let (w, bias) = (&w[j.start * k..j.end * k], &bias[j]);
             simd::with_scratch(plan.scratch_len(), |scratch| {
                 // SAFETY: `linear_bf16` takes this path only for a `Kernels` that holds Avx512
-                // (the CPU has AVX-512 F) and has bf16 pairs (it has AVX-512 BF16, see
-                // `Kernels::has_bf16_pairs`); the body asserts every length its unchecked reads
-                // rely on.
+                // (the CPU has AVX-512 F) and multiplies bf16 in pairs (it has AVX-512 BF16:
+                // `Kernels::with_isa`, `Kernels::with_bf16_dot`); the body asserts every length
+                // its unchecked reads rely on.
                 unsafe { simd::linear_avx512_bf16_pairs(xp, w, bias, y, plan.kc, scratch) }
             })
         })
@@ -227,6 +227,7 @@ mod tests {
     use ndarray::{arr2, Array2};
 
     use crate::testing::all_kernels;
+    use crate::Bf16Dot;
 
     #[test]
     fn linear_2x3_by_hand() {
@@ -247,7 +248,8 @@ mod tests {
     fn linear_2x3_by_hand_in_bf16() {
         // The same product, every value exact in bf16: both ways of multiplying bf16 give it.
         for k in all_kernels() {
-            for k in [k, k.widening_bf16()] {
+            let ways = Bf16Dot::ALL.map(|dot| k.with_bf16_dot(dot));
+            for k in ways.into_iter().flatten() {
                 let x = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
                 let w = [1.0, 0.0, 1.0, 0.0, 1.0, 0.0].map(bf16::from_f32);
                 let mut y = [0.0; 4];

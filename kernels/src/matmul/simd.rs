@@ -499,7 +499,7 @@ mod tests {
     use super::*;
     use crate::simd::F32x8x2;
     use crate::testing::supported_or_skip;
-    use crate::Kernels;
+    use crate::{Bf16Dot, Kernels};
 
     /// A task's generic body with AVX-512's tiles and 16-lane vectors, run on AVX2.
     ///
@@ -694,10 +694,8 @@ mod tests {
 
     #[test]
     fn vdpbf16ps_tiles_equal_their_spec() {
-        let Some(kernels) = Kernels::force(Isa::Avx512)
-            .ok()
-            .filter(Kernels::has_bf16_pairs)
-        else {
+        let pairs = Kernels::force(Isa::Avx512).and_then(|k| k.with_bf16_dot(Bf16Dot::Pairs));
+        let Ok(kernels) = pairs else {
             eprintln!("skipping vdpbf16ps: this CPU lacks AVX-512 BF16 (its body is tested at 16 lanes through EmulatedPairs)");
             return;
         };

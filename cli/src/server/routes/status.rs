@@ -76,7 +76,7 @@ pub(super) async fn info(State(app): State<Arc<App>>) -> Response {
             "dtype": engine.dtype().name(),
             "weights_dtype": engine.model().stored_dtype(),
             "isa": engine.isa().name(),
-            "bf16_dot": (engine.dtype() == Dtype::Bf16).then(|| engine.bf16_dot()),
+            "bf16_dot": (engine.dtype() == Dtype::Bf16).then(|| engine.bf16_dot().name()),
             "max_length": engine.max_length(),
             "vocab_size": config.vocab_size,
             "dim": config.dim,
