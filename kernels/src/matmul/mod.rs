@@ -108,6 +108,12 @@ impl Kernels {
     }
 }
 
+/// The f32 a bf16 equals: its bits are the f32's high half (a NaN stays a NaN, payload and all).
+#[inline(always)]
+fn widen(w: bf16) -> f32 {
+    f32::from_bits(u32::from(w.to_bits()) << 16)
+}
+
 /// `(n, k)` of a linear layer, with every length checked: `x: m×k`, `W: n×k` (`w_len` elements),
 /// `b: n`, `y: m×n`.
 fn shape(x: &[f32], w_len: usize, bias: &[f32], y: &[f32], m: usize) -> (usize, usize) {

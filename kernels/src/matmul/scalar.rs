@@ -5,6 +5,7 @@ use ndarray::{ArrayView2, ArrayViewMut2};
 use half::bf16;
 
 use super::blocks::YBlock;
+use super::widen;
 
 /// `C ← α·A·B + β·C`; `C` is not read when `β = 0`.
 pub fn gemm(
@@ -50,7 +51,7 @@ pub fn linear_bf16(x: &[f32], w: &[bf16], bias: &[f32], k: usize, y: YBlock<'_>)
     each_element(x, w, bias, k, y, |x_row, w_row| {
         let mut acc = 0.0f32;
         for (&xp, wp) in x_row.iter().zip(w_row) {
-            acc = xp.mul_add(wp.to_f32(), acc);
+            acc = xp.mul_add(widen(*wp), acc);
         }
         acc
     })

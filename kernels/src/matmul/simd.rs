@@ -45,6 +45,7 @@ use half::bf16;
 use super::blocks::{Grid, YBlock};
 use super::pack::{Block, PackedX};
 use super::tile::{tile, F32Fma, Panel, Step};
+use super::widen;
 use crate::simd::{F32x16, F32x8, Vector};
 use crate::Isa;
 
@@ -107,6 +108,10 @@ const TASKS_PER_THREAD: usize = 16;
 /// the smallest seen) beside the task's sums and the `W` panels streaming through.
 const PASS_FLOATS: usize = 48 * 1024;
 
+/// Steps of `k` in one pass, at most, whatever the tokens: `MR` rows of widened bf16 weights for a
+/// pass (16 KB at 8 rows) then stay in L1 while the tiles read them.
+const PASS_STEPS: usize = 512;
+
 /// How one linear layer is cut: the tile, the tasks (chunks of tokens by ranges of `W`'s rows,
 /// the rows a multiple of the tile's, the tokens of its width) and the steps of `k` per pass.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -138,7 +143,10 @@ impl Plan {
             .div_ceil(tasks.div_ceil(chunks))
             .clamp(1, TASK_COLS / tile.mr)
             * tile.mr;
-        let passes = (tokens * k).div_ceil(PASS_FLOATS).max(1);
+        let passes = (tokens * k)
+            .div_ceil(PASS_FLOATS)
+            .max(k.div_ceil(PASS_STEPS))
+            .max(1);
         Plan {
             tile,
             grid: Grid { rows: tokens, cols },
@@ -378,8 +386,8 @@ impl<V: Vector> Rows<V> for Widened<'_> {
         let buf = &mut buf[..rows * steps];
         for (r, dst) in buf.chunks_exact_mut(steps).enumerate() {
             let src = &w[(j + r) * k..][ks.clone()];
-            for (d, s) in dst.iter_mut().zip(src) {
-                *d = s.to_f32();
+            for (d, &s) in dst.iter_mut().zip(src) {
+                *d = widen(s);
             }
         }
         Panel {
@@ -734,11 +742,12 @@ mod tests {
 
     #[test]
     fn plans_keep_a_pass_in_l2_and_tasks_on_whole_blocks() {
-        // One sentence of 12 tokens: one chunk, one pass, 32 tasks of 24 columns on 2 threads.
+        // One sentence of 12 tokens: one chunk, passes of at most 512 steps, 32 tasks of 24
+        // columns on 2 threads.
         let plan = Plan::new(Isa::Avx512, 12, 768, 3072, 2);
         assert_eq!(plan.tile, AVX512_NARROW);
         assert_eq!(plan.grid, Grid { rows: 16, cols: 24 });
-        assert_eq!(plan.kc, 3072);
+        assert_eq!(plan.kc, 512);
         // 32 × 128 tokens into the feed-forward's 3072: chunks of 128 by 256 columns, passes of
         // 384 steps (128 · 384 floats of x~ = 192 KB).
         let plan = Plan::new(Isa::Avx512, 4096, 3072, 3072, 2);
