@@ -94,6 +94,74 @@ fn fill_mask_json_is_the_pipelines_answer() {
 }
 
 #[test]
+fn dtype_bf16_fills_masks_and_bench_reports_how_it_multiplied() {
+    // The bf16 fixture checkpoint holds weights exact in bf16: widened, bf16 compute gives the
+    // f32 answer, so the pipeline's tokens are the reference's.
+    let text = "Paris is the [MASK] of France.";
+    let out = distil(
+        &[
+            "--dtype",
+            "bf16",
+            "fill-mask",
+            "--model",
+            &model("distilbert-cased-bf16"),
+            "--json",
+            text,
+        ],
+        None,
+        &[("DISTIL_BF16_DOT", "widened")],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let got: Value = serde_json::from_str(&stdout_lines(&out)[0]).unwrap();
+    assert_eq!(
+        tokens(&got),
+        tokens(&reference_answer("distilbert-cased-bf16", text))
+    );
+
+    let args = [
+        "bench",
+        "--model",
+        &model("distilbert-cased"),
+        "--seq",
+        "8",
+        "--runs",
+        "1",
+    ];
+    let out = distil(
+        &[&["--dtype", "bf16"], &args[..], &["--json"]].concat(),
+        None,
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let doc: Value = serde_json::from_str(&stdout_lines(&out)[0]).unwrap();
+    assert_eq!(doc["dtype"], "bf16");
+    assert!(
+        ["vdpbf16ps", "widened"].contains(&doc["bf16_dot"].as_str().unwrap()),
+        "{doc}"
+    );
+    let out = distil(&[&args[..], &["--json"]].concat(), None, &[]);
+    let doc: Value = serde_json::from_str(&stdout_lines(&out)[0]).unwrap();
+    assert_eq!(
+        (doc["dtype"].as_str(), doc["bf16_dot"].as_str()),
+        (Some("f32"), None)
+    );
+
+    let out = distil(&[&["--dtype", "fp16"], &args[..]].concat(), None, &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("unknown dtype \"fp16\" (expected f32 or bf16)"),
+        "{}",
+        stderr(&out)
+    );
+    let out = distil(&args, None, &[("DISTIL_BF16_DOT", "fast")]);
+    assert!(!out.status.success());
+    assert_eq!(
+        stderr(&out).trim(),
+        "distil: DISTIL_BF16_DOT=\"fast\": unknown way (expected vdpbf16ps or widened)"
+    );
+}
+
+#[test]
 fn fill_mask_table_lists_candidates() {
     let text = "Paris is the [MASK] of France.";
     let out = distil(

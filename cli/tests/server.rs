@@ -696,6 +696,9 @@ fn readiness_waits_for_the_model() {
     assert_eq!(info["max_length"], 512);
     assert_eq!(info["model_type"], "distilbert");
     assert_eq!(info["dtype"], "f32");
+    assert_eq!(info["weights_dtype"], "f32");
+    assert!(["scalar", "avx2", "avx512"].contains(&info["isa"].as_str().unwrap()));
+    assert_eq!(info["bf16_dot"], Value::Null, "f32 multiplies no bf16");
     assert_eq!(info["threads"], 2);
     assert_eq!(info["version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(info["tasks"], json!(["fill-mask", "embed", "tokenize"]));
