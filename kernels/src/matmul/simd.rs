@@ -1,7 +1,8 @@
-//! The linear layer's micro-kernel on SIMD vectors: one generic body, instantiated for AVX2 and
-//! AVX-512.
+//! The linear layer's tasks on SIMD vectors: one generic body, instantiated for AVX2 and AVX-512,
+//! for f32 weights and bf16 ones (widened, or multiplied in pairs with AVX-512 BF16); the
+//! micro-kernel itself, generic over what a step multiplies, is `tile.rs`.
 //!
-//! It computes `yᵀ = W·xᵀ` a tile at a time: `MR` rows of `W` (output columns `j`), read in place
+//! For f32 weights it computes `yᵀ = W·xᵀ` a tile at a time: `MR` rows of `W` (output columns `j`), read in place
 //! along `k`, by `NV` vectors of tokens from the packed `x~` (`pack.rs`). At step `p` it loads the
 //! `NV` vectors `x~[p]`, broadcasts each `W[j, p]`, and does `MR·NV` fused multiply-adds into as many
 //! accumulators, so every lane is one chain `acc ← x[i,p]·W[j,p] + acc` in increasing `p` from 0:
@@ -22,6 +23,12 @@
 //!
 //! So `x~` is read from L2 however many tokens the batch has (one chunk's pass at a time, used by
 //! every panel of the task), and `W` from memory once per chunk of 128 tokens.
+//!
+//! bf16 weights go through the same loops. Widened ([`Widened`]), each panel's `MR × kc` weights
+//! are converted to f32 once per pass (16 KB at most, in L1) and the f32 tile runs on them: the
+//! scalar twin's chain over the widened weights, bit for bit. In pairs ([`Bf16Pairs`], AVX-512
+//! BF16), `x~` holds pairs of bf16 and a step is two values of `k`: one `vdpbf16ps` per
+//! accumulator, with `W` read in place.
 //!
 //! Tiles: on AVX2 (16 `ymm`), 6 rows × 2 vectors (12 accumulators, 2 loaded vectors and a
 //! broadcast: the register file, full); on AVX-512 (32 `zmm`), 8 rows × 2 vectors (16). When all
