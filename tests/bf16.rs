@@ -166,3 +166,23 @@ fn hidden_states_stay_close_to_f32_and_a_batch_equals_its_singles() {
         }
     }
 }
+
+#[test]
+fn pairs_where_the_kernels_cannot_multiply_them_are_one_clear_error_at_load() {
+    let options = Options {
+        dtype: Dtype::Bf16,
+        isa: Some(Isa::Scalar),
+        bf16_dot: Some(Bf16Dot::Pairs),
+        ..Options::default()
+    };
+    let err = match Engine::load(fixtures().join("models/distilbert-cased"), &options) {
+        Ok(_) => panic!("the scalar kernels have no vdpbf16ps"),
+        Err(err) => err,
+    };
+    assert_eq!(err.kind(), distil::ErrorKind::UnsupportedIsa);
+    assert_eq!(
+        err.to_string(),
+        "instruction set: bf16 in pairs (vdpbf16ps) needs the avx512 kernels on a CPU with \
+         AVX-512 BF16"
+    );
+}
