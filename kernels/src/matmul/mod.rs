@@ -6,7 +6,9 @@
 //! SIMD paths (it picks its own AVX2/FMA micro-kernel); the scalar path is the triple loop in
 //! `scalar.rs`.
 //!
-//! `linear` has a kernel of its own (`simd.rs`), because `W` is `[n, k]` (PyTorch's layout) and
+//! `linear` has a kernel of its own (`simd.rs` the entry points per instruction set, `plan.rs` how a
+//! layer is cut, `task.rs` a task's loops, `rows.rs` how `W` is read, `tile.rs` the micro-kernel),
+//! because `W` is `[n, k]` (PyTorch's layout) and
 //! memory-mapped: it reads `W` in place, never packing it, and packs only the small `x`
 //! (`pack.rs`). It computes `yᵀ = W·xᵀ` in tiles of a few rows of `W` by a few tokens, each element
 //! one chain of fused multiply-adds in increasing `p`, exactly as the scalar twin
@@ -19,9 +21,15 @@
 mod blocks;
 #[cfg(target_arch = "x86_64")]
 mod pack;
+#[cfg(target_arch = "x86_64")]
+mod plan;
+#[cfg(target_arch = "x86_64")]
+mod rows;
 mod scalar;
 #[cfg(target_arch = "x86_64")]
 mod simd;
+#[cfg(target_arch = "x86_64")]
+mod task;
 #[cfg(target_arch = "x86_64")]
 mod tile;
 
@@ -150,13 +158,13 @@ fn tiled(
     n: usize,
     k: usize,
 ) {
-    let plan = simd::Plan::new(isa, m, n, k, rayon::current_num_threads());
+    let plan = plan::Plan::new(isa, m, n, k, rayon::current_num_threads());
     let blocking = pack::Blocking::new(m, k, plan.tile.nr, plan.tile.lanes);
     pack::with_packed(x, blocking, pack::Words::F32, |xp| {
         for_each_block(y, m, n, plan.grid, |y| {
             let j = y.columns();
             let (w, bias) = (w.rows(j.clone(), k), &bias[j]);
-            simd::with_scratch(plan.scratch_len(), |scratch| match isa {
+            task::with_scratch(plan.scratch_len(), |scratch| match isa {
                 // SAFETY: a `Kernels` holds Avx2 only if the CPU has AVX2 and FMA
                 // (`Kernels::force`, `Kernels::fastest`); the body asserts every length its
                 // unchecked reads rely on.
@@ -172,13 +180,13 @@ fn tiled(
 #[cfg(target_arch = "x86_64")]
 fn bf16_pairs(x: &[f32], w: &[bf16], bias: &[f32], y: &mut [f32], m: usize, n: usize, k: usize) {
     let steps = k / 2;
-    let plan = simd::Plan::new(Isa::Avx512, m, n, steps, rayon::current_num_threads());
+    let plan = plan::Plan::new(Isa::Avx512, m, n, steps, rayon::current_num_threads());
     let blocking = pack::Blocking::new(m, steps, plan.tile.nr, plan.tile.lanes);
     pack::with_packed(x, blocking, pack::Words::Bf16Pairs, |xp| {
         for_each_block(y, m, n, plan.grid, |y| {
             let j = y.columns();
             let (w, bias) = (&w[j.start * k..j.end * k], &bias[j]);
-            simd::with_scratch(plan.scratch_len(), |scratch| {
+            task::with_scratch(plan.scratch_len(), |scratch| {
                 // SAFETY: `linear_bf16` takes this path only for a `Kernels` that holds Avx512
                 // (the CPU has AVX-512 F) and multiplies bf16 in pairs (it has AVX-512 BF16:
                 // `Kernels::with_isa`, `Kernels::with_bf16_dot`); the body asserts every length

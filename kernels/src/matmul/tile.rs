@@ -6,7 +6,7 @@
 //! `MR·NV` accumulators ([`Step`]):
 //!
 //! - [`F32Fma`]: the word is one f32 of `W`, the lane one f32 of `x`: `acc ← x·w + acc`, one FMA.
-//! - `Bf16Pairs` (AVX-512 BF16, in `simd.rs`): the word is two bf16 of `W` (`W[j, 2q]` in the low
+//! - [`Bf16Pairs`] (AVX-512 BF16): the word is two bf16 of `W` (`W[j, 2q]` in the low
 //!   half, `W[j, 2q+1]` in the high), the lane the same two of `x`: `vdpbf16ps`, which adds
 //!   `x[2q+1]·w[2q+1]` and then `x[2q]·w[2q]` into the f32 accumulator (`scalar::linear_bf16_pairs`
 //!   says it exactly).
@@ -15,7 +15,9 @@
 
 use std::ops::Range;
 
-use crate::simd::Vector;
+use half::bf16;
+
+use crate::simd::{F32x16, Vector};
 
 /// What one step of a tile multiplies.
 ///
@@ -56,6 +58,30 @@ impl<V: Vector> Step<V> for F32Fma {
     unsafe fn step(acc: V, x: V, w: V) -> V {
         // SAFETY: the caller guarantees `V`'s instruction set.
         unsafe { w.mul_add(x, acc) }
+    }
+}
+
+/// bf16 weights multiplied in pairs by `vdpbf16ps` (AVX-512 BF16).
+pub(super) struct Bf16Pairs;
+
+impl Step<F32x16> for Bf16Pairs {
+    type W = bf16;
+    const PER_STEP: usize = 2;
+
+    #[inline(always)]
+    unsafe fn splat(w: &[bf16], at: usize) -> F32x16 {
+        // SAFETY: the caller guarantees `at + 2 ≤ w.len()`: the 4 bytes read are `w[at..at + 2]`,
+        // unaligned (a bf16 is 2-aligned); and AVX-512 F.
+        unsafe {
+            let pair = w.as_ptr().add(at).cast::<u32>().read_unaligned();
+            F32x16::splat(f32::from_bits(pair))
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn step(acc: F32x16, x: F32x16, w: F32x16) -> F32x16 {
+        // SAFETY: the caller guarantees AVX-512 F and BF16.
+        unsafe { acc.dot_bf16_pairs(x, w) }
     }
 }
 

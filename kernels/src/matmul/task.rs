@@ -1,0 +1,139 @@
+//! A task's loops: every tile of one block of `y` (a chunk of tokens by a range of `W`'s rows),
+//! pass by pass, over the micro-kernel (`tile.rs`).
+//!
+//! For f32 weights a task computes `yᵀ = W·xᵀ` a tile at a time: `MR` rows of `W` (output columns
+//! `j`), read in place along `k`, by `NV` vectors of tokens from the packed `x~` (`pack.rs`). At
+//! step `p` it loads the `NV` vectors `x~[p]`, broadcasts each `W[j, p]`, and does `MR·NV` fused multiply-adds into as many
+//! accumulators, so every lane is one chain `acc ← x[i,p]·W[j,p] + acc` in increasing `p` from 0:
+//! exactly `scalar::linear`'s order, whatever the tile, the blocking, `m` or the thread count. A
+//! tile's sums leave the registers between passes (below) as f32 and come back unchanged, so the
+//! chain is the same one. At the end the bias is added (`b[j] + acc`, as the scalar twin does) and
+//! the tile is written into `y` transposed, token by token.
+//!
+//! The loops, per task (a [`YBlock`]: a chunk of tokens by a range of `W`'s rows, see `plan.rs`):
+//!
+//! ```text
+//! for each pass: kc steps of k            (x~ of the chunk for the pass: ≤ 192 KB, stays in L2)
+//!     for each panel of MR rows of W      (MR·kc floats of W: stay in L1 across the chunk)
+//!         for each block of NR tokens     (kc·NR floats of x~, from L2)
+//!             tile: kc steps of MR broadcasts, NV loads, MR·NV FMAs; sums to the task's buffer
+//!             after the last pass: bias, and the tile into y
+//! ```
+//!
+//! So `x~` is read from L2 however many tokens the batch has (one chunk's pass at a time, used by
+//! every panel of the task), and `W` from memory once per chunk of 128 tokens.
+//!
+//! bf16 weights go through the same loops. Widened (`rows::Widened`), each panel's `MR × kc` weights
+//! are converted to f32 once per pass (16 KB at most, in L1) and the f32 tile runs on them: the
+//! scalar twin's chain over the widened weights, bit for bit. In pairs (`tile::Bf16Pairs`, AVX-512
+//! BF16), `x~` holds pairs of bf16 and a step is two values of `k`: one `vdpbf16ps` per
+//! accumulator, with `W` read in place.
+
+use std::cell::RefCell;
+use std::ops::Range;
+
+use super::blocks::YBlock;
+use super::pack::{Block, PackedX};
+use super::rows::Rows;
+use super::tile::tile;
+use crate::simd::Vector;
+
+/// The widest tile, in tokens (AVX-512's two vectors of 16).
+pub(super) const MAX_NR: usize = 32;
+
+thread_local! {
+    /// The calling thread's scratch for a task (its sums between passes, a widened panel), kept
+    /// between calls so that `forward` does not allocate.
+    static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` on `len` floats of the thread's scratch (or of a fresh buffer, if a call further up
+/// this thread's stack holds it).
+///
+/// Called outside the `#[target_feature]` entry points: a closure does not inherit its enclosing
+/// function's target features, and the micro-kernel inside one would not be compiled for them.
+pub(super) fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    let run = |buf: &mut Vec<f32>| {
+        buf.resize(buf.len().max(len), 0.0);
+        f(&mut buf[..len])
+    };
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => run(&mut buf),
+        Err(_) => run(&mut Vec::new()),
+    })
+}
+
+/// The steps of `k` pass by pass, `kc` at a time.
+fn passes(k: usize, kc: usize) -> impl Iterator<Item = Range<usize>> {
+    (0..k).step_by(kc).map(move |p| p..(p + kc).min(k))
+}
+
+/// Every tile of the task `y`, pass by pass.
+///
+/// # Safety
+/// The CPU must have `V`'s instruction set and `R::D`'s.
+#[inline(always)]
+pub(super) unsafe fn task<V: Vector, R: Rows<V>, const MR: usize, const NV: usize>(
+    x: PackedX<'_>,
+    w: R,
+    bias: &[f32],
+    mut y: YBlock<'_>,
+    kc: usize,
+    scratch: &mut [f32],
+) {
+    let (steps, nr, cols) = (x.blocking.k, x.blocking.nr, y.columns().len());
+    assert_eq!(nr, NV * V::LANES, "x~ is not packed for this tile");
+    assert_eq!(x.blocking.lanes, V::LANES);
+    let tokens = y.rows();
+    assert!(
+        tokens.start.is_multiple_of(nr) && tokens.end <= x.blocking.m,
+        "y's tokens do not start on a block of x~"
+    );
+    assert_eq!(bias.len(), cols, "b is not as long as y's columns");
+    assert!(steps > 0 && kc > 0 && x.data.len() == x.blocking.len());
+    assert!(nr <= MAX_NR);
+    let blocks = tokens.start / nr..tokens.end.div_ceil(nr);
+    let slot = MR * nr;
+    let sums_len = cols.div_ceil(MR) * blocks.len() * slot;
+    assert!(
+        scratch.len() >= sums_len + MR * kc,
+        "no room for the scratch"
+    );
+    let (sums, buf) = scratch.split_at_mut(sums_len);
+    for ks in passes(steps, kc) {
+        for (panel_index, j) in (0..cols).step_by(MR).enumerate() {
+            let rows = MR.min(cols - j);
+            let panel = w.panel(j, rows, ks.clone(), buf);
+            for (block_index, b) in blocks.clone().enumerate() {
+                let block = x.blocking.block(b);
+                let xs = &x.data[block.offset..][ks.start * block.width..ks.end * block.width];
+                let at = (panel_index * blocks.len() + block_index) * slot;
+                let sums = &mut sums[at..at + slot];
+                let first = ks.start == 0;
+                // SAFETY: the caller guarantees `V`'s and `R::D`'s instruction sets (this fn's
+                // # Safety), all `tile` needs besides the lengths it asserts.
+                unsafe {
+                    if block.width == nr {
+                        tile::<V, R::D, MR, NV>(xs, panel.clone(), first, sums);
+                    } else {
+                        tile::<V, R::D, MR, 1>(xs, panel.clone(), first, sums);
+                    }
+                }
+                if ks.end == steps {
+                    finish(sums, block, &bias[j..j + rows], &mut y, j);
+                }
+            }
+        }
+    }
+}
+
+/// `y[block's tokens, j..j + rows] = b + sums`, token by token, where `bias` is `b[j..j + rows]`
+/// and `sums` holds the tile's rows `block.width` apart.
+fn finish(sums: &[f32], block: Block, bias: &[f32], y: &mut YBlock<'_>, j: usize) {
+    for t in 0..block.tokens {
+        let y_row = &mut y.row(block.i0 + t)[j..j + bias.len()];
+        for (r, (y, b)) in y_row.iter_mut().zip(bias).enumerate() {
+            *y = b + sums[r * block.width + t];
+        }
+    }
+}
