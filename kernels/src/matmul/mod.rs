@@ -33,6 +33,8 @@ mod task;
 #[cfg(target_arch = "x86_64")]
 mod tile;
 
+use std::ops::Range;
+
 use ndarray::{ArrayView2, ArrayViewMut2};
 
 use crate::{Bf16Dot, Isa, Kernels};
@@ -145,6 +147,33 @@ fn scalar_blocks(y: &mut [f32], m: usize, n: usize, f: impl Fn(YBlock<'_>) + Syn
     for_each_block(y, m, n, grid, f)
 }
 
+/// The SIMD tiles' frame: `x` packed as `words` (`steps` words a row), `y` (`m × n`) cut as the
+/// plan for `isa` says into tasks on the current rayon pool, and `run` called for each with `x~`,
+/// the task's columns, its block of `y`, the steps per pass and its scratch.
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+fn for_each_task(
+    isa: Isa,
+    x: &[f32],
+    words: pack::Words,
+    steps: usize,
+    y: &mut [f32],
+    m: usize,
+    n: usize,
+    run: impl Fn(pack::PackedX<'_>, Range<usize>, YBlock<'_>, usize, &mut [f32]) + Sync,
+) {
+    let plan = plan::Plan::new(isa, m, n, steps, rayon::current_num_threads());
+    let blocking = pack::Blocking::new(m, steps, plan.tile.nr, plan.tile.lanes);
+    pack::with_packed(x, blocking, words, |xp| {
+        for_each_block(y, m, n, plan.grid, |y| {
+            let j = y.columns();
+            task::with_scratch(plan.scratch_len(), |scratch| {
+                run(xp, j, y, plan.kc, scratch)
+            })
+        })
+    })
+}
+
 /// The SIMD tiles over f32 `x~`, with `W` in f32 or widened from bf16.
 #[cfg(target_arch = "x86_64")]
 #[allow(clippy::too_many_arguments)]
@@ -158,43 +187,48 @@ fn tiled(
     n: usize,
     k: usize,
 ) {
-    let plan = plan::Plan::new(isa, m, n, k, rayon::current_num_threads());
-    let blocking = pack::Blocking::new(m, k, plan.tile.nr, plan.tile.lanes);
-    pack::with_packed(x, blocking, pack::Words::F32, |xp| {
-        for_each_block(y, m, n, plan.grid, |y| {
-            let j = y.columns();
+    for_each_task(
+        isa,
+        x,
+        pack::Words::F32,
+        k,
+        y,
+        m,
+        n,
+        |xp, j, y, kc, scratch| {
             let (w, bias) = (w.rows(j.clone(), k), &bias[j]);
-            task::with_scratch(plan.scratch_len(), |scratch| match isa {
+            match isa {
                 // SAFETY: a `Kernels` holds Avx2 only if the CPU has AVX2 and FMA
-                // (`Kernels::force`, `Kernels::fastest`); the body asserts every length its
-                // unchecked reads rely on.
-                Isa::Avx2 => unsafe { simd::linear_avx2(xp, w, bias, y, plan.kc, scratch) },
+                // (`Kernels::force`, `Kernels::fastest`); the body asserts every length its unchecked
+                // reads rely on.
+                Isa::Avx2 => unsafe { simd::linear_avx2(xp, w, bias, y, kc, scratch) },
                 // SAFETY: a `Kernels` holds Avx512 only if the CPU has AVX-512 F; as above.
-                _ => unsafe { simd::linear_avx512(xp, w, bias, y, plan.kc, scratch) },
-            })
-        })
-    })
+                _ => unsafe { simd::linear_avx512(xp, w, bias, y, kc, scratch) },
+            }
+        },
+    )
 }
 
 /// The AVX-512 BF16 tiles: `x~` in pairs of bf16, `W` (bf16, `k` even) read in place.
 #[cfg(target_arch = "x86_64")]
 fn bf16_pairs(x: &[f32], w: &[bf16], bias: &[f32], y: &mut [f32], m: usize, n: usize, k: usize) {
-    let steps = k / 2;
-    let plan = plan::Plan::new(Isa::Avx512, m, n, steps, rayon::current_num_threads());
-    let blocking = pack::Blocking::new(m, steps, plan.tile.nr, plan.tile.lanes);
-    pack::with_packed(x, blocking, pack::Words::Bf16Pairs, |xp| {
-        for_each_block(y, m, n, plan.grid, |y| {
-            let j = y.columns();
+    let words = pack::Words::Bf16Pairs;
+    for_each_task(
+        Isa::Avx512,
+        x,
+        words,
+        k / 2,
+        y,
+        m,
+        n,
+        |xp, j, y, kc, scratch| {
             let (w, bias) = (&w[j.start * k..j.end * k], &bias[j]);
-            task::with_scratch(plan.scratch_len(), |scratch| {
-                // SAFETY: `linear_bf16` takes this path only for a `Kernels` that holds Avx512
-                // (the CPU has AVX-512 F) and multiplies bf16 in pairs (it has AVX-512 BF16:
-                // `Kernels::with_isa`, `Kernels::with_bf16_dot`); the body asserts every length
-                // its unchecked reads rely on.
-                unsafe { simd::linear_avx512_bf16_pairs(xp, w, bias, y, plan.kc, scratch) }
-            })
-        })
-    })
+            // SAFETY: `linear_bf16` takes this path only for a `Kernels` that holds Avx512 (the CPU
+            // has AVX-512 F) and multiplies bf16 in pairs (it has AVX-512 BF16: `Kernels::with_isa`,
+            // `Kernels::with_bf16_dot`); the body asserts every length its unchecked reads rely on.
+            unsafe { simd::linear_avx512_bf16_pairs(xp, w, bias, y, kc, scratch) }
+        },
+    )
 }
 
 /// `matrixmultiply`'s packed GEMM on `ndarray` views.
