@@ -54,9 +54,17 @@ enum Command {
 fn run(args: Args) -> Result<ExitCode> {
     let options = Options {
         threads: args.threads,
-        isa: isa_from_env()?,
+        isa: pinned(
+            "DISTIL_ISA",
+            Isa::from_name,
+            "unknown instruction set (expected scalar, avx2 or avx512)",
+        )?,
         dtype: args.dtype,
-        bf16_dot: bf16_dot_from_env()?,
+        bf16_dot: pinned(
+            "DISTIL_BF16_DOT",
+            Bf16Dot::from_name,
+            "unknown way (expected vdpbf16ps or widened)",
+        )?,
         ..Options::default()
     };
     match args.command {
@@ -70,29 +78,15 @@ fn run(args: Args) -> Result<ExitCode> {
     }
 }
 
-/// The instruction set `DISTIL_ISA` pins (`scalar`, `avx2`, `avx512`), if set: for tests and
-/// benchmarks of one kernel path.
-fn isa_from_env() -> Result<Option<Isa>> {
-    match std::env::var("DISTIL_ISA") {
-        Ok(name) if !name.is_empty() => match Isa::from_name(&name) {
-            Some(isa) => Ok(Some(isa)),
-            None => Err(Error::input(format!(
-                "DISTIL_ISA={name:?}: unknown instruction set (expected scalar, avx2 or avx512)"
-            ))),
-        },
-        _ => Ok(None),
-    }
-}
-
-/// How `DISTIL_BF16_DOT` says to multiply bf16 weights (`vdpbf16ps` or `widened`), if set: for
-/// tests and benchmarks of one way.
-fn bf16_dot_from_env() -> Result<Option<Bf16Dot>> {
-    match std::env::var("DISTIL_BF16_DOT") {
-        Ok(name) if !name.is_empty() => match Bf16Dot::from_name(&name) {
-            Some(dot) => Ok(Some(dot)),
-            None => Err(Error::input(format!(
-                "DISTIL_BF16_DOT={name:?}: unknown way (expected vdpbf16ps or widened)"
-            ))),
+/// What the environment variable `var` pins, if set, parsed by `parse`; `unknown` says what it
+/// names and what it expects, for the error. `DISTIL_ISA` (the kernels' instruction set) and
+/// `DISTIL_BF16_DOT` (how bf16 weights are multiplied) pin one kernel path for tests and
+/// benchmarks.
+fn pinned<T>(var: &str, parse: fn(&str) -> Option<T>, unknown: &str) -> Result<Option<T>> {
+    match std::env::var(var) {
+        Ok(name) if !name.is_empty() => match parse(&name) {
+            Some(value) => Ok(Some(value)),
+            None => Err(Error::input(format!("{var}={name:?}: {unknown}"))),
         },
         _ => Ok(None),
     }
