@@ -95,7 +95,8 @@ impl Attention {
                     let q_h = q.slice_axis(Axis(1), cols()); // [n, head_dim]
                     let k_h = kk.slice_axis(Axis(1), cols()); // [n, head_dim]
                     let v_h = v.slice_axis(Axis(1), cols()); // [n, head_dim]
-                                                             // Exactly n·n floats, so the [n, n] views below cannot fail.
+
+                    // Exactly n·n floats, so the [n, n] views below cannot fail.
                     scores.resize(n * n, 0.0);
                     let flops = 2.0 * (n * n * head_dim) as f64;
                     prof.time_parallel(Op::Scores, flops, threads, || {

@@ -55,6 +55,8 @@ impl Linear {
         match &self.weight {
             Weight::F32(w) => k.linear(flat(x), w.as_slice(), b, flat_mut(y), rows),
             Weight::Bf16(w) => {
+                // Cannot fail: `round_to_bf16` builds the array with `from_elem` (standard layout)
+                // and nothing slices or transposes it afterwards.
                 let w = w
                     .as_slice()
                     .expect("an array made by from_elem is in standard layout");

@@ -68,9 +68,9 @@ pub fn linear_bf16_pairs(x: &[f32], w: &[bf16], bias: &[f32], k: usize, y: YBloc
     each_element(x, w, bias, k, y, |x_row, w_row| {
         let mut acc = 0.0f32;
         for (xq, wq) in x_row.chunks_exact(2).zip(w_row.chunks_exact(2)) {
-            let x_q = |i: usize| bf16::from_f32(xq[i]).to_f32();
-            acc = x_q(1).mul_add(wq[1].to_f32(), acc);
-            acc = x_q(0).mul_add(wq[0].to_f32(), acc);
+            let x_q = |i: usize| widen(bf16::from_f32(xq[i]));
+            acc = x_q(1).mul_add(widen(wq[1]), acc);
+            acc = x_q(0).mul_add(widen(wq[0]), acc);
         }
         acc
     })

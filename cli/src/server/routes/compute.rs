@@ -40,17 +40,22 @@ pub(super) async fn score(
     };
     fill_mask_reply(loaded, work, big, move |answers| {
         if full {
-            json_list(
-                &answers
-                    .iter()
-                    .map(FillMaskOutput::to_json)
-                    .collect::<Vec<_>>(),
-            )
+            outputs_json(answers)
         } else {
             Value::Array(answers.iter().map(top_token).collect()).to_string()
         }
     })
     .await
+}
+
+/// The pipeline's answers, one per text, as one JSON list.
+fn outputs_json(answers: &[FillMaskOutput]) -> String {
+    json_list(
+        &answers
+            .iter()
+            .map(FillMaskOutput::to_json)
+            .collect::<Vec<_>>(),
+    )
 }
 
 /// `POST /fill-mask`: the Hugging Face pipeline's answer, exactly: for one text its list of
@@ -78,7 +83,7 @@ pub(super) async fn fill_mask(
     fill_mask_reply(loaded, work, big, |answers| match answers {
         // The pipeline unwraps a one-text list too (`outputs[0]`).
         [one] => one.to_json(),
-        many => json_list(&many.iter().map(FillMaskOutput::to_json).collect::<Vec<_>>()),
+        many => outputs_json(many),
     })
     .await
 }
