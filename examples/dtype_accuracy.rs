@@ -68,7 +68,7 @@ fn main() -> distil::Result<()> {
         print!(
             "bf16 on {} ({}), {batch}x{seq}: hidden states cosine per token mean {mean:.7}, lowest {lowest:.7}; all at once {all:.7}",
             engine.isa(),
-            engine.bf16_dot()
+            engine.bf16_dot().map_or("no bf16", Bf16Dot::name)
         );
         if let Some(want_top1) = &want_top1 {
             let got_top1 = top1(&engine, &got, &rows)?;

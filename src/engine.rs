@@ -157,9 +157,10 @@ impl Engine {
         self.model.dtype()
     }
 
-    /// How the kernels multiply bf16 weights ([`Options::bf16_dot`]).
-    pub fn bf16_dot(&self) -> Bf16Dot {
-        self.model.kernels().bf16_dot()
+    /// How the kernels multiply the bf16 weights ([`Options::bf16_dot`]); `None` under
+    /// [`Dtype::F32`], which has none.
+    pub fn bf16_dot(&self) -> Option<Bf16Dot> {
+        (self.dtype() == Dtype::Bf16).then(|| self.model.kernels().bf16_dot())
     }
 
     /// Most tokens in one forward pass ([`Options::max_batch_tokens`]).

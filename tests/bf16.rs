@@ -57,7 +57,7 @@ fn how(engine: &Engine) -> String {
         "{} on {} ({})",
         engine.dtype(),
         engine.isa(),
-        engine.bf16_dot()
+        engine.bf16_dot().map_or("no bf16", Bf16Dot::name)
     )
 }
 

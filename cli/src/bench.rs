@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use distil::model::profile::Profiler;
-use distil::{Dtype, Engine, Error, Model, Options, Result};
+use distil::{Bf16Dot, Engine, Error, Model, Options, Result};
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
@@ -117,7 +117,7 @@ pub fn run(args: BenchArgs, options: &Options) -> Result<ExitCode> {
             "median_ms": median, "min_ms": min, "max_ms": max, "gflops": gflops,
             "batch": batch, "seq": seq, "threads": engine.threads(), "mode": mode,
             "dtype": engine.dtype().name(), "isa": engine.isa().name(),
-            "bf16_dot": (engine.dtype() == Dtype::Bf16).then(|| engine.bf16_dot().name()), "runs": args.runs,
+            "bf16_dot": engine.bf16_dot().map(Bf16Dot::name), "runs": args.runs,
         });
         println!("{doc}");
     } else {
@@ -133,9 +133,9 @@ pub fn run(args: BenchArgs, options: &Options) -> Result<ExitCode> {
 
 /// `f32`, or `bf16 (vdpbf16ps)` / `bf16 (widened)`: the dtype and how bf16 is multiplied.
 pub fn dtype_label(engine: &Engine) -> String {
-    match engine.dtype() {
-        Dtype::Bf16 => format!("bf16 ({})", engine.bf16_dot()),
-        dtype => dtype.to_string(),
+    match engine.bf16_dot() {
+        Some(dot) => format!("{} ({dot})", engine.dtype()),
+        None => engine.dtype().to_string(),
     }
 }
 

@@ -19,7 +19,7 @@ pub struct ServeArgs {
     #[arg(long)]
     port: Option<u16>,
     /// Most tokens in one batch (one forward pass).
-    #[arg(long, default_value_t = crate::server::DEFAULT_MAX_BATCH_TOKENS as u32, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = Options::default().max_batch_tokens as u32, value_parser = clap::value_parser!(u32).range(1..))]
     max_batch_tokens: u32,
     /// Most requests in progress at once; past it a request gets 503 at once.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]

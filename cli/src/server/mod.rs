@@ -79,10 +79,11 @@ impl Default for ServeConfig {
             model: "distilbert-base-cased".to_string(),
             host: "127.0.0.1".to_string(),
             port: 5001,
-            engine: Options {
-                max_batch_tokens: DEFAULT_MAX_BATCH_TOKENS,
-                ..Options::default()
-            },
+            // The engine's own batch limit: since the linear layers work in chunks of 128 tokens
+            // (issue 13), a token costs no more in a large batch than in a small one (ms per
+            // 128-token sequence at 32 × 128 were 0.67× those at 4 × 128 in the peers run of
+            // 2026-12-02, 2 threads), so the server no longer caps batches below it.
+            engine: Options::default(),
             http_threads: 1,
             max_concurrent: 64,
             max_texts: 256,
@@ -95,12 +96,6 @@ impl Default for ServeConfig {
         }
     }
 }
-
-/// Tokens per batch by default: the library's. Since the linear layers work in chunks of 128 tokens
-/// (issue 13), a token costs no more in a large batch than in a small one (ms per 128-token
-/// sequence at 32 × 128 were 0.67× those at 4 × 128 in the peers run of 2026-12-02, 2 threads), so
-/// the server no longer caps batches below the engine's own limit.
-pub const DEFAULT_MAX_BATCH_TOKENS: usize = 4096;
 
 const LOADING: u8 = 0;
 const READY: u8 = 1;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use distil::Dtype;
+use distil::Bf16Dot;
 use serde_json::{json, Value};
 
 use crate::server::responses::{self, ApiError};
@@ -76,7 +76,7 @@ pub(super) async fn info(State(app): State<Arc<App>>) -> Response {
             "dtype": engine.dtype().name(),
             "weights_dtype": engine.model().stored_dtype(),
             "isa": engine.isa().name(),
-            "bf16_dot": (engine.dtype() == Dtype::Bf16).then(|| engine.bf16_dot().name()),
+            "bf16_dot": engine.bf16_dot().map(Bf16Dot::name),
             "max_length": engine.max_length(),
             "vocab_size": config.vocab_size,
             "dim": config.dim,
