@@ -9,6 +9,7 @@
 //! `slots[t].check == s`. One array read per byte, no search.
 
 use std::collections::VecDeque;
+use std::ops::Range;
 
 /// `check` of a free slot.
 const FREE: u32 = u32::MAX;
@@ -40,54 +41,64 @@ const EMPTY: Slot = Slot {
 
 impl Trie {
     /// Builds the trie of `(token, id)` pairs; a token given twice keeps the last id.
+    ///
+    /// The double array is filled breadth-first straight from the sorted tokens: the tokens below
+    /// a node are a run of the sorted list (they share its prefix), and its children are the runs
+    /// within it that share one more byte. No intermediate trie is built.
     pub fn new<'a>(tokens: impl IntoIterator<Item = (&'a str, u32)>) -> Self {
-        // 1. A plain trie: a sorted child list per node.
-        let mut children: Vec<Vec<(u8, usize)>> = vec![Vec::new()];
-        let mut ids = vec![NO_TOKEN];
-        for (token, id) in tokens {
-            let mut node = 0;
-            for &b in token.as_bytes() {
-                node = match children[node].binary_search_by_key(&b, |&(byte, _)| byte) {
-                    Ok(i) => children[node][i].1,
-                    Err(i) => {
-                        let kid = children.len();
-                        children[node].insert(i, (b, kid));
-                        children.push(Vec::new());
-                        ids.push(NO_TOKEN);
-                        kid
-                    }
-                };
+        let mut keys: Vec<(&[u8], u32)> = tokens
+            .into_iter()
+            .map(|(token, id)| (token.as_bytes(), id))
+            .collect();
+        // A stable sort keeps equal tokens in the order given; each run of them keeps its last id.
+        keys.sort_by(|a, b| a.0.cmp(b.0));
+        keys.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                kept.1 = later.1;
             }
-            ids[node] = id;
-        }
+            same
+        });
 
-        // 2. Place it into the double array, breadth-first: each node gets the first base (in
-        // the order of a list of free slots) at which all its children's slots are free.
         let mut placer = Placer::default();
         placer.grow(256);
         placer.take(0);
         placer.slots[0] = Slot {
             base: 0,
             check: ROOT,
-            id: ids[0],
+            id: id_ending_at(&keys, 0, 0),
         };
-        let mut queue = VecDeque::from([(0usize, 0usize)]); // (plain node, slot)
-        while let Some((node, slot)) = queue.pop_front() {
-            let kids = &children[node];
+        // Each node in the queue: its slot, the run of `keys` below it, and its depth (the length
+        // of its prefix).
+        let mut queue = VecDeque::from([(0usize, 0..keys.len(), 0usize)]);
+        let mut kids: Vec<(u8, Range<usize>)> = Vec::new();
+        while let Some((slot, run, depth)) = queue.pop_front() {
+            // One child per byte at `depth` among the keys longer than the prefix; sorted, the
+            // keys of each child are consecutive (and the prefix itself, if a key, comes first).
+            kids.clear();
+            for i in run {
+                let Some(&b) = keys[i].0.get(depth) else {
+                    continue;
+                };
+                match kids.last_mut() {
+                    Some((last, kid)) if *last == b => kid.end = i + 1,
+                    _ => kids.push((b, i..i + 1)),
+                }
+            }
             if kids.is_empty() {
                 continue;
             }
             let base = placer.find_base(kids.iter().map(|&(b, _)| usize::from(b)));
             placer.slots[slot].base = base as u32;
-            for &(b, kid) in kids {
+            for (b, kid) in kids.drain(..) {
                 let t = base + usize::from(b);
                 placer.take(t);
                 placer.slots[t] = Slot {
                     base: 0,
                     check: slot as u32,
-                    id: ids[kid],
+                    id: id_ending_at(&keys, kid.start, depth + 1),
                 };
-                queue.push_back((kid, t));
+                queue.push_back((t, kid, depth + 1));
             }
         }
         let mut slots = placer.slots;
@@ -95,6 +106,20 @@ impl Trie {
             slots.pop();
         }
         Trie { slots }
+    }
+
+    /// The id of `token` itself, if it is one of the trie's tokens.
+    pub fn get(&self, token: &[u8]) -> Option<u32> {
+        let mut node = 0usize;
+        for &b in token {
+            let next = self.slots[node].base as usize + usize::from(b);
+            match self.slots.get(next) {
+                Some(slot) if slot.check == node as u32 => node = next,
+                _ => return None,
+            }
+        }
+        let id = self.slots[node].id;
+        (id != NO_TOKEN).then_some(id)
     }
 
     /// The id and byte length of the longest non-empty token that `bytes` starts with.
@@ -116,6 +141,15 @@ impl Trie {
     }
 }
 
+/// The id of the key at `i` if it is exactly `depth` bytes long: the token that ends at the node
+/// whose run of sorted `keys` starts at `i` (a run's shortest key comes first).
+fn id_ending_at(keys: &[(&[u8], u32)], i: usize, depth: usize) -> u32 {
+    match keys.get(i) {
+        Some(&(key, id)) if key.len() == depth => id,
+        _ => NO_TOKEN,
+    }
+}
+
 /// Builds the double array, keeping its free slots in a doubly linked list so that finding a
 /// base skips the (many) used slots.
 #[derive(Default)]
@@ -134,7 +168,7 @@ struct Placer {
 const END: usize = usize::MAX;
 
 /// Misses after which a free slot leaves [`Placer`]'s free list.
-const MAX_MISSES: u8 = 16;
+const MAX_MISSES: u8 = 4;
 
 impl Placer {
     /// Adds free slots up to `len`.
@@ -231,8 +265,22 @@ mod tests {
 
     #[test]
     fn later_duplicate_wins() {
-        let trie = Trie::new([("x", 0), ("x", 5)]);
-        assert_eq!(trie.longest_prefix(b"x"), Some((5, 1)));
+        let trie = Trie::new([("x", 0), ("xy", 2), ("x", 5), ("x", 3)]);
+        assert_eq!(trie.longest_prefix(b"x"), Some((3, 1)));
+        assert_eq!(trie.get(b"x"), Some(3));
+    }
+
+    #[test]
+    fn get_finds_whole_tokens_only() {
+        let trie = Trie::new([("", 9), ("ab", 1), ("abcd", 2), ("é", 3)]);
+        assert_eq!(trie.get(b"ab"), Some(1));
+        assert_eq!(trie.get(b"abcd"), Some(2));
+        assert_eq!(trie.get("é".as_bytes()), Some(3));
+        assert_eq!(trie.get(b""), Some(9));
+        assert_eq!(trie.get(b"abc"), None);
+        assert_eq!(trie.get(b"abcde"), None);
+        assert_eq!(trie.get(b"b"), None);
+        assert_eq!(Trie::new([]).get(b""), None);
     }
 
     #[test]

@@ -12,7 +12,6 @@
 //! (from 0), lines split on `\n` with the trailing whitespace of each line (including `\r`)
 //! trimmed. A token that appears twice keeps its *last* id, and the earlier id has no token.
 
-use std::collections::HashMap;
 use std::ops::Range;
 use std::path::Path;
 
@@ -27,11 +26,11 @@ pub(crate) const CONTINUING_SUBWORD_PREFIX: &str = "##";
 
 #[derive(Debug, Clone)]
 pub(crate) struct WordPiece {
-    /// Token → id, for every token as written in `vocab.txt`.
-    vocab: HashMap<String, u32>,
-    /// Id → token; `None` for the earlier id of a duplicated token.
-    tokens: Vec<Option<String>>,
-    /// Every token, for the piece that starts a word.
+    /// Every token, one after the other (one allocation for the whole vocabulary).
+    text: String,
+    /// Id → the token's bytes in `text`; `None` for the earlier id of a duplicated token.
+    tokens: Vec<Option<Range<usize>>>,
+    /// Every token, for the piece that starts a word (and for `token_to_id`).
     starting: Trie,
     /// The tokens that start with `##`, without it, for the pieces that continue a word (so no
     /// `"##" + piece` string is ever built).
@@ -68,29 +67,32 @@ impl WordPiece {
         tokens: impl IntoIterator<Item = S>,
         unk_token: &str,
     ) -> Option<Self> {
-        let mut vocab = HashMap::new();
-        let mut ids: Vec<Option<String>> = Vec::new();
+        let mut text = String::new();
+        let mut spans = Vec::new();
         for token in tokens {
-            let id = ids.len() as u32;
-            let token = token.as_ref();
-            if let Some(earlier) = vocab.insert(token.to_string(), id) {
-                // The later line wins, as in `tokenizers`; the earlier id has no token.
-                ids[earlier as usize] = None;
-            }
-            ids.push(Some(token.to_string()));
+            let start = text.len();
+            text.push_str(token.as_ref());
+            spans.push(start..text.len());
         }
-        let unk_id = *vocab.get(unk_token)?;
-        // In sorted order, each trie node's children arrive in order (cheap appends).
-        let mut sorted: Vec<(&str, u32)> = vocab.iter().map(|(t, &id)| (t.as_str(), id)).collect();
-        sorted.sort_unstable();
-        let starting = Trie::new(sorted.iter().copied());
-        let continuing =
-            Trie::new(sorted.iter().filter_map(|&(token, id)| {
-                Some((token.strip_prefix(CONTINUING_SUBWORD_PREFIX)?, id))
-            }));
+        let ids = (0u32..).zip(&spans);
+        let starting = Trie::new(ids.clone().map(|(id, span)| (&text[span.clone()], id)));
+        let continuing = Trie::new(ids.filter_map(|(id, span)| {
+            Some((
+                text[span.clone()].strip_prefix(CONTINUING_SUBWORD_PREFIX)?,
+                id,
+            ))
+        }));
+        let unk_id = starting.get(unk_token.as_bytes())?;
+        // A token given twice is the trie's at its last id; the earlier ids have no token.
+        let tokens = (0u32..)
+            .zip(spans)
+            .map(|(id, span)| {
+                (starting.get(text[span.clone()].as_bytes()) == Some(id)).then_some(span)
+            })
+            .collect();
         Some(WordPiece {
-            vocab,
-            tokens: ids,
+            text,
+            tokens,
             starting,
             continuing,
             unk_id,
@@ -99,12 +101,13 @@ impl WordPiece {
 
     /// The id of `token` (spelled as in `vocab.txt`, with `##` for continuations).
     pub fn token_to_id(&self, token: &str) -> Option<u32> {
-        self.vocab.get(token).copied()
+        self.starting.get(token.as_bytes())
     }
 
     /// The token of `id`, or `None` if the id is out of range or its token was duplicated later.
     pub fn id_to_token(&self, id: u32) -> Option<&str> {
-        self.tokens.get(id as usize)?.as_deref()
+        let span = self.tokens.get(id as usize)?.clone()?;
+        Some(&self.text[span])
     }
 
     /// The number of ids: lines in `vocab.txt` (HF counts distinct tokens; the same unless a
