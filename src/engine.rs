@@ -104,7 +104,7 @@ impl Engine {
             .build()
             .map_err(|e| Error::input(format!("cannot start the thread pool: {e}")))?;
         let weights = Weights::open(&dir.join("model.safetensors"))?;
-        // On the pool: the weights' scan for NaN at load runs on its threads.
+        // On the pool: rounding to bf16 at load runs on its threads.
         let model = pool.install(|| Model::load(config, &weights, kernels, options.dtype))?;
         Ok(Engine {
             dir: dir.to_path_buf(),
@@ -171,6 +171,13 @@ impl Engine {
     /// Runs `f` on the engine's thread pool.
     pub fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
         self.pool.install(f)
+    }
+
+    /// Scans every weight for NaN and infinities now, on the engine's threads, rather than when an
+    /// output first comes out non-finite ([`Model::check_weights`]): for a server, before it
+    /// takes requests.
+    pub fn check_weights(&self) -> Result<()> {
+        self.install(|| self.model.check_weights())
     }
 
     /// The last hidden states of a batch of token-id sequences (each `[CLS] … [SEP]`, at most

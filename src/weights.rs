@@ -6,10 +6,14 @@
 //! compute in f32. Any other dtype is an error naming the tensor.
 //!
 //! A file is untrusted input: its header is checked in full before any tensor is read
-//! (`header.rs`), and every tensor the model takes is scanned once for NaN and infinities, which
-//! would otherwise turn every answer into NaN without a word. The scan reads each weight once,
-//! branch-free per block so that it vectorises, on the engine's threads in parallel (which also
-//! spreads the faulting-in of the mapped pages over them); f32 tensors stay zero-copy.
+//! (`header.rs`). NaN and infinities in the weights would turn answers into NaN without a word, so
+//! the tensors the model takes are scanned for them (`FiniteCheck`), but not at load: reading all
+//! of a 263 MB checkpoint once more cost a one-sentence `distil fill-mask` a sixth of its time. A
+//! non-finite weight makes the outputs that depend on it non-finite (a NaN times anything is NaN,
+//! an infinity times anything is an infinity or NaN), so the model scans when an output first
+//! comes out non-finite, and the answer becomes the error naming the tensor; `distil serve` scans at
+//! start instead, before it takes requests. The scan reads each weight once, branch-free per block
+//! so that it vectorises, on the engine's threads in parallel; f32 tensors stay zero-copy.
 //!
 //! Keys are reached through a [`Prefix`], which nests like the checkpoint's own module paths:
 //! `w.pp("transformer.layer.3").pp("attention.q_lin").tensor("weight", (dim, dim))` reads
@@ -19,11 +23,11 @@ mod header;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use distil_kernels::mmap::{map_readonly, Mmap};
 use half::{bf16, f16};
-use ndarray::{ArrayView, Dimension, IntoDimension, Ix1, Ix2};
+use ndarray::{ArrayView, Dimension, IntoDimension, Ix1, Ix2, IxDyn};
 use rayon::prelude::*;
 use safetensors::Dtype;
 
@@ -34,6 +38,42 @@ pub struct Weights {
     path: PathBuf,
     mmap: Arc<Mmap>,
     tensors: HashMap<String, Entry>,
+    /// Every tensor handed out, under its key, for [`FiniteCheck`].
+    taken: Mutex<Vec<(String, Tensor<IxDyn>)>>,
+}
+
+/// The tensors a model took from its file, to be scanned for NaN and infinities once, when first
+/// needed (see the module's documentation).
+pub(crate) struct FiniteCheck {
+    path: PathBuf,
+    tensors: Vec<(String, Tensor<IxDyn>)>,
+    /// The scan's finding: the first non-finite tensor's description, if any.
+    finding: OnceLock<Option<String>>,
+}
+
+impl FiniteCheck {
+    /// `Ok` if every tensor is finite, else the error naming the first that is not (in the order
+    /// the model took them). Scans on the first call only; later calls repeat its finding.
+    pub(crate) fn run(&self) -> Result<()> {
+        let finding = self.finding.get_or_init(|| {
+            self.tensors.iter().find_map(|(key, tensor)| {
+                first_non_finite(tensor.as_slice()).map(|i| non_finite(key, tensor, i))
+            })
+        });
+        match finding {
+            None => Ok(()),
+            Some(message) => Err(Error::weights(&self.path, message.clone())),
+        }
+    }
+
+    /// [`FiniteCheck::run`] if `values` (an output computed from the tensors) holds a NaN or an
+    /// infinity: whether non-finite weights are the cause.
+    pub(crate) fn run_unless_finite(&self, values: &[f32]) -> Result<()> {
+        match first_non_finite(values) {
+            None => Ok(()),
+            Some(_) => self.run(),
+        }
+    }
 }
 
 /// Where one tensor lies in the file.
@@ -79,6 +119,7 @@ impl Weights {
             path: path.to_path_buf(),
             mmap: Arc::new(mmap),
             tensors,
+            taken: Mutex::new(Vec::new()),
         })
     }
 
@@ -150,9 +191,24 @@ impl Weights {
             }
         };
         let tensor = Tensor { storage, shape };
-        match first_non_finite(tensor.as_slice()) {
-            None => Ok(tensor),
-            Some(i) => Err(Error::weights(&self.path, non_finite(key, &tensor, i))),
+        let dynamic = Tensor {
+            storage: tensor.storage.clone(),
+            shape: tensor.shape.clone().into_dyn(),
+        };
+        self.taken
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((key.to_string(), dynamic));
+        Ok(tensor)
+    }
+
+    /// The check of every tensor taken so far, for the model built from them.
+    pub(crate) fn finite_check(&self) -> FiniteCheck {
+        let taken = self.taken.lock().unwrap_or_else(PoisonError::into_inner);
+        FiniteCheck {
+            path: self.path.clone(),
+            tensors: taken.clone(),
+            finding: OnceLock::new(),
         }
     }
 
@@ -167,8 +223,8 @@ impl Weights {
 
 /// The index of the first NaN or infinity in `values`. Blocks are tested without branches (the
 /// exponent bits of every element, OR-ed together), so the common all-finite pass vectorises, and
-/// in parallel on the current rayon pool (the engine's, at load): one thread alone reads a
-/// mapped file from the page cache at well under the memory's bandwidth.
+/// in parallel on the current rayon pool (the engine's): one thread alone reads a mapped file from
+/// the page cache at well under the memory's bandwidth.
 fn first_non_finite(values: &[f32]) -> Option<usize> {
     const EXPONENT: u32 = 0x7f80_0000;
     const BLOCK: usize = 16 * 1024;

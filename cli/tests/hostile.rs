@@ -116,7 +116,8 @@ struct Case {
     expect: Expect,
 }
 
-/// The first error of loading `dir` and filling the mask of [`TEXT`] through the library.
+/// The first error of loading `dir` and filling the mask of [`TEXT`] through the library, as
+/// `distil fill-mask` words it: an error of the answer itself under the input's name, `input 1`.
 fn library_error(dir: &Path) -> Option<String> {
     let engine = match Engine::load(dir, &Options::default()) {
         Ok(engine) => engine,
@@ -132,7 +133,7 @@ fn library_error(dir: &Path) -> Option<String> {
         .into_iter()
         .next()
         .and_then(|r| r.err())
-        .map(|e| e.to_string())
+        .map(|e| format!("input 1: {e}"))
 }
 
 /// The answer for [`TEXT`] with the default options.
@@ -479,7 +480,7 @@ fn broken_weights_files() {
             model: "distilbert-cased",
             breaks: |d| poke(d, FFN, 3 * 51 + 7, &f32::NAN.to_le_bytes()),
             expect: Expect::Is(
-                "{dir}/model.safetensors: tensor \"distilbert.transformer.layer.0.ffn.lin1.weight\" holds NaN at [3, 7] (1 of its 5100 values are NaN or infinite); weights must be finite",
+                "input 1: {dir}/model.safetensors: tensor \"distilbert.transformer.layer.0.ffn.lin1.weight\" holds NaN at [3, 7] (1 of its 5100 values are NaN or infinite); weights must be finite",
             ),
         },
         Case {
@@ -490,7 +491,7 @@ fn broken_weights_files() {
                 poke(d, WORDS, 1906 * 51 - 2, &f32::INFINITY.to_le_bytes());
             },
             expect: Expect::Is(
-                "{dir}/model.safetensors: tensor \"distilbert.embeddings.word_embeddings.weight\" holds an infinity at [1905, 49] (2 of its 97206 values are NaN or infinite); weights must be finite",
+                "input 1: {dir}/model.safetensors: tensor \"distilbert.embeddings.word_embeddings.weight\" holds an infinity at [1905, 49] (2 of its 97206 values are NaN or infinite); weights must be finite",
             ),
         },
         Case {
@@ -498,7 +499,7 @@ fn broken_weights_files() {
             model: "distilbert-cased-f16",
             breaks: |d| poke(d, "vocab_projector.bias", 7, &0x7e00u16.to_le_bytes()),
             expect: Expect::Is(
-                "{dir}/model.safetensors: tensor \"vocab_projector.bias\" holds NaN at [7] (1 of its 1906 values are NaN or infinite); weights must be finite",
+                "input 1: {dir}/model.safetensors: tensor \"vocab_projector.bias\" holds NaN at [7] (1 of its 1906 values are NaN or infinite); weights must be finite",
             ),
         },
         Case {
@@ -506,7 +507,7 @@ fn broken_weights_files() {
             model: "distilbert-cased-bf16",
             breaks: |d| poke(d, LN_WEIGHT, 0, &0x7f80u16.to_le_bytes()),
             expect: Expect::Is(
-                "{dir}/model.safetensors: tensor \"distilbert.embeddings.LayerNorm.weight\" holds an infinity at [0] (1 of its 51 values are NaN or infinite); weights must be finite",
+                "input 1: {dir}/model.safetensors: tensor \"distilbert.embeddings.LayerNorm.weight\" holds an infinity at [0] (1 of its 51 values are NaN or infinite); weights must be finite",
             ),
         },
     ]);
@@ -520,6 +521,39 @@ fn weights_laid_out_in_another_order_than_the_header_load() {
     let reference = Engine::load(fixture("distilbert-cased"), &Options::default()).unwrap();
     let engine = Engine::load(dir.path(), &Options::default()).unwrap();
     assert_eq!(fill_text(&engine), fill_text(&reference));
+}
+
+/// The weights are scanned for NaN and infinities when an answer comes out non-finite (the four
+/// cases of `broken_weights_files`), or when asked (`distil serve` asks at start): a NaN in a row of
+/// the position embeddings that no sentence here reaches changes no answer, and the scan names it.
+#[test]
+fn a_non_finite_weight_no_answer_reaches_is_found_when_asked() {
+    let dir = copy_model("distilbert-cased");
+    let positions = "distilbert.embeddings.position_embeddings.weight"; // [512, 51]
+    poke(dir.path(), positions, 500 * 51 + 3, &f32::NAN.to_le_bytes());
+    let reference = Engine::load(fixture("distilbert-cased"), &Options::default()).unwrap();
+    let engine = Engine::load(dir.path(), &Options::default()).unwrap();
+    assert_eq!(fill_text(&engine), fill_text(&reference));
+    let error = engine.check_weights().unwrap_err().to_string();
+    assert_eq!(
+        error,
+        format!(
+            "{}/model.safetensors: tensor \"{positions}\" holds NaN at [500, 3] (1 of its 26112 values are NaN or infinite); weights must be finite",
+            dir.path().display()
+        )
+    );
+    // Once found, every later check says the same without scanning again.
+    assert_eq!(engine.check_weights().unwrap_err().to_string(), error);
+    // A server scans before it takes requests, and does not start.
+    let model = dir.path().display().to_string();
+    let out = distil(&["serve", "--port", "0", "--model", &model], b"");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert_eq!(
+        stderr.lines().last(),
+        Some(format!("distil: {error}").as_str()),
+        "{stderr}"
+    );
 }
 
 #[test]

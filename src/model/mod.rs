@@ -25,7 +25,7 @@ use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis};
 
 pub use config::{Activation, Architecture, Config};
 
-use crate::weights::Weights;
+use crate::weights::{FiniteCheck, Weights};
 use crate::{Dtype, Error, Result};
 use block::TransformerBlock;
 use embeddings::Embeddings;
@@ -58,6 +58,8 @@ pub struct Model {
     mlm_head: Option<MlmHead>,
     dtype: Dtype,
     stored_dtype: &'static str,
+    /// The scan of the weights for NaN and infinities, run when an output is not finite.
+    finite: FiniteCheck,
 }
 
 /// The last hidden states of a batch: its sequences' token rows one after another, unpadded.
@@ -149,6 +151,7 @@ impl Model {
         let mut model = Model {
             dtype,
             stored_dtype: weights.dominant_dtype(),
+            finite: weights.finite_check(),
             config,
             kernels,
             embeddings,
@@ -180,6 +183,13 @@ impl Model {
             .iter_mut()
             .flat_map(|h| [&mut h.vocab_transform, &mut h.vocab_projector]);
         layers.chain(head)
+    }
+
+    /// Scans every weight for NaN and infinities now (once: later calls repeat the finding), and
+    /// names the first tensor that holds one. Without this call the scan runs when an output
+    /// first comes out non-finite (see `weights.rs`); `distil serve` calls it at start.
+    pub fn check_weights(&self) -> Result<()> {
+        self.finite.run()
     }
 
     /// The hyper-parameters.
@@ -257,6 +267,7 @@ impl Model {
         for layer in &self.layers {
             layer.forward(k, &mut x, &seqs, &mut scratch, prof); // [rows, dim]
         }
+        self.finite.run_unless_finite(flat(x.view()))?;
         Ok(Hidden { states: x, seqs })
     }
 
@@ -315,7 +326,9 @@ impl Model {
         }
         let x = hidden.states.select(Axis(0), rows); // [rows, dim]
         let flops = self.flops(&[], rows.len());
-        Ok(prof.time(Op::MlmHead, flops, || head.forward(&self.kernels, x.view())))
+        let logits = prof.time(Op::MlmHead, flops, || head.forward(&self.kernels, x.view()));
+        self.finite.run_unless_finite(flat(logits.view()))?;
+        Ok(logits)
     }
 
     fn check_sequence(&self, i: usize, seq: &[u32]) -> Result<()> {

@@ -18,6 +18,7 @@ pub(super) fn load(app: &App) -> Result<()> {
     }
     let started = Instant::now();
     let engine = Arc::new(Engine::from_pretrained(&config.model, &config.engine)?);
+    engine.check_weights()?;
     let dir = engine.dir().to_path_buf();
     let embed_config = EmbedConfig::from_dir(&dir)?;
     let fill_mask = can_fill_mask(&engine);
