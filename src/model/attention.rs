@@ -59,23 +59,27 @@ impl Attention {
         })
     }
 
-    /// `s.attn_out ← Attention(x)` for every sequence of the batch (`seqs` are row ranges of `x`).
-    pub fn forward(
+    /// `q, k, v ← x·Wqᵀ + bq, x·Wkᵀ + bk, x·Wvᵀ + bv` for some rows of the batch (token by token,
+    /// so any rows: the block hands each thread its own).
+    pub fn project(
         &self,
         k: &Kernels,
         x: ArrayView2<'_, f32>,
-        seqs: &[Range<usize>],
-        s: &mut Scratch,
+        [q, kk, v]: [ArrayViewMut2<'_, f32>; 3],
         prof: &Profiler,
     ) {
-        let rows = x.nrows();
-        let dim = self.q_lin.out_dim();
-        let head_dim = dim / self.n_heads;
+        let (rows, dim) = (x.nrows(), self.q_lin.out_dim());
         prof.time(Op::QkvLin, 6.0 * (rows * dim * dim) as f64, || {
-            self.q_lin.forward(k, x, s.q.view_mut()); // [tokens, dim]
-            self.k_lin.forward(k, x, s.k.view_mut()); // [tokens, dim]
-            self.v_lin.forward(k, x, s.v.view_mut()); // [tokens, dim]
+            self.q_lin.forward(k, x, q); // [rows, dim]
+            self.k_lin.forward(k, x, kk); // [rows, dim]
+            self.v_lin.forward(k, x, v); // [rows, dim]
         });
+    }
+
+    /// `s.ctx ← concat_h(ctx_h)` from `s.q`, `s.k`, `s.v`, for every sequence of the batch (`seqs`
+    /// are row ranges), its heads in parallel.
+    pub fn attend(&self, k: &Kernels, seqs: &[Range<usize>], s: &mut Scratch, prof: &Profiler) {
+        let head_dim = self.q_lin.out_dim() / self.n_heads;
         let threads = rayon::current_num_threads();
         let scale = 1.0 / (head_dim as f32).sqrt();
         for seq in seqs {
@@ -112,8 +116,19 @@ impl Attention {
                     });
                 });
         }
+    }
+
+    /// `out ← ctx·Woᵀ + bo` for some rows of the batch.
+    pub fn output(
+        &self,
+        k: &Kernels,
+        ctx: ArrayView2<'_, f32>,
+        out: ArrayViewMut2<'_, f32>,
+        prof: &Profiler,
+    ) {
+        let (rows, dim) = (ctx.nrows(), self.out_lin.out_dim());
         prof.time(Op::OutLin, 2.0 * (rows * dim * dim) as f64, || {
-            self.out_lin.forward(k, s.ctx.view(), s.attn_out.view_mut());
+            self.out_lin.forward(k, ctx, out); // [rows, dim]
         });
     }
 }

@@ -5,11 +5,20 @@
 //! x = sa_layer_norm(x + Attention(x))
 //! x = output_layer_norm(x + FFN(x))
 //! ```
+//!
+//! Threads: everything but attention's scores and context works token by token, so the block can
+//! cut the batch's rows into `parts` runs and give each run a thread of its own, from the q, k, v
+//! projections to the output norm. Each thread then reads every weight (the second read mostly
+//! from L3) but only its own rows, which stay in the cache of the core that wrote them; attention's
+//! heads, which need every token of a sequence, run in parallel between the two halves. With one run
+//! the steps go in the plain order, and each linear layer is shared between the threads by blocks
+//! of its columns instead. `Model::forward` chooses (see there).
 
 use std::ops::Range;
 
 use distil_kernels::Kernels;
-use ndarray::Array2;
+use ndarray::{Array2, Axis};
+use rayon::prelude::*;
 
 use super::attention::Attention;
 use super::config::Config;
@@ -51,26 +60,50 @@ impl TransformerBlock {
     }
 
     /// `x ← Block(x)`, for the hidden states `x: [tokens, dim]` of the sequences `seqs` (row
-    /// ranges). The result lands in `x` by swapping buffers with the scratch, not by copying.
+    /// ranges), the token-wise steps on `parts` runs of rows at once. The result lands in `x` by
+    /// swapping buffers with the scratch, not by copying.
     pub fn forward(
         &self,
         k: &Kernels,
         x: &mut Array2<f32>,
         seqs: &[Range<usize>],
         s: &mut Scratch,
+        parts: usize,
         prof: &Profiler,
     ) {
-        self.attention.forward(k, x.view(), seqs, s, prof); // s.attn_out: [tokens, dim]
-        prof.time(Op::SaLayerNorm, 0.0, || {
-            let (out, residual) = (s.attn_out.view_mut(), x.view());
-            self.sa_layer_norm.forward_residual(k, out, residual)
-        });
-        std::mem::swap(x, &mut s.attn_out);
-        self.ffn.forward(k, x.view(), s, prof); // s.ffn_out: [tokens, dim]
-        prof.time(Op::OutputLayerNorm, 0.0, || {
-            let (out, residual) = (s.ffn_out.view_mut(), x.view());
-            self.output_layer_norm.forward_residual(k, out, residual)
-        });
+        let rows = x.nrows().div_ceil(parts.max(1)).max(1);
+        let attention = &self.attention;
+        let projections: Vec<_> = x
+            .axis_chunks_iter(Axis(0), rows)
+            .zip(s.q.axis_chunks_iter_mut(Axis(0), rows))
+            .zip(s.k.axis_chunks_iter_mut(Axis(0), rows))
+            .zip(s.v.axis_chunks_iter_mut(Axis(0), rows))
+            .collect();
+        projections
+            .into_par_iter()
+            .for_each(|(((x, q), kk), v)| attention.project(k, x, [q, kk, v], prof));
+        attention.attend(k, seqs, s, prof); // s.ctx: [tokens, dim]
+        let rest: Vec<_> = x
+            .axis_chunks_iter(Axis(0), rows)
+            .zip(s.ctx.axis_chunks_iter(Axis(0), rows))
+            .zip(s.attn_out.axis_chunks_iter_mut(Axis(0), rows))
+            .zip(s.ffn_hidden.axis_chunks_iter_mut(Axis(0), rows))
+            .zip(s.ffn_out.axis_chunks_iter_mut(Axis(0), rows))
+            .collect();
+        rest.into_par_iter()
+            .for_each(|((((x, ctx), mut attended), hidden), mut out)| {
+                attention.output(k, ctx, attended.view_mut(), prof);
+                prof.time(Op::SaLayerNorm, 0.0, || {
+                    self.sa_layer_norm
+                        .forward_residual(k, attended.view_mut(), x)
+                });
+                self.ffn
+                    .forward(k, attended.view(), hidden, out.view_mut(), prof);
+                prof.time(Op::OutputLayerNorm, 0.0, || {
+                    self.output_layer_norm
+                        .forward_residual(k, out.view_mut(), attended.view())
+                });
+            });
         std::mem::swap(x, &mut s.ffn_out);
     }
 }

@@ -2,13 +2,12 @@
 //! (`FFN` in `modeling_distilbert.py`; `BertIntermediate` + `BertOutput.dense` in `modeling_bert.py`).
 
 use distil_kernels::Kernels;
-use ndarray::ArrayView2;
+use ndarray::{ArrayView2, ArrayViewMut2};
 
 use super::config::{Activation, Config};
 use super::flat_mut;
 use super::linear::Linear;
 use super::profile::{Op, Profiler};
-use super::scratch::Scratch;
 use crate::weights::Prefix;
 use crate::Result;
 
@@ -38,18 +37,24 @@ impl Ffn {
         })
     }
 
-    /// `s.ffn_out ← FFN(x)`.
-    pub fn forward(&self, k: &Kernels, x: ArrayView2<'_, f32>, s: &mut Scratch, prof: &Profiler) {
+    /// `out ← FFN(x)` for some rows of the batch, through `hidden: [rows, hidden_dim]`.
+    pub fn forward(
+        &self,
+        k: &Kernels,
+        x: ArrayView2<'_, f32>,
+        mut hidden: ArrayViewMut2<'_, f32>,
+        out: ArrayViewMut2<'_, f32>,
+        prof: &Profiler,
+    ) {
         let flops = 2.0 * (x.nrows() * self.lin1.out_dim() * self.lin2.out_dim()) as f64;
         prof.time(Op::Lin1, flops, || {
-            self.lin1.forward(k, x, s.ffn_hidden.view_mut()); // [rows, hidden_dim]
+            self.lin1.forward(k, x, hidden.view_mut()); // [rows, hidden_dim]
         });
         prof.time(Op::Activation, 0.0, || {
-            self.activation.apply(k, flat_mut(s.ffn_hidden.view_mut()))
+            self.activation.apply(k, flat_mut(hidden.view_mut()))
         });
         prof.time(Op::Lin2, flops, || {
-            self.lin2
-                .forward(k, s.ffn_hidden.view(), s.ffn_out.view_mut()); // [rows, dim]
+            self.lin2.forward(k, hidden.view(), out); // [rows, dim]
         });
     }
 }
