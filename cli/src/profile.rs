@@ -1,5 +1,7 @@
 //! `distil profile`: where the time of a forward pass goes, per operation, beside the machine's
-//! measured FP32 peak.
+//! measured FP32 peak. Profiled passes are not split by sequences or rows between the threads (see
+//! `Model::forward`), so that each operation's time is its own: `distil bench` times the split
+//! schedule, which can be faster from 128 tokens up.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -44,7 +46,7 @@ pub fn run(args: ProfileArgs, options: &Options) -> Result<ExitCode> {
     let totals: Vec<(Op, OpTotal)> = prof.totals();
     let timed: f64 = totals.iter().map(|(_, t)| t.seconds).sum();
     println!(
-        "{} {}x{}, {threads} threads, {} kernels, {}; measured FP32 peak {peak:.0} GFLOP/s; {:.2} ms per pass ({} passes)",
+        "{} {}x{}, {threads} threads, {} kernels, {}, operations in turn; measured FP32 peak {peak:.0} GFLOP/s; {:.2} ms per pass ({} passes)",
         work.mode,
         args.bench.batch,
         args.bench.seq,
