@@ -159,6 +159,15 @@ impl Error {
         .into()
     }
 
+    /// This error of a batch, for one of its inputs: broken weights stay a weights error (every
+    /// input fails alike), anything else becomes that input's error with the same message.
+    pub(crate) fn for_each_input(&self) -> Self {
+        match &self.repr {
+            Repr::Weights { path, reason } => Error::weights(path, reason.clone()),
+            _ => Error::input(self.to_string()),
+        }
+    }
+
     /// A model that cannot do what was asked (fill-mask without an MLM head, …).
     pub fn model(reason: impl Into<String>) -> Self {
         Repr::Model {

@@ -7,13 +7,16 @@
 //!
 //! A file is untrusted input: its header is checked in full before any tensor is read
 //! (`header.rs`). NaN and infinities in the weights would turn answers into NaN without a word, so
-//! the tensors the model takes are scanned for them (`FiniteCheck`), but not at load: reading all
-//! of a 263 MB checkpoint once more cost a one-sentence `distil fill-mask` a sixth of its time. A
+//! the tensors the model takes are checked for them. A tensor widened from f16 or bf16 is checked
+//! as it is made (it was just read). A mapped f32 tensor is not read at load, where reading all of
+//! a 263 MB checkpoint once more cost a one-sentence `distil fill-mask` a sixth of its time: a
 //! non-finite weight makes the outputs that depend on it non-finite (a NaN times anything is NaN,
-//! an infinity times anything is an infinity or NaN), so the model scans when an output first
-//! comes out non-finite, and the answer becomes the error naming the tensor; `distil serve` scans at
-//! start instead, before it takes requests. The scan reads each weight once, branch-free per block
-//! so that it vectorises, on the engine's threads in parallel; f32 tensors stay zero-copy.
+//! an infinity times anything is an infinity or NaN, and GELU, ReLU, softmax and layer norm keep
+//! them so), so the model scans the mapped tensors when an output first comes out non-finite
+//! (`FiniteCheck`), and the answer becomes the error naming the tensor. The one exception is
+//! ReLU turning −∞ into 0, where the answer is PyTorch's own. `distil serve` scans at start instead,
+//! before it takes requests. The scan reads each weight once, branch-free per block so that it
+//! vectorises, on the engine's threads in parallel; f32 tensors stay zero-copy.
 //!
 //! Keys are reached through a [`Prefix`], which nests like the checkpoint's own module paths:
 //! `w.pp("transformer.layer.3").pp("attention.q_lin").tensor("weight", (dim, dim))` reads
@@ -38,12 +41,12 @@ pub struct Weights {
     path: PathBuf,
     mmap: Arc<Mmap>,
     tensors: HashMap<String, Entry>,
-    /// Every tensor handed out, under its key, for [`FiniteCheck`].
+    /// Every mapped tensor handed out, under its key, for [`FiniteCheck`].
     taken: Mutex<Vec<(String, Tensor<IxDyn>)>>,
 }
 
-/// The tensors a model took from its file, to be scanned for NaN and infinities once, when first
-/// needed (see the module's documentation).
+/// The mapped tensors a model took from its file, to be scanned for NaN and infinities once, when
+/// first needed (see the module's documentation).
 pub(crate) struct FiniteCheck {
     path: PathBuf,
     tensors: Vec<(String, Tensor<IxDyn>)>,
@@ -55,11 +58,18 @@ impl FiniteCheck {
     /// `Ok` if every tensor is finite, else the error naming the first that is not (in the order
     /// the model took them). Scans on the first call only; later calls repeat its finding.
     pub(crate) fn run(&self) -> Result<()> {
-        let finding = self.finding.get_or_init(|| {
-            self.tensors.iter().find_map(|(key, tensor)| {
-                first_non_finite(tensor.as_slice()).map(|i| non_finite(key, tensor, i))
-            })
-        });
+        // The scan runs outside the lock: it is parallel, and a thread of the pool waiting inside
+        // `get_or_init` could be handed another job that calls `run` and waits on itself. Two
+        // threads may scan at once; they find the same.
+        let finding = match self.finding.get() {
+            Some(finding) => finding,
+            None => {
+                let found = self.tensors.iter().find_map(|(key, tensor)| {
+                    first_non_finite(tensor.as_slice()).map(|i| non_finite(key, tensor, i))
+                });
+                self.finding.get_or_init(|| found)
+            }
+        };
         match finding {
             None => Ok(()),
             Some(message) => Err(Error::weights(&self.path, message.clone())),
@@ -191,23 +201,30 @@ impl Weights {
             }
         };
         let tensor = Tensor { storage, shape };
-        let dynamic = Tensor {
-            storage: tensor.storage.clone(),
-            shape: tensor.shape.clone().into_dyn(),
-        };
-        self.taken
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push((key.to_string(), dynamic));
+        if tensor.is_mapped() {
+            // Checked when an output first comes out non-finite (see the module's documentation).
+            let dynamic = Tensor {
+                storage: tensor.storage.clone(),
+                shape: tensor.shape.clone().into_dyn(),
+            };
+            self.taken
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push((key.to_string(), dynamic));
+        } else if let Some(i) = first_non_finite(tensor.as_slice()) {
+            // Just widened, so in cache: checked now, and not kept alive for a later scan.
+            return Err(Error::weights(&self.path, non_finite(key, &tensor, i)));
+        }
         Ok(tensor)
     }
 
-    /// The check of every tensor taken so far, for the model built from them.
+    /// The check of every mapped tensor taken so far, for the model built from them (a widened
+    /// tensor was checked when it was made).
     pub(crate) fn finite_check(&self) -> FiniteCheck {
-        let taken = self.taken.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut taken = self.taken.lock().unwrap_or_else(PoisonError::into_inner);
         FiniteCheck {
             path: self.path.clone(),
-            tensors: taken.clone(),
+            tensors: std::mem::take(&mut *taken),
             finding: OnceLock::new(),
         }
     }

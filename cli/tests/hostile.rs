@@ -244,13 +244,17 @@ fn retype(dir: &Path, key: &str, dtype: &str, shape: &[usize], bytes_per_element
     });
 }
 
-/// Overwrites element `index` of the tensor `key` with `bytes` (its little-endian encoding).
+/// Overwrites element `index` of the tensor `key` with `bytes` (its little-endian encoding), in
+/// place: the header's bytes stay as they are, so the data keeps its alignment (an f32 tensor
+/// stays mapped rather than copied).
 fn poke(dir: &Path, key: &str, index: usize, bytes: &[u8]) {
-    let (header, mut data) = read_weights(dir);
+    let (header, data) = read_weights(dir);
+    let mut file = std::fs::read(weights_path(dir)).unwrap();
+    let data_start = file.len() - data.len();
     let start = header[key]["data_offsets"][0].as_u64().unwrap() as usize;
-    let at = start + index * bytes.len();
-    data[at..at + bytes.len()].copy_from_slice(bytes);
-    write_weights(dir, &header, &data);
+    let at = data_start + start + index * bytes.len();
+    file[at..at + bytes.len()].copy_from_slice(bytes);
+    std::fs::write(weights_path(dir), file).unwrap();
 }
 
 /// Sets the `data_offsets` of the tensor `key`.
@@ -499,7 +503,7 @@ fn broken_weights_files() {
             model: "distilbert-cased-f16",
             breaks: |d| poke(d, "vocab_projector.bias", 7, &0x7e00u16.to_le_bytes()),
             expect: Expect::Is(
-                "input 1: {dir}/model.safetensors: tensor \"vocab_projector.bias\" holds NaN at [7] (1 of its 1906 values are NaN or infinite); weights must be finite",
+                "{dir}/model.safetensors: tensor \"vocab_projector.bias\" holds NaN at [7] (1 of its 1906 values are NaN or infinite); weights must be finite",
             ),
         },
         Case {
@@ -507,7 +511,7 @@ fn broken_weights_files() {
             model: "distilbert-cased-bf16",
             breaks: |d| poke(d, LN_WEIGHT, 0, &0x7f80u16.to_le_bytes()),
             expect: Expect::Is(
-                "input 1: {dir}/model.safetensors: tensor \"distilbert.embeddings.LayerNorm.weight\" holds an infinity at [0] (1 of its 51 values are NaN or infinite); weights must be finite",
+                "{dir}/model.safetensors: tensor \"distilbert.embeddings.LayerNorm.weight\" holds an infinity at [0] (1 of its 51 values are NaN or infinite); weights must be finite",
             ),
         },
     ]);
@@ -544,6 +548,14 @@ fn a_non_finite_weight_no_answer_reaches_is_found_when_asked() {
     );
     // Once found, every later check says the same without scanning again.
     assert_eq!(engine.check_weights().unwrap_err().to_string(), error);
+    // A NaN that answers reach fails each of them as a weights error.
+    let reached = copy_model("distilbert-cased");
+    poke(reached.path(), FFN, 3 * 51 + 7, &f32::NAN.to_le_bytes());
+    let engine = Engine::load(reached.path(), &Options::default()).unwrap();
+    let fill_mask = FillMask::new(&engine, FillMaskOptions::default()).unwrap();
+    for result in fill_mask.run(&[TEXT, TEXT]) {
+        assert_eq!(result.unwrap_err().kind(), distil::ErrorKind::Weights);
+    }
     // A server scans before it takes requests, and does not start.
     let model = dir.path().display().to_string();
     let out = distil(&["serve", "--port", "0", "--model", &model], b"");

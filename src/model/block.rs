@@ -12,7 +12,7 @@
 //! from L3) but only its own rows, which stay in the cache of the core that wrote them; attention's
 //! heads, which need every token of a sequence, run in parallel between the two halves. With one run
 //! the steps go in the plain order, and each linear layer is shared between the threads by blocks
-//! of its columns instead. `Model::forward` chooses (see there).
+//! of its columns instead. `Model::forward` chooses.
 
 use std::ops::Range;
 
@@ -73,35 +73,43 @@ impl TransformerBlock {
     ) {
         let rows = x.nrows().div_ceil(parts.max(1)).max(1);
         let attention = &self.attention;
-        let projections: Vec<_> = x
-            .axis_chunks_iter(Axis(0), rows)
-            .zip(s.q.axis_chunks_iter_mut(Axis(0), rows))
-            .zip(s.k.axis_chunks_iter_mut(Axis(0), rows))
-            .zip(s.v.axis_chunks_iter_mut(Axis(0), rows))
-            .collect();
-        projections
+        x.axis_chunks_iter(Axis(0), rows)
             .into_par_iter()
+            .zip(s.q.axis_chunks_iter_mut(Axis(0), rows).into_par_iter())
+            .zip(s.k.axis_chunks_iter_mut(Axis(0), rows).into_par_iter())
+            .zip(s.v.axis_chunks_iter_mut(Axis(0), rows).into_par_iter())
             .for_each(|(((x, q), kk), v)| attention.project(k, x, [q, kk, v], prof));
         attention.attend(k, seqs, s, prof); // s.ctx: [tokens, dim]
-        let rest: Vec<_> = x
-            .axis_chunks_iter(Axis(0), rows)
-            .zip(s.ctx.axis_chunks_iter(Axis(0), rows))
-            .zip(s.attn_out.axis_chunks_iter_mut(Axis(0), rows))
-            .zip(s.ffn_hidden.axis_chunks_iter_mut(Axis(0), rows))
-            .zip(s.ffn_out.axis_chunks_iter_mut(Axis(0), rows))
-            .collect();
-        rest.into_par_iter()
-            .for_each(|((((x, ctx), mut attended), hidden), mut out)| {
-                attention.output(k, ctx, attended.view_mut(), prof);
+        x.axis_chunks_iter(Axis(0), rows)
+            .into_par_iter()
+            .zip(s.ctx.axis_chunks_iter(Axis(0), rows).into_par_iter())
+            .zip(
+                s.attn_out
+                    .axis_chunks_iter_mut(Axis(0), rows)
+                    .into_par_iter(),
+            )
+            .zip(
+                s.ffn_hidden
+                    .axis_chunks_iter_mut(Axis(0), rows)
+                    .into_par_iter(),
+            )
+            .zip(
+                s.ffn_out
+                    .axis_chunks_iter_mut(Axis(0), rows)
+                    .into_par_iter(),
+            )
+            .for_each(|((((x, ctx), mut sa_output), hidden), mut ffn_output)| {
+                attention.output(k, ctx, sa_output.view_mut(), prof);
                 prof.time(Op::SaLayerNorm, 0.0, || {
                     self.sa_layer_norm
-                        .forward_residual(k, attended.view_mut(), x)
+                        .forward_residual(k, sa_output.view_mut(), x)
                 });
                 self.ffn
-                    .forward(k, attended.view(), hidden, out.view_mut(), prof);
+                    .forward(k, sa_output.view(), hidden, ffn_output.view_mut(), prof);
                 prof.time(Op::OutputLayerNorm, 0.0, || {
+                    let residual = sa_output.view();
                     self.output_layer_norm
-                        .forward_residual(k, out.view_mut(), attended.view())
+                        .forward_residual(k, ffn_output.view_mut(), residual)
                 });
             });
         std::mem::swap(x, &mut s.ffn_out);

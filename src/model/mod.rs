@@ -1,6 +1,6 @@
 //! The encoder: embeddings, a stack of transformer blocks, and optionally the MLM head.
 //!
-//! [`Model::forward`] reads top to bottom like the reference:
+//! [`Model::forward`] (through `forward_group`) reads top to bottom like the reference:
 //! embed, then per layer attention + residual + norm, FFN + residual + norm.
 
 mod activation;
@@ -122,7 +122,8 @@ impl Hidden {
     }
 }
 
-/// Tokens per thread, at least, for a sequence's layers to be cut by rows (`block.rs`).
+/// Tokens per thread, at least, for a batch to be cut into groups or a sequence's layers into runs
+/// of rows ([`Model::forward`]).
 const PART_ROWS: usize = 64;
 
 /// `batch` cut into at most `groups` runs of whole sequences with about as many tokens each.
@@ -272,6 +273,15 @@ impl Model {
     }
 
     /// The last hidden states of a batch of token-id sequences, on the current rayon pool.
+    ///
+    /// The threads share the pass as measured best (2 threads on the Xeon of issue 13, interleaved
+    /// runs). A batch of several sequences and at least 64 tokens per thread (`PART_ROWS`) is cut
+    /// into one group of whole sequences per thread, with about as many tokens each, and each
+    /// group runs alone (8 × 128 tokens: 0.80× the time of sharing every layer). One sequence of
+    /// that many tokens runs each layer's token-wise steps on one run of rows per thread
+    /// (`block.rs`; 1 × 128: 0.85×). Fewer tokens share each linear layer by blocks of columns,
+    /// since splitting them would make every thread read every weight, the bound at a few tokens.
+    /// When profiling, nothing is split, so that each operation's time is its own.
     pub fn forward(&self, batch: &[&[u32]]) -> Result<Hidden> {
         self.run_forward(batch, &Profiler::off())
     }
@@ -282,14 +292,6 @@ impl Model {
         self.run_forward(batch, prof)
     }
 
-    /// The forward pass, its threads shared as measured best (2 threads on the Xeon of issue 13,
-    /// interleaved runs): a batch of several sequences is cut into one group of whole sequences
-    /// per thread, with about as many tokens each, and each group runs alone (8 × 128 tokens: 0.80×
-    /// the time of sharing every layer); one sequence of at least [`PART_ROWS`] tokens per thread
-    /// runs each layer's token-wise steps on one run of rows per thread (`block.rs`; 1 × 128:
-    /// 0.85×); a shorter one shares each linear layer by blocks of columns, since splitting its
-    /// tokens would make every thread read every weight, the bound at a few tokens. When profiling,
-    /// nothing is split, so that each operation's time is its own.
     fn run_forward(&self, batch: &[&[u32]], prof: &Profiler) -> Result<Hidden> {
         for (i, seq) in batch.iter().enumerate() {
             self.check_sequence(i, seq)?;
@@ -298,27 +300,24 @@ impl Model {
             true => 1,
             false => rayon::current_num_threads(),
         };
-        let hidden = if threads > 1 && batch.len() > 1 {
-            let parts: Vec<Hidden> = split_by_tokens(batch, threads)
+        let tokens: usize = batch.iter().map(|seq| seq.len()).sum();
+        let split = threads > 1 && tokens >= PART_ROWS * threads;
+        let hidden = if split && batch.len() > 1 {
+            let groups: Vec<Hidden> = split_by_tokens(batch, threads)
                 .into_par_iter()
                 .map(|group| self.forward_group(&batch[group], 1, prof))
                 .collect();
-            Hidden::concat(parts, self.config.dim)
+            Hidden::concat(groups, self.config.dim)
         } else {
-            let tokens: usize = batch.iter().map(|seq| seq.len()).sum();
-            let parts = if tokens >= PART_ROWS * threads {
-                threads
-            } else {
-                1
-            };
+            let parts = if split { threads } else { 1 };
             self.forward_group(batch, parts, prof)
         };
         self.finite.run_unless_finite(flat(hidden.states.view()))?;
         Ok(hidden)
     }
 
-    /// [`Model::run_forward`] for one group of sequences, each layer's token-wise steps on `parts`
-    /// runs of rows.
+    /// The forward pass of one group of sequences, each layer's token-wise steps on `parts` runs of
+    /// rows.
     fn forward_group(&self, batch: &[&[u32]], parts: usize, prof: &Profiler) -> Hidden {
         let c = &self.config;
         let k = &self.kernels;

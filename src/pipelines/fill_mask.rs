@@ -167,7 +167,7 @@ impl<'e> FillMask<'e> {
                 }
                 Err(err) => {
                     for (i, _, _) in group {
-                        results[*i] = Some(Err(Error::input(err.to_string())));
+                        results[*i] = Some(Err(err.for_each_input()));
                     }
                 }
             }

@@ -50,9 +50,13 @@ impl Kernels {
         x.iter_mut().for_each(|v| *v = scalar::gelu_tanh(*v));
     }
 
-    /// `x ← max(x, 0)`.
+    /// `x ← max(x, 0)`; NaN stays NaN, as in PyTorch.
     pub fn relu(&self, x: &mut [f32]) {
-        x.iter_mut().for_each(|v| *v = v.max(0.0));
+        x.iter_mut().for_each(|v| {
+            if !v.is_nan() {
+                *v = v.max(0.0)
+            }
+        });
     }
 }
 
@@ -64,6 +68,16 @@ pub fn erf(x: f32) -> f32 {
 #[cfg(test)]
 mod tests {
     use crate::testing::all_kernels;
+
+    #[test]
+    fn relu_is_max_with_zero_and_keeps_nan() {
+        for kernels in all_kernels() {
+            let mut x = [-1.5, 0.0, 2.0, f32::NEG_INFINITY, f32::INFINITY, f32::NAN];
+            kernels.relu(&mut x);
+            assert_eq!(x[..5], [0.0, 0.0, 2.0, 0.0, f32::INFINITY]);
+            assert!(x[5].is_nan(), "{}", kernels.isa());
+        }
+    }
 
     #[test]
     fn gelu_by_hand_on_every_isa() {
