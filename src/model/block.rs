@@ -17,7 +17,7 @@
 use std::ops::Range;
 
 use distil_kernels::Kernels;
-use ndarray::{Array2, Axis};
+use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis};
 use rayon::prelude::*;
 
 use super::attention::Attention;
@@ -73,31 +73,17 @@ impl TransformerBlock {
     ) {
         let rows = x.nrows().div_ceil(parts.max(1)).max(1);
         let attention = &self.attention;
-        x.axis_chunks_iter(Axis(0), rows)
-            .into_par_iter()
-            .zip(s.q.axis_chunks_iter_mut(Axis(0), rows).into_par_iter())
-            .zip(s.k.axis_chunks_iter_mut(Axis(0), rows).into_par_iter())
-            .zip(s.v.axis_chunks_iter_mut(Axis(0), rows).into_par_iter())
+        runs(x, rows)
+            .zip(runs_mut(&mut s.q, rows))
+            .zip(runs_mut(&mut s.k, rows))
+            .zip(runs_mut(&mut s.v, rows))
             .for_each(|(((x, q), kk), v)| attention.project(k, x, [q, kk, v], prof));
         attention.attend(k, seqs, s, prof); // s.ctx: [tokens, dim]
-        x.axis_chunks_iter(Axis(0), rows)
-            .into_par_iter()
-            .zip(s.ctx.axis_chunks_iter(Axis(0), rows).into_par_iter())
-            .zip(
-                s.attn_out
-                    .axis_chunks_iter_mut(Axis(0), rows)
-                    .into_par_iter(),
-            )
-            .zip(
-                s.ffn_hidden
-                    .axis_chunks_iter_mut(Axis(0), rows)
-                    .into_par_iter(),
-            )
-            .zip(
-                s.ffn_out
-                    .axis_chunks_iter_mut(Axis(0), rows)
-                    .into_par_iter(),
-            )
+        runs(x, rows)
+            .zip(runs(&s.ctx, rows))
+            .zip(runs_mut(&mut s.attn_out, rows))
+            .zip(runs_mut(&mut s.ffn_hidden, rows))
+            .zip(runs_mut(&mut s.ffn_out, rows))
             .for_each(|((((x, ctx), mut sa_output), hidden), mut ffn_output)| {
                 attention.output(k, ctx, sa_output.view_mut(), prof);
                 prof.time(Op::SaLayerNorm, 0.0, || {
@@ -114,4 +100,17 @@ impl TransformerBlock {
             });
         std::mem::swap(x, &mut s.ffn_out);
     }
+}
+
+/// The rows of `a` in runs of `rows`, one per thread.
+fn runs(a: &Array2<f32>, rows: usize) -> impl IndexedParallelIterator<Item = ArrayView2<'_, f32>> {
+    a.axis_chunks_iter(Axis(0), rows).into_par_iter()
+}
+
+/// [`runs`], writable.
+fn runs_mut(
+    a: &mut Array2<f32>,
+    rows: usize,
+) -> impl IndexedParallelIterator<Item = ArrayViewMut2<'_, f32>> {
+    a.axis_chunks_iter_mut(Axis(0), rows).into_par_iter()
 }
