@@ -10,6 +10,7 @@
 //! minutes; `-- softmax` (or any part of a name) picks some.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, SamplingMode, Throughput};
+use distil_kernels::quant::I8Weights;
 use distil_kernels::{Bf16Dot, Isa, Kernels};
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis, Slice};
 use std::hint::black_box;
@@ -215,6 +216,39 @@ fn linear_bf16(c: &mut Criterion) {
     }
 }
 
+/// The int8 linear layer ([`Kernels::linear_i8`]) at the shapes of [`linear`], on 2 threads, with
+/// each instruction set's way of multiplying bytes (`"linear_i8/avx512/vpdpbusd/2t"`,
+/// `"linear_i8/avx2/vpmaddubsw/2t"`). The time includes quantizing `x`, as the model pays it.
+fn linear_i8(c: &mut Criterion) {
+    let shapes = [(768, 768), (768, 3072), (3072, 768)];
+    let threads = 2;
+    let pool = pool(threads);
+    for kernels in supported().into_iter().filter(|k| k.isa() != Isa::Scalar) {
+        let name = format!(
+            "linear_i8/{}/{}/{threads}t",
+            kernels.isa(),
+            kernels.i8_dot_name()
+        );
+        let mut group = c.benchmark_group(name);
+        group.sample_size(10).sampling_mode(SamplingMode::Flat);
+        for m in [1, 12, 128, 512] {
+            for (k, n) in shapes {
+                let x = values(m * k, 1.0);
+                let w = I8Weights::quantize(&values(n * k, 0.05), k);
+                let bias = values(n, 0.1);
+                let mut y = vec![0.0; m * n];
+                group.throughput(Throughput::Elements((2 * m * k * n) as u64));
+                group.bench_function(format!("{m}x{k}x{n}"), |b| {
+                    pool.install(|| {
+                        b.iter(|| kernels.linear_i8(black_box(&x), w.rows(), &bias, &mut y, m))
+                    })
+                });
+            }
+        }
+        group.finish();
+    }
+}
+
 /// Attention's two products per head, on strided views of the `[128, 768]` q, k, v matrices as
 /// the model has them: scores `Q_h·K_hᵀ` (128×64×128) and context `P_h·V_h` (128×128×64), for
 /// all 12 heads, on one thread.
@@ -258,6 +292,7 @@ fn attention_gemm(c: &mut Criterion) {
 
 criterion_group!(
     benches,
+    linear_i8,
     softmax,
     layernorm,
     gelu,

@@ -22,6 +22,7 @@
 //! CPU lacks an instruction set, both leave it out and say so, or fail under `CI=true`
 //! ([`distil_kernels::testing::supported_or_skip`]).
 
+use distil_kernels::quant::{I8Weights, TokenQuant};
 use distil_kernels::testing::{all_kernels, simd_kernels};
 use distil_kernels::Kernels;
 use ndarray::{ArrayView2, ArrayViewMut2, Axis, Slice};
@@ -752,6 +753,107 @@ fn linear_rows_do_not_depend_on_the_batch_or_the_threads() {
             assert!(
                 alone == want,
                 "linear/{}: row {i} alone differs",
+                kernels.isa()
+            );
+        }
+    }
+}
+
+/// The int8 layer of each linear case: `W` quantized once, and the scalar twin's `y`.
+fn i8_cases() -> &'static [(I8Weights, Vec<f32>)] {
+    static CASES: std::sync::OnceLock<Vec<(I8Weights, Vec<f32>)>> = std::sync::OnceLock::new();
+    CASES.get_or_init(|| {
+        linear_cases()
+            .iter()
+            .map(|case| {
+                let w = I8Weights::quantize(&case.w, case.k);
+                let mut want = vec![f32::NAN; case.m * case.n];
+                Kernels::scalar().linear_i8(&case.x, w.rows(), &case.bias, &mut want, case.m);
+                (w, want)
+            })
+            .collect()
+    })
+}
+
+#[test]
+fn linear_i8_equals_its_scalar_twin_bit_for_bit_on_one_and_two_threads() {
+    // Integer sums: VNNI, AVX2's vpmaddubsw and the twin give the same answers, whatever the tile,
+    // the blocking or the threads (k not a multiple of 4 takes the twin on every path).
+    let simd = simd_kernels();
+    let pools = pools();
+    for (case, (w, want)) in linear_cases().iter().zip(i8_cases()) {
+        let LinearCase { m, k, n, .. } = *case;
+        for (threads, pool) in [1, 2].into_iter().zip(&pools) {
+            for &kernels in &simd {
+                let mut y = vec![f32::NAN; m * n];
+                pool.install(|| kernels.linear_i8(&case.x, w.rows(), &case.bias, &mut y, m));
+                if let Some(at) = (0..m * n).find(|&e| y[e].to_bits() != want[e].to_bits()) {
+                    panic!(
+                        "linear_i8/{} ({}) {m}x{k}x{n} on {threads} threads ({}, {}): got {:e}, the twin {:e}",
+                        kernels.isa(),
+                        kernels.i8_dot_name(),
+                        at / n,
+                        at % n,
+                        y[at],
+                        want[at]
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn linear_i8_is_within_its_quantization_bound_of_f64() {
+    // Each weight is off by at most half its row's step, each activation by half its token's:
+    // |Δ| ≤ Σₚ (½s_w·|x| + ½s_x·|w| + ¼s_x·s_w), plus f32 rounding of the dequantization.
+    let mut worst = 0.0f64;
+    for (case, (_, got)) in linear_cases().iter().zip(i8_cases()) {
+        let LinearCase { m, k, n, .. } = *case;
+        for i in 0..m {
+            let x_row = &case.x[i * k..(i + 1) * k];
+            let s_x = f64::from(TokenQuant::of(x_row).scale);
+            for j in 0..n {
+                let w_row = &case.w[j * k..(j + 1) * k];
+                let max_w = w_row.iter().fold(0.0f32, |a, v| a.max(v.abs()));
+                let s_w = f64::from(max_w) / f64::from(distil_kernels::quant::WEIGHT_MAX);
+                let (mut sum, mut bound) = (f64::from(case.bias[j]), 0.0);
+                for (&xp, &wp) in x_row.iter().zip(w_row) {
+                    let (xp, wp) = (f64::from(xp), f64::from(wp));
+                    sum += xp * wp;
+                    bound += 0.5 * s_w * xp.abs() + 0.5 * s_x * wp.abs() + 0.25 * s_x * s_w;
+                }
+                let bound = bound + 1e-6 * (sum.abs() + bound + f64::from(case.bias[j].abs()));
+                let got = f64::from(got[i * n + j]);
+                assert!(
+                    (got - sum).abs() <= bound,
+                    "linear_i8 {m}x{k}x{n} ({i}, {j}): got {got:e}, f64 {sum:e}, bound {bound:e}"
+                );
+                worst = worst.max((got - sum).abs() / bound.max(f64::MIN_POSITIVE));
+            }
+        }
+    }
+    eprintln!("linear_i8: worst error {worst:.3} of the bound");
+}
+
+#[test]
+fn linear_i8_turns_a_non_finite_token_into_nan_and_leaves_the_others() {
+    let mut rng = Rng(7);
+    let (m, k, n) = (20, 64, 24);
+    let mut x = rng.vec(m * k, 1.0);
+    x[3 * k + 5] = f32::NAN;
+    x[11 * k] = f32::INFINITY;
+    let w = I8Weights::quantize(&rng.vec(n * k, 0.1), k);
+    let bias = rng.vec(n, 1.0);
+    for kernels in all_kernels() {
+        let mut y = vec![0.0; m * n];
+        kernels.linear_i8(&x, w.rows(), &bias, &mut y, m);
+        for (i, row) in y.chunks_exact(n).enumerate() {
+            let broken = i == 3 || i == 11;
+            assert!(
+                row.iter()
+                    .all(|v| v.is_nan() == broken && (broken || v.is_finite())),
+                "linear_i8/{} row {i}: {row:?}",
                 kernels.isa()
             );
         }

@@ -100,6 +100,14 @@ fn has_avx512_bf16() -> bool {
     return false;
 }
 
+/// Whether this CPU has AVX-512 VNNI (`vpdpbusd`).
+fn has_avx512_vnni() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return is_x86_feature_detected!("avx512vnni");
+    #[cfg(not(target_arch = "x86_64"))]
+    return false;
+}
+
 /// Whether bf16 weights are best multiplied in pairs with `vdpbf16ps` on this CPU, rather than
 /// widened to f32: it has AVX-512 BF16, and the instruction outruns f32 FMAs there. It does on AMD
 /// (Zen 4 and 5: twice an FMA's products per instruction at about an FMA's rate; 367 against 221
@@ -123,6 +131,8 @@ pub struct Kernels {
     isa: Isa,
     /// How [`Kernels::linear_bf16`] multiplies.
     bf16_dot: Bf16Dot,
+    /// Whether [`Kernels::linear_i8`] multiplies with AVX-512 VNNI (`vpdpbusd`).
+    vnni: bool,
 }
 
 /// How [`Kernels::linear_bf16`] multiplies bf16 weights.
@@ -189,7 +199,12 @@ impl Kernels {
         } else {
             Bf16Dot::Widened
         };
-        Kernels { isa, bf16_dot }
+        let vnni = isa == Isa::Avx512 && has_avx512_vnni();
+        Kernels {
+            isa,
+            bf16_dot,
+            vnni,
+        }
     }
 
     /// The same kernels with bf16 weights multiplied as `dot` says, or an error if that needs
@@ -226,6 +241,22 @@ impl Kernels {
     /// How [`Kernels::linear_bf16`] multiplies.
     pub fn bf16_dot(&self) -> Bf16Dot {
         self.bf16_dot
+    }
+
+    /// Whether [`Kernels::linear_i8`] runs on AVX-512 VNNI (`vpdpbusd`); otherwise AVX2's
+    /// `vpmaddubsw` (or the scalar twin). The answers are the same either way.
+    pub fn vnni(&self) -> bool {
+        self.vnni
+    }
+
+    /// The instruction [`Kernels::linear_i8`] multiplies bytes with: `vpdpbusd`, `vpmaddubsw` or
+    /// `scalar`.
+    pub fn i8_dot_name(&self) -> &'static str {
+        match self.isa {
+            Isa::Scalar => "scalar",
+            _ if self.vnni => "vpdpbusd",
+            _ => "vpmaddubsw",
+        }
     }
 
     /// The instruction set in use.

@@ -25,6 +25,7 @@ pub mod layernorm;
 pub mod matmul;
 pub mod mmap;
 pub mod peak;
+pub mod quant;
 #[cfg(target_arch = "x86_64")]
 mod simd;
 pub mod softmax;

@@ -37,9 +37,11 @@ use std::ops::Range;
 
 use ndarray::{ArrayView2, ArrayViewMut2};
 
+use crate::quant::{I8Rows, TokenQuant};
 use crate::{Bf16Dot, Isa, Kernels};
 use blocks::{for_each_block, Grid, YBlock};
 use half::bf16;
+use rayon::prelude::*;
 
 impl Kernels {
     /// `C ← α·A·B + β·C`, with `A: m×k`, `B: k×n`, `C: m×n`, any strides. When `β = 0`, `C` is
@@ -116,6 +118,87 @@ impl Kernels {
             }),
         }
     }
+}
+
+impl Kernels {
+    /// [`linear`](Self::linear) in int8: `W` quantized per output channel ([`I8Rows`]), each
+    /// token's row of `x` quantized to bytes at run time, integer products summed exactly, and
+    /// the sum dequantized (the scheme: [`crate::quant`]).
+    ///
+    /// With AVX-512 VNNI one `vpdpbusd` multiplies four bytes in each lane; with AVX2 (or AVX-512
+    /// without VNNI) `vpmaddubsw` and `vpmaddwd` do the same in three; the scalar twin sums in
+    /// plain `i32`. All three give the same integers, so the same answers bit for bit, and, as in
+    /// f32, a row of `y` depends on its row of `x` alone.
+    pub fn linear_i8(&self, x: &[f32], w: I8Rows<'_>, bias: &[f32], y: &mut [f32], m: usize) {
+        let (n, k) = shape(x, w.q.len(), bias, y, m);
+        assert!(w.n() == n && w.k == k, "W's scales are not one per row");
+        if m == 0 {
+            return;
+        }
+        let tokens: Vec<TokenQuant> = x.par_chunks_exact(k).map(TokenQuant::of).collect();
+        let tokens = &tokens[..];
+        match self.isa() {
+            #[cfg(target_arch = "x86_64")]
+            isa @ (Isa::Avx2 | Isa::Avx512) if k.is_multiple_of(4) => {
+                i8_quads(isa == Isa::Avx512 && self.vnni(), x, tokens, w, bias, y, m)
+            }
+            _ => scalar_blocks(y, m, n, |y| {
+                let j = y.columns();
+                scalar::linear_i8(x, tokens, w.slice(j.clone()), &bias[j], y)
+            }),
+        }
+    }
+}
+
+/// The int8 tiles: `x` quantized into words of four bytes (`k / 4` a row), then packed and
+/// multiplied as the plan for AVX-512 (with VNNI) or AVX2 says.
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+fn i8_quads(
+    vnni: bool,
+    x: &[f32],
+    tokens: &[TokenQuant],
+    w: I8Rows<'_>,
+    bias: &[f32],
+    y: &mut [f32],
+    m: usize,
+) {
+    let (n, k) = (bias.len(), w.k);
+    let mut words = vec![0.0f32; m * k / 4];
+    words
+        .par_chunks_exact_mut(k / 4)
+        .zip(x.par_chunks_exact(k))
+        .zip(tokens)
+        .for_each(|((words, row), &t)| {
+            for (word, quad) in words.iter_mut().zip(row.chunks_exact(4)) {
+                let bytes = [0, 1, 2, 3].map(|b| t.quantize(quad[b]));
+                *word = f32::from_bits(u32::from_le_bytes(bytes));
+            }
+        });
+    let isa = if vnni { Isa::Avx512 } else { Isa::Avx2 };
+    for_each_task(
+        isa,
+        &words,
+        pack::Words::F32,
+        k / 4,
+        y,
+        m,
+        n,
+        |xp, j, y, kc, scratch| {
+            let (w, bias) = (w.slice(j.clone()), &bias[j]);
+            // SAFETY: `vnni` holds only for a `Kernels` of Avx512 on a CPU with AVX-512 VNNI
+            // (`Kernels::with_isa`), and this path is taken only for Avx2 or Avx512 kernels, whose
+            // CPU has AVX2 (`Isa::is_supported`); the bodies assert every length their unchecked
+            // reads rely on.
+            unsafe {
+                if vnni {
+                    simd::linear_i8_avx512_vnni(xp, w, tokens, bias, y, kc, scratch)
+                } else {
+                    simd::linear_i8_avx2(xp, w, tokens, bias, y, kc, scratch)
+                }
+            }
+        },
+    )
 }
 
 /// The f32 a bf16 equals: its bits are the f32's high half (a NaN stays a NaN, payload and all).

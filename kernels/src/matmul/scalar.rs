@@ -6,6 +6,7 @@ use half::bf16;
 
 use super::blocks::YBlock;
 use super::widen;
+use crate::quant::{dequantize, I8Rows, TokenQuant};
 
 /// `C ← α·A·B + β·C`; `C` is not read when `β = 0`.
 pub fn gemm(
@@ -74,6 +75,33 @@ pub fn linear_bf16_pairs(x: &[f32], w: &[bf16], bias: &[f32], k: usize, y: YBloc
         }
         acc
     })
+}
+
+/// The int8 linear layer's spec (`crate::quant` has the scheme): each token's row of `x` quantized
+/// to bytes as `tokens` says, each sum of byte products exact in `i32`, then dequantized with the
+/// row's scale and the bias. Integer sums do not depend on their order, so every instruction set
+/// gives these answers bit for bit. `x` is all `m × k` of the input; `w` and `bias` hold the rows
+/// matching `y`'s columns.
+pub fn linear_i8(x: &[f32], tokens: &[TokenQuant], w: I8Rows<'_>, bias: &[f32], mut y: YBlock<'_>) {
+    let k = w.k;
+    assert!(x.len() >= y.rows().end * k && tokens.len() >= y.rows().end);
+    assert!(w.n() == y.columns().len() && bias.len() == w.n());
+    for i in y.rows() {
+        let t = tokens[i];
+        let x_q: Vec<u8> = x[i * k..(i + 1) * k]
+            .iter()
+            .map(|&v| t.quantize(v))
+            .collect();
+        for (j, out) in y.row(i).iter_mut().enumerate() {
+            let w_j = &w.q[j * k..(j + 1) * k];
+            let sum: i32 = x_q
+                .iter()
+                .zip(w_j)
+                .map(|(&a, &b)| i32::from(a) * i32::from(b))
+                .sum();
+            *out = dequantize(sum, t, w.scale[j], w.sums[j], bias[j]);
+        }
+    }
 }
 
 /// `y[i][j] = b[j] + dot(x row i, W row j)` for every element `y` holds.

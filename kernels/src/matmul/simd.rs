@@ -10,8 +10,9 @@ use super::blocks::YBlock;
 use super::pack::PackedX;
 use super::plan::{Tile, AVX2_NARROW, AVX2_WIDE, AVX512_NARROW, AVX512_WIDE};
 use super::rows::{InPlace, Widened};
-use super::task::task;
-use super::tile::{Bf16Pairs, F32Fma};
+use super::task::{task, AddBias, Dequantize};
+use super::tile::{Bf16Pairs, F32Fma, I8Madd, I8Vnni};
+use crate::quant::{I8Rows, TokenQuant};
 use crate::simd::{F32x16, F32x8, Vector};
 
 /// A linear layer's weights, `n × k` row-major (PyTorch's layout), as the task reads them.
@@ -95,6 +96,7 @@ unsafe fn f32_steps<V: Vector, const N: usize, const M: usize>(
     s: &mut [f32],
 ) {
     let (k, narrow) = (x.blocking.k, x.blocking.nr == narrow.nr);
+    let bias = &AddBias(bias);
     // SAFETY: the caller guarantees `V`'s instruction set, all `F32Fma` needs besides.
     unsafe {
         match w {
@@ -122,12 +124,69 @@ pub(super) unsafe fn linear_avx512_bf16_pairs(
     scratch: &mut [f32],
 ) {
     let w = InPlace::<_, Bf16Pairs>::new(w, 2 * x.blocking.k);
+    let bias = &AddBias(bias);
     // SAFETY: this fn's # Safety guarantees AVX-512 F and BF16, all `F32x16` and `Bf16Pairs` need.
     unsafe {
         if x.blocking.nr == AVX512_NARROW.nr {
             task::<F32x16, _, { AVX512_NARROW.mr }, 1>(x, w, bias, y, kc, scratch)
         } else {
             task::<F32x16, _, { AVX512_WIDE.mr }, 2>(x, w, bias, y, kc, scratch)
+        }
+    }
+}
+
+/// Columns `y.columns()` of the int8 layer (`Kernels::linear_i8`) with AVX2: `x` is packed in
+/// quads of bytes (`k / 4` steps) for `Tile::new(Isa::Avx2, m)`, `w` holds the rows of `W` matching
+/// `y`'s columns and `bias` the matching `b`, `tokens` every token's quantization.
+///
+/// # Safety
+/// The CPU must have AVX2.
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe fn linear_i8_avx2(
+    x: PackedX<'_>,
+    w: I8Rows<'_>,
+    tokens: &[TokenQuant],
+    bias: &[f32],
+    y: YBlock<'_>,
+    kc: usize,
+    scratch: &mut [f32],
+) {
+    let out = &Dequantize { tokens, w, bias };
+    let w = InPlace::<_, I8Madd>::new(w.q, w.k);
+    // SAFETY: this fn's # Safety guarantees AVX2, all `F32x8` and `I8Madd` need.
+    unsafe {
+        if x.blocking.nr == AVX2_NARROW.nr {
+            task::<F32x8, _, { AVX2_NARROW.mr }, 1>(x, w, out, y, kc, scratch)
+        } else {
+            task::<F32x8, _, { AVX2_WIDE.mr }, 2>(x, w, out, y, kc, scratch)
+        }
+    }
+}
+
+/// As [`linear_i8_avx2`], with AVX-512 VNNI and AVX-512's tiles.
+///
+/// # Safety
+/// The CPU must have AVX-512 F and AVX-512 VNNI.
+#[target_feature(enable = "avx512f,avx512vnni")]
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe fn linear_i8_avx512_vnni(
+    x: PackedX<'_>,
+    w: I8Rows<'_>,
+    tokens: &[TokenQuant],
+    bias: &[f32],
+    y: YBlock<'_>,
+    kc: usize,
+    scratch: &mut [f32],
+) {
+    let out = &Dequantize { tokens, w, bias };
+    let w = InPlace::<_, I8Vnni>::new(w.q, w.k);
+    // SAFETY: this fn's # Safety guarantees AVX-512 F and VNNI, all `F32x16` and `I8Vnni` need.
+    unsafe {
+        if x.blocking.nr == AVX512_NARROW.nr {
+            task::<F32x16, _, { AVX512_NARROW.mr }, 1>(x, w, out, y, kc, scratch)
+        } else {
+            task::<F32x16, _, { AVX512_WIDE.mr }, 2>(x, w, out, y, kc, scratch)
         }
     }
 }
@@ -147,9 +206,10 @@ mod tests {
     use super::super::plan::Plan;
     use super::super::rows::Rows;
     use super::super::scalar;
-    use super::super::task::with_scratch;
+    use super::super::task::{with_scratch, Epilogue};
     use super::super::tile::Step;
     use super::*;
+    use crate::quant::I8Weights;
     use crate::simd::F32x8x2;
     use crate::testing::supported_or_skip;
     use crate::Isa;
@@ -163,7 +223,7 @@ mod tests {
     unsafe fn task_16_lanes<R: Rows<F32x8x2>>(
         x: PackedX<'_>,
         w: R,
-        bias: &[f32],
+        bias: &impl Epilogue,
         y: YBlock<'_>,
         kc: usize,
         scratch: &mut [f32],
@@ -246,7 +306,7 @@ mod tests {
         with_packed(x, blocking, words, |px| {
             for_each_block(&mut y, m, n, plan.grid, |y| {
                 let j = y.columns();
-                let (w, bias) = (rows(j.clone()), &bias[j]);
+                let (w, bias) = (rows(j.clone()), &AddBias(&bias[j]));
                 // SAFETY: the callers check AVX2 and FMA; `px` is packed for the plan's tiles.
                 with_scratch(plan.scratch_len(), |scratch| unsafe {
                     task_16_lanes(px, w, bias, y, plan.kc, scratch)
@@ -322,6 +382,60 @@ mod tests {
                         InPlace::<_, EmulatedPairs>::new(&w[j.start * k..j.end * k], k)
                     };
                     let got = run_16_lanes(Words::Bf16Pairs, &x, pairs, &bias, m, k / 2, kc);
+                    assert!(same_bits(&got, &want), "{m}x{k}x{n} in passes of {kc}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn i8_quads_at_sixteen_lanes_equal_the_scalar_twin_bit_for_bit() {
+        if !supported_or_skip(Isa::Avx2) {
+            return;
+        }
+        // The VNNI tiles' body (AVX-512's tiles, 16 lanes) with AVX2's exact byte products, in
+        // the plan's passes and in passes of 3 quads; k a multiple of 4.
+        for m in M {
+            for (k, n) in [(4, 1), (8, 13), (52, 25), (100, 57), (768, 31)] {
+                let x = values(m * k, 10);
+                let w = I8Weights::quantize(&values(n * k, 11), k);
+                let bias = values(n, 12);
+                let tokens: Vec<TokenQuant> = x.chunks_exact(k).map(TokenQuant::of).collect();
+                let mut want = vec![0.0; m * n];
+                scalar::linear_i8(&x, &tokens, w.rows(), &bias, YBlock::whole(&mut want, m, n));
+                let words: Vec<f32> = x
+                    .chunks_exact(4)
+                    .enumerate()
+                    .map(|(q, quad)| {
+                        let t = tokens[q * 4 / k];
+                        f32::from_bits(u32::from_le_bytes(
+                            [0, 1, 2, 3].map(|b| t.quantize(quad[b])),
+                        ))
+                    })
+                    .collect();
+                for kc in [Plan::new(Isa::Avx512, m, n, k / 4, 2).kc, 3] {
+                    let plan = Plan {
+                        kc,
+                        ..Plan::new(Isa::Avx512, m, n, k / 4, 2)
+                    };
+                    let blocking = Blocking::new(m, k / 4, plan.tile.nr, plan.tile.lanes);
+                    let mut got = vec![f32::NAN; m * n];
+                    with_packed(&words, blocking, Words::F32, |px| {
+                        for_each_block(&mut got, m, n, plan.grid, |y| {
+                            let j = y.columns();
+                            let rows = w.rows().slice(j.clone());
+                            let out = Dequantize {
+                                tokens: &tokens,
+                                w: rows,
+                                bias: &bias[j],
+                            };
+                            let quads = InPlace::<_, I8Madd>::new(rows.q, k);
+                            // SAFETY: AVX2 was checked above; `px` is packed for the plan's tiles.
+                            with_scratch(plan.scratch_len(), |scratch| unsafe {
+                                task_16_lanes(px, quads, &out, y, plan.kc, scratch)
+                            })
+                        })
+                    });
                     assert!(same_bits(&got, &want), "{m}x{k}x{n} in passes of {kc}");
                 }
             }

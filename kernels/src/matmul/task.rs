@@ -36,7 +36,59 @@ use super::blocks::YBlock;
 use super::pack::{Block, PackedX};
 use super::rows::Rows;
 use super::tile::tile;
+use crate::quant::{dequantize, I8Rows, TokenQuant};
 use crate::simd::Vector;
+
+/// How a task turns a tile's finished sums into `y`.
+pub(super) trait Epilogue {
+    /// The task's columns.
+    fn cols(&self) -> usize;
+    /// `y[token, col]` from its sum, `col` counted from the task's first column.
+    fn value(&self, sum: f32, token: usize, col: usize) -> f32;
+}
+
+/// f32 sums: `y = b + sum`, where this holds the task's `b`.
+pub(super) struct AddBias<'a>(pub &'a [f32]);
+
+impl Epilogue for AddBias<'_> {
+    fn cols(&self) -> usize {
+        self.0.len()
+    }
+
+    #[inline(always)]
+    fn value(&self, sum: f32, _: usize, col: usize) -> f32 {
+        self.0[col] + sum
+    }
+}
+
+/// int8 sums (an `i32` in each f32's bits): dequantized with the tokens' and the task's rows'
+/// scales, then the bias added ([`dequantize`]).
+pub(super) struct Dequantize<'a> {
+    /// Every token's quantization (indexed by token, not from the task's first).
+    pub tokens: &'a [TokenQuant],
+    /// The task's rows of `W`.
+    pub w: I8Rows<'a>,
+    /// The task's `b`.
+    pub bias: &'a [f32],
+}
+
+impl Epilogue for Dequantize<'_> {
+    fn cols(&self) -> usize {
+        self.bias.len()
+    }
+
+    #[inline(always)]
+    fn value(&self, sum: f32, token: usize, col: usize) -> f32 {
+        let sum = sum.to_bits() as i32;
+        dequantize(
+            sum,
+            self.tokens[token],
+            self.w.scale[col],
+            self.w.sums[col],
+            self.bias[col],
+        )
+    }
+}
 
 /// The widest tile, in tokens (AVX-512's two vectors of 16).
 pub(super) const MAX_NR: usize = 32;
@@ -76,7 +128,7 @@ fn passes(k: usize, kc: usize) -> impl Iterator<Item = Range<usize>> {
 pub(super) unsafe fn task<V: Vector, R: Rows<V>, const MR: usize, const NV: usize>(
     x: PackedX<'_>,
     w: R,
-    bias: &[f32],
+    out: &impl Epilogue,
     mut y: YBlock<'_>,
     kc: usize,
     scratch: &mut [f32],
@@ -89,7 +141,7 @@ pub(super) unsafe fn task<V: Vector, R: Rows<V>, const MR: usize, const NV: usiz
         tokens.start.is_multiple_of(nr) && tokens.end <= x.blocking.m,
         "y's tokens do not start on a block of x~"
     );
-    assert_eq!(bias.len(), cols, "b is not as long as y's columns");
+    assert_eq!(out.cols(), cols, "b is not as long as y's columns");
     assert!(steps > 0 && kc > 0 && x.data.len() == x.blocking.len());
     assert!(nr <= MAX_NR);
     let blocks = tokens.start / nr..tokens.end.div_ceil(nr);
@@ -120,20 +172,21 @@ pub(super) unsafe fn task<V: Vector, R: Rows<V>, const MR: usize, const NV: usiz
                     }
                 }
                 if ks.end == steps {
-                    finish(sums, block, &bias[j..j + rows], &mut y, j);
+                    finish(sums, block, out, &mut y, j..j + rows);
                 }
             }
         }
     }
 }
 
-/// `y[block's tokens, j..j + rows] = b + sums`, token by token, where `bias` is `b[j..j + rows]`
-/// and `sums` holds the tile's rows `block.width` apart.
-fn finish(sums: &[f32], block: Block, bias: &[f32], y: &mut YBlock<'_>, j: usize) {
+/// `y[block's tokens, cols]` from the tile's sums, token by token, as `out` says; `sums` holds
+/// the tile's rows `block.width` apart.
+fn finish(sums: &[f32], block: Block, out: &impl Epilogue, y: &mut YBlock<'_>, cols: Range<usize>) {
     for t in 0..block.tokens {
-        let y_row = &mut y.row(block.i0 + t)[j..j + bias.len()];
-        for (r, (y, b)) in y_row.iter_mut().zip(bias).enumerate() {
-            *y = b + sums[r * block.width + t];
+        let token = block.i0 + t;
+        let y_row = &mut y.row(token)[cols.clone()];
+        for (r, y) in y_row.iter_mut().enumerate() {
+            *y = out.value(sums[r * block.width + t], token, cols.start + r);
         }
     }
 }

@@ -33,6 +33,27 @@ unsafe fn sign_bits() -> __m256 {
     unsafe { _mm256_set1_ps(-0.0) }
 }
 
+impl F32x8 {
+    /// `self` plus the dot products of quads of bytes, as `vpdpbusd` computes them (see
+    /// `F32x16::dot_u8_i8_quads`), with AVX2: `vpmaddubsw` multiplies the bytes and adds them in
+    /// pairs into `i16` (saturating, so exact only while each pair's sum fits: the int8 layer's
+    /// weights are within ±64, and `2·255·64 < 2¹⁵`), then `vpmaddwd` by ones adds the pairs into
+    /// `i32`.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2.
+    #[inline(always)]
+    pub(crate) unsafe fn dot_u8_i8_quads(self, x: F32x8, w: F32x8) -> F32x8 {
+        // SAFETY: the caller guarantees AVX2; the casts reinterpret bits.
+        unsafe {
+            let pairs = _mm256_maddubs_epi16(_mm256_castps_si256(x.0), _mm256_castps_si256(w.0));
+            let quads = _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
+            let sum = _mm256_add_epi32(_mm256_castps_si256(self.0), quads);
+            F32x8(_mm256_castsi256_ps(sum))
+        }
+    }
+}
+
 impl Vector for F32x8 {
     const LANES: usize = 8;
 

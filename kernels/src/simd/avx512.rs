@@ -49,6 +49,28 @@ impl F32x16 {
     }
 }
 
+impl F32x16 {
+    /// `self` plus the dot products of quads of bytes (`vpdpbusd`): each 32-bit lane of `x` holds
+    /// four unsigned bytes and of `w` four signed ones, and lane `i` of the result is `self[i] +
+    /// Σ x·w` in `i32` arithmetic (wrapping; the int8 layer's bounds keep it exact). The lanes
+    /// of `self` and the result hold `i32`s in an f32's bits.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512 F and AVX-512 VNNI.
+    #[inline(always)]
+    pub(crate) unsafe fn dot_u8_i8_quads(self, x: F32x16, w: F32x16) -> F32x16 {
+        // SAFETY: the caller guarantees AVX-512 F and VNNI; the casts reinterpret bits.
+        unsafe {
+            let sum = _mm512_dpbusd_epi32(
+                _mm512_castps_si512(self.0),
+                _mm512_castps_si512(x.0),
+                _mm512_castps_si512(w.0),
+            );
+            F32x16(_mm512_castsi512_ps(sum))
+        }
+    }
+}
+
 impl Vector for F32x16 {
     const LANES: usize = 16;
 

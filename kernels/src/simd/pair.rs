@@ -29,6 +29,22 @@ impl F32x8x2 {
     }
 }
 
+impl F32x8x2 {
+    /// [`F32x8::dot_u8_i8_quads`] on each half: `vpdpbusd` at 16 lanes, on AVX2.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2.
+    pub(crate) unsafe fn dot_u8_i8_quads(self, x: Self, w: Self) -> Self {
+        // SAFETY: AVX2, from the caller.
+        unsafe {
+            F32x8x2(
+                self.0.dot_u8_i8_quads(x.0, w.0),
+                self.1.dot_u8_i8_quads(x.1, w.1),
+            )
+        }
+    }
+}
+
 impl Vector for F32x8x2 {
     const LANES: usize = 16;
 

@@ -1,0 +1,216 @@
+//! Integer quantization for the int8 linear layer ([`Kernels::linear_i8`](crate::Kernels::linear_i8)):
+//! weights per output channel, activations per token.
+//!
+//! - A weight row `j` is `W[j, p] ≈ scale[j] · q[j, p]` with `q` a symmetric integer in
+//!   `-WEIGHT_MAX..=WEIGHT_MAX` (`scale[j] = max |W[j, ·]| / WEIGHT_MAX`, round to nearest even).
+//!   `WEIGHT_MAX` is 64, not 127: a pair of products `x·q + x'·q'` of an unsigned byte by such a
+//!   weight is at most `2 · 255 · 64 = 32640`, so it fits in an `i16`, and AVX2's `vpmaddubsw`
+//!   (which saturates at 32767) is exact. Every instruction set then computes the same integers,
+//!   and answers are equal bit for bit with or without VNNI.
+//! - A token's row `x[i, ·]` is `x ≈ scale · (q - zero)` with `q` an unsigned byte: the range
+//!   `[min(x, 0), max(x, 0)]` is cut into 255 steps, and `zero` (the byte that stands for 0.0) makes
+//!   0 exact. An affine (asymmetric) byte spends no level on values the row does not reach, which
+//!   matters after GELU (the feed-forward's second input is almost all ≥ −0.17).
+//!
+//! Then `Σₚ x[i,p]·W[j,p] ≈ scale_x[i] · scale[j] · (Σₚ qx·qw − zero[i] · Σₚ qw[j,p])`, the sum of
+//! integer products exact in `i32`.
+//!
+//! A row holding NaN or an infinity has no finite scale: it gets a NaN scale and zero bytes, so every
+//! output computed from it is NaN, as it would be in f32 (a non-finite value must not turn into a
+//! finite answer).
+
+/// The largest magnitude of a quantized weight (see the module doc).
+pub const WEIGHT_MAX: i32 = 64;
+
+/// The largest `k` whose sums cannot overflow `i32`: `k · 255 · 64` plus the zero point's term.
+pub const MAX_K: usize = (i32::MAX as usize) / (2 * 255 * WEIGHT_MAX as usize);
+
+/// A linear layer's weights in int8, per output channel: `n` rows of `k`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct I8Weights {
+    q: Vec<i8>,
+    scale: Vec<f32>,
+    sums: Vec<i32>,
+    k: usize,
+}
+
+/// A borrowed [`I8Weights`], or some of its rows.
+#[derive(Clone, Copy, Debug)]
+pub struct I8Rows<'a> {
+    /// `n × k` quantized weights, row-major.
+    pub q: &'a [i8],
+    /// Each row's scale.
+    pub scale: &'a [f32],
+    /// Each row's sum of `q` (for the activations' zero point).
+    pub sums: &'a [i32],
+    /// The row length.
+    pub k: usize,
+}
+
+impl I8Weights {
+    /// Quantizes `w` (`n × k`, row-major) row by row. `k` must be positive, at most [`MAX_K`],
+    /// and divide `w.len()`.
+    pub fn quantize(w: &[f32], k: usize) -> Self {
+        assert!(
+            k > 0 && k <= MAX_K && w.len().is_multiple_of(k),
+            "W is not n×k"
+        );
+        let mut q = vec![0i8; w.len()];
+        let mut scale = Vec::with_capacity(w.len() / k);
+        let mut sums = Vec::with_capacity(w.len() / k);
+        for (row, q_row) in w.chunks_exact(k).zip(q.chunks_exact_mut(k)) {
+            let s = weight_scale(row);
+            let mut sum = 0i32;
+            if s.is_finite() {
+                for (q, &v) in q_row.iter_mut().zip(row) {
+                    *q = quantize_weight(v, s);
+                    sum += i32::from(*q);
+                }
+            }
+            scale.push(s);
+            sums.push(sum);
+        }
+        I8Weights { q, scale, sums, k }
+    }
+
+    /// All the rows.
+    pub fn rows(&self) -> I8Rows<'_> {
+        I8Rows {
+            q: &self.q,
+            scale: &self.scale,
+            sums: &self.sums,
+            k: self.k,
+        }
+    }
+}
+
+impl<'a> I8Rows<'a> {
+    /// How many rows.
+    pub fn n(&self) -> usize {
+        self.scale.len()
+    }
+
+    /// Rows `j`.
+    pub fn slice(self, j: std::ops::Range<usize>) -> I8Rows<'a> {
+        I8Rows {
+            q: &self.q[j.start * self.k..j.end * self.k],
+            scale: &self.scale[j.clone()],
+            sums: &self.sums[j],
+            k: self.k,
+        }
+    }
+}
+
+/// `max |row| / WEIGHT_MAX`; 1 for a row of zeros (any scale represents it), NaN if the row holds
+/// NaN or an infinity.
+fn weight_scale(row: &[f32]) -> f32 {
+    let mut max = 0.0f32;
+    for &v in row {
+        if !v.is_finite() {
+            return f32::NAN;
+        }
+        max = max.max(v.abs());
+    }
+    if max == 0.0 {
+        1.0
+    } else {
+        max / WEIGHT_MAX as f32
+    }
+}
+
+/// `round(v / scale)`, ties to even, within `±WEIGHT_MAX`.
+fn quantize_weight(v: f32, scale: f32) -> i8 {
+    let q = (v / scale).round_ties_even();
+    q.clamp(-WEIGHT_MAX as f32, WEIGHT_MAX as f32) as i8
+}
+
+/// One token's quantization: `x ≈ scale · (q − zero)`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TokenQuant {
+    pub scale: f32,
+    pub zero: i32,
+}
+
+impl TokenQuant {
+    /// The quantization of one row of activations (see the module doc).
+    pub fn of(row: &[f32]) -> Self {
+        let (mut lo, mut hi) = (0.0f32, 0.0f32);
+        for &v in row {
+            if !v.is_finite() {
+                return TokenQuant {
+                    scale: f32::NAN,
+                    zero: 0,
+                };
+            }
+            lo = lo.min(v);
+            hi = hi.max(v);
+        }
+        if hi == lo {
+            return TokenQuant {
+                scale: 1.0,
+                zero: 0,
+            };
+        }
+        let scale = (hi - lo) / 255.0;
+        let zero = (-lo / scale).round_ties_even().clamp(0.0, 255.0) as i32;
+        TokenQuant { scale, zero }
+    }
+
+    /// `v`'s byte: `round(v / scale) + zero`, within `0..=255`; 0 where the scale is not finite.
+    #[inline(always)]
+    pub fn quantize(self, v: f32) -> u8 {
+        if !self.scale.is_finite() {
+            return 0;
+        }
+        let q = (v / self.scale).round_ties_even() + self.zero as f32;
+        q.clamp(0.0, 255.0) as u8
+    }
+}
+
+/// One output of the int8 linear layer from its exact integer sum `Σ qx·qw`: the bias plus the
+/// dequantized dot product. Every instruction set finishes with this function.
+#[inline(always)]
+pub(crate) fn dequantize(sum: i32, x: TokenQuant, w_scale: f32, w_sum: i32, bias: f32) -> f32 {
+    bias + (x.scale * w_scale) * (sum - x.zero * w_sum) as f32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weights_by_hand() {
+        // Row 0: max 2.0, scale 2/64; 1.0 → 32, -2.0 → -64, 0.01 → 0.32 → 0. Row 1: zeros.
+        let w = I8Weights::quantize(&[1.0, -2.0, 0.01, 0.0, 0.0, 0.0], 3);
+        assert_eq!(w.q, [32, -64, 0, 0, 0, 0]);
+        assert_eq!(w.scale, [2.0 / 64.0, 1.0]);
+        assert_eq!(w.sums, [-32, 0]);
+    }
+
+    #[test]
+    fn tokens_by_hand() {
+        // [-1, 0, 3]: 4/255 a step, zero at round(63.75) = 64; 3 → 191.25 + 64 → 255 (clamped).
+        let t = TokenQuant::of(&[-1.0, 0.0, 3.0]);
+        assert_eq!(
+            t,
+            TokenQuant {
+                scale: 4.0 / 255.0,
+                zero: 64
+            }
+        );
+        assert_eq!([-1.0, 0.0, 3.0].map(|v| t.quantize(v)), [0, 64, 255]);
+        // All positive: the range starts at 0, which is byte 0.
+        let t = TokenQuant::of(&[0.5, 2.55]);
+        assert_eq!((t.zero, t.quantize(2.55), t.quantize(0.5)), (0, 255, 50));
+    }
+
+    #[test]
+    fn non_finite_rows_get_a_nan_scale() {
+        assert!(TokenQuant::of(&[1.0, f32::NAN]).scale.is_nan());
+        assert!(TokenQuant::of(&[f32::INFINITY]).scale.is_nan());
+        let w = I8Weights::quantize(&[1.0, f32::NAN, 1.0, 1.0], 2);
+        assert!(w.scale[0].is_nan() && w.scale[1] == 1.0 / 64.0);
+        let y = dequantize(0, TokenQuant::of(&[1.0]), w.scale[0], 0, 0.0);
+        assert!(y.is_nan());
+    }
+}
