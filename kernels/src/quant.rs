@@ -128,6 +128,8 @@ fn quantize_weight(v: f32, scale: f32) -> i8 {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct TokenQuant {
     pub scale: f32,
+    /// `1 / scale`: a byte is `round(x · inv) + zero`.
+    pub inv: f32,
     pub zero: i32,
 }
 
@@ -137,32 +139,41 @@ impl TokenQuant {
         let (mut lo, mut hi) = (0.0f32, 0.0f32);
         for &v in row {
             if !v.is_finite() {
-                return TokenQuant {
-                    scale: f32::NAN,
-                    zero: 0,
-                };
+                return TokenQuant::NON_FINITE;
             }
             lo = lo.min(v);
             hi = hi.max(v);
         }
+        TokenQuant::of_range(lo, hi)
+    }
+
+    /// The quantization of a row that holds NaN or an infinity: every byte 0, every output NaN.
+    pub(crate) const NON_FINITE: TokenQuant = TokenQuant {
+        scale: f32::NAN,
+        inv: 0.0,
+        zero: 0,
+    };
+
+    /// The quantization of a finite row whose values span `[lo, hi]`, with `lo ≤ 0 ≤ hi`.
+    pub(crate) fn of_range(lo: f32, hi: f32) -> Self {
         if hi == lo {
             return TokenQuant {
                 scale: 1.0,
+                inv: 1.0,
                 zero: 0,
             };
         }
         let scale = (hi - lo) / 255.0;
-        let zero = (-lo / scale).round_ties_even().clamp(0.0, 255.0) as i32;
-        TokenQuant { scale, zero }
+        let inv = 1.0 / scale;
+        let zero = (-lo * inv).round_ties_even().clamp(0.0, 255.0) as i32;
+        TokenQuant { scale, inv, zero }
     }
 
-    /// `v`'s byte: `round(v / scale) + zero`, within `0..=255`; 0 where the scale is not finite.
+    /// `v`'s byte: `round(v · inv) + zero` (ties to even), within `0..=255`. The SIMD packing
+    /// (`matmul/quads.rs`) does the same operations in the same order.
     #[inline(always)]
     pub fn quantize(self, v: f32) -> u8 {
-        if !self.scale.is_finite() {
-            return 0;
-        }
-        let q = (v / self.scale).round_ties_even() + self.zero as f32;
+        let q = (v * self.inv).round_ties_even() + self.zero as f32;
         q.clamp(0.0, 255.0) as u8
     }
 }
@@ -191,13 +202,7 @@ mod tests {
     fn tokens_by_hand() {
         // [-1, 0, 3]: 4/255 a step, zero at round(63.75) = 64; 3 → 191.25 + 64 → 255 (clamped).
         let t = TokenQuant::of(&[-1.0, 0.0, 3.0]);
-        assert_eq!(
-            t,
-            TokenQuant {
-                scale: 4.0 / 255.0,
-                zero: 64
-            }
-        );
+        assert_eq!((t.scale, t.zero), (4.0 / 255.0, 64));
         assert_eq!([-1.0, 0.0, 3.0].map(|v| t.quantize(v)), [0, 64, 255]);
         // All positive: the range starts at 0, which is byte 0.
         let t = TokenQuant::of(&[0.5, 2.55]);
@@ -208,6 +213,7 @@ mod tests {
     fn non_finite_rows_get_a_nan_scale() {
         assert!(TokenQuant::of(&[1.0, f32::NAN]).scale.is_nan());
         assert!(TokenQuant::of(&[f32::INFINITY]).scale.is_nan());
+        assert_eq!(TokenQuant::of(&[1.0, f32::NAN]).quantize(3.0), 0);
         let w = I8Weights::quantize(&[1.0, f32::NAN, 1.0, 1.0], 2);
         assert!(w.scale[0].is_nan() && w.scale[1] == 1.0 / 64.0);
         let y = dequantize(0, TokenQuant::of(&[1.0]), w.scale[0], 0, 0.0);

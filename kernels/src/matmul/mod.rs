@@ -24,6 +24,8 @@ mod pack;
 #[cfg(target_arch = "x86_64")]
 mod plan;
 #[cfg(target_arch = "x86_64")]
+mod quads;
+#[cfg(target_arch = "x86_64")]
 mod rows;
 mod scalar;
 #[cfg(target_arch = "x86_64")]
@@ -135,46 +137,31 @@ impl Kernels {
         if m == 0 {
             return;
         }
-        let tokens: Vec<TokenQuant> = x.par_chunks_exact(k).map(TokenQuant::of).collect();
-        let tokens = &tokens[..];
         match self.isa() {
             #[cfg(target_arch = "x86_64")]
             isa @ (Isa::Avx2 | Isa::Avx512) if k.is_multiple_of(4) => {
-                i8_quads(isa == Isa::Avx512 && self.vnni(), x, tokens, w, bias, y, m)
+                i8_quads(isa, self.vnni(), x, w, bias, y, m)
             }
-            _ => scalar_blocks(y, m, n, |y| {
-                let j = y.columns();
-                scalar::linear_i8(x, tokens, w.slice(j.clone()), &bias[j], y)
-            }),
+            _ => {
+                let tokens: Vec<TokenQuant> = x.par_chunks_exact(k).map(TokenQuant::of).collect();
+                scalar_blocks(y, m, n, |y| {
+                    let j = y.columns();
+                    scalar::linear_i8(x, &tokens, w.slice(j.clone()), &bias[j], y)
+                })
+            }
         }
     }
 }
 
-/// The int8 tiles: `x` quantized into words of four bytes (`k / 4` a row), then packed and
-/// multiplied as the plan for AVX-512 (with VNNI) or AVX2 says.
+/// The int8 tiles: `x` quantized into words of four bytes (`k / 4` a row, `quads.rs`) with
+/// `isa`'s vectors, then packed and multiplied as the plan for AVX-512 (with VNNI) or AVX2 says.
 #[cfg(target_arch = "x86_64")]
-#[allow(clippy::too_many_arguments)]
-fn i8_quads(
-    vnni: bool,
-    x: &[f32],
-    tokens: &[TokenQuant],
-    w: I8Rows<'_>,
-    bias: &[f32],
-    y: &mut [f32],
-    m: usize,
-) {
+fn i8_quads(isa: Isa, vnni: bool, x: &[f32], w: I8Rows<'_>, bias: &[f32], y: &mut [f32], m: usize) {
     let (n, k) = (bias.len(), w.k);
     let mut words = vec![0.0f32; m * k / 4];
-    words
-        .par_chunks_exact_mut(k / 4)
-        .zip(x.par_chunks_exact(k))
-        .zip(tokens)
-        .for_each(|((words, row), &t)| {
-            for (word, quad) in words.iter_mut().zip(row.chunks_exact(4)) {
-                let bytes = [0, 1, 2, 3].map(|b| t.quantize(quad[b]));
-                *word = f32::from_bits(u32::from_le_bytes(bytes));
-            }
-        });
+    let mut tokens = vec![TokenQuant::NON_FINITE; m];
+    quads::quantize(isa, x, k, &mut words, &mut tokens);
+    let tokens = &tokens[..];
     let isa = if vnni { Isa::Avx512 } else { Isa::Avx2 };
     for_each_task(
         isa,
