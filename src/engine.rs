@@ -163,6 +163,12 @@ impl Engine {
         (self.dtype() == Dtype::Bf16).then(|| self.model.kernels().bf16_dot())
     }
 
+    /// The instruction the kernels multiply int8 bytes with (`vpdpbusd`, `vpmaddubsw` or
+    /// `scalar`); `None` unless the dtype is [`Dtype::Int8`].
+    pub fn i8_dot(&self) -> Option<&'static str> {
+        (self.dtype() == Dtype::Int8).then(|| self.model.kernels().i8_dot_name())
+    }
+
     /// Most tokens in one forward pass ([`Options::max_batch_tokens`]).
     pub fn max_batch_tokens(&self) -> usize {
         self.max_batch_tokens

@@ -117,7 +117,8 @@ pub fn run(args: BenchArgs, options: &Options) -> Result<ExitCode> {
             "median_ms": median, "min_ms": min, "max_ms": max, "gflops": gflops,
             "batch": batch, "seq": seq, "threads": engine.threads(), "mode": mode,
             "dtype": engine.dtype().name(), "isa": engine.isa().name(),
-            "bf16_dot": engine.bf16_dot().map(Bf16Dot::name), "runs": args.runs,
+            "bf16_dot": engine.bf16_dot().map(Bf16Dot::name), "i8_dot": engine.i8_dot(),
+            "runs": args.runs,
         });
         println!("{doc}");
     } else {
@@ -131,11 +132,13 @@ pub fn run(args: BenchArgs, options: &Options) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `f32`, or `bf16 (vdpbf16ps)` / `bf16 (widened)`: the dtype and how bf16 is multiplied.
+/// `f32`, `bf16 (vdpbf16ps)` / `bf16 (widened)` or `int8 (vpdpbusd)` / …: the dtype and how its
+/// products are multiplied.
 pub fn dtype_label(engine: &Engine) -> String {
-    match engine.bf16_dot() {
-        Some(dot) => format!("{} ({dot})", engine.dtype()),
-        None => engine.dtype().to_string(),
+    match (engine.bf16_dot(), engine.i8_dot()) {
+        (Some(dot), _) => format!("{} ({dot})", engine.dtype()),
+        (None, Some(dot)) => format!("{} ({dot})", engine.dtype()),
+        (None, None) => engine.dtype().to_string(),
     }
 }
 

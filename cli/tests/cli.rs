@@ -149,7 +149,7 @@ fn dtype_bf16_fills_masks_and_bench_reports_how_it_multiplied() {
     let out = distil(&[&["--dtype", "fp16"], &args[..]].concat(), None, &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        stderr(&out).contains("unknown dtype \"fp16\" (expected f32 or bf16)"),
+        stderr(&out).contains("unknown dtype \"fp16\" (expected f32, bf16 or int8)"),
         "{}",
         stderr(&out)
     );

@@ -1,5 +1,6 @@
 //! `torch.nn.Linear`: `y = x·Wᵀ + b`, with `W` stored `[out, in]` as PyTorch saves it.
 
+use distil_kernels::quant::I8Weights;
 use distil_kernels::Kernels;
 use half::bf16;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Zip};
@@ -20,6 +21,8 @@ pub enum Weight {
     F32(Tensor2),
     /// Rounded to bf16 (to nearest, ties to even) at load.
     Bf16(Array2<bf16>),
+    /// Quantized to int8 per output channel at load.
+    I8(I8Weights),
 }
 
 impl Linear {
@@ -48,6 +51,15 @@ impl Linear {
         }
     }
 
+    /// Holds `W` in int8 from now on. A row holding NaN or an infinity gets a NaN scale, so its
+    /// outputs stay non-finite and the deferred scan of the mapped weights still names it.
+    pub fn quantize_to_i8(&mut self) {
+        if let Weight::F32(w) = &self.weight {
+            let k = w.view().ncols();
+            self.weight = Weight::I8(I8Weights::quantize(w.as_slice(), k));
+        }
+    }
+
     /// `y ← x·Wᵀ + b`, for `x: [rows, in]` and `y: [rows, out]`.
     pub fn forward(&self, k: &Kernels, x: ArrayView2<'_, f32>, y: ArrayViewMut2<'_, f32>) {
         let rows = x.nrows();
@@ -62,6 +74,7 @@ impl Linear {
                     .expect("an array made by from_elem is in standard layout");
                 k.linear_bf16(flat(x), w, b, flat_mut(y), rows)
             }
+            Weight::I8(w) => k.linear_i8(flat(x), w.rows(), b, flat_mut(y), rows),
         }
     }
 }

@@ -199,8 +199,13 @@ impl Model {
             layers,
             mlm_head,
         };
-        if dtype == Dtype::Bf16 {
-            model.linears_mut().for_each(Linear::round_to_bf16);
+        match dtype {
+            Dtype::F32 => {}
+            Dtype::Bf16 => model.linears_mut().for_each(Linear::round_to_bf16),
+            Dtype::Int8 => {
+                let encoder: Vec<&mut Linear> = Self::block_linears(&mut model.layers).collect();
+                encoder.into_par_iter().for_each(Linear::quantize_to_i8);
+            }
         }
         Ok(model)
     }
@@ -208,7 +213,16 @@ impl Model {
     /// Every linear layer: each block's four projections and two feed-forward layers, then the
     /// MLM head's transform and projector.
     fn linears_mut(&mut self) -> impl Iterator<Item = &mut Linear> {
-        let layers = self.layers.iter_mut().flat_map(|l| {
+        let head = self
+            .mlm_head
+            .iter_mut()
+            .flat_map(|h| [&mut h.vocab_transform, &mut h.vocab_projector]);
+        Self::block_linears(&mut self.layers).chain(head)
+    }
+
+    /// Each block's four projections and two feed-forward layers.
+    fn block_linears(blocks: &mut [TransformerBlock]) -> impl Iterator<Item = &mut Linear> {
+        blocks.iter_mut().flat_map(|l| {
             let (a, f) = (&mut l.attention, &mut l.ffn);
             [
                 &mut a.q_lin,
@@ -218,12 +232,7 @@ impl Model {
                 &mut f.lin1,
                 &mut f.lin2,
             ]
-        });
-        let head = self
-            .mlm_head
-            .iter_mut()
-            .flat_map(|h| [&mut h.vocab_transform, &mut h.vocab_projector]);
-        layers.chain(head)
+        })
     }
 
     /// Scans every weight for NaN and infinities now (once: later calls repeat the finding), and

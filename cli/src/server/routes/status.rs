@@ -77,6 +77,7 @@ pub(super) async fn info(State(app): State<Arc<App>>) -> Response {
             "weights_dtype": engine.model().stored_dtype(),
             "isa": engine.isa().name(),
             "bf16_dot": engine.bf16_dot().map(Bf16Dot::name),
+            "i8_dot": engine.i8_dot(),
             "max_length": engine.max_length(),
             "vocab_size": config.vocab_size,
             "dim": config.dim,
