@@ -14,9 +14,9 @@ pub enum Dtype {
     /// where the CPU has it (the activations rounded to bf16 too), else widened to f32 in
     /// registers; f32 sums. Half the bytes of the weights to read.
     Bf16,
-    /// The encoder's linear layers in int8: weights quantized per output channel at load, each
-    /// token's activations per token at run time, exact integer sums (AVX-512 VNNI where the CPU
-    /// has it; the same answers without). The MLM head stays f32. A quarter of the bytes.
+    /// Every linear layer in int8 (the encoder's and the MLM head's): weights quantized per output
+    /// channel at load, activations per token at run time, exact integer sums (AVX-512 VNNI where
+    /// the CPU has it; the same answers without). A quarter of the bytes.
     Int8,
 }
 

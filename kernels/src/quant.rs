@@ -2,7 +2,8 @@
 //! weights per output channel, activations per token.
 //!
 //! - A weight row `j` is `W[j, p] ≈ scale[j] · q[j, p]` with `q` a symmetric integer in
-//!   `-WEIGHT_MAX..=WEIGHT_MAX` (`scale[j] = max |W[j, ·]| / WEIGHT_MAX`, round to nearest even).
+//!   `-WEIGHT_MAX..=WEIGHT_MAX` (`scale[j] = max |W[j, ·]| / WEIGHT_MAX`, `q = W / scale` rounded to
+//!   nearest even: `W · (1 / scale)` in fact, computed once per row).
 //!   `WEIGHT_MAX` is 64, not 127: a pair of products `x·q + x'·q'` of an unsigned byte by such a
 //!   weight is at most `2 · 255 · 64 = 32640`, so it fits in an `i16`, and AVX2's `vpmaddubsw`
 //!   (which saturates at 32767) is exact. Every instruction set then computes the same integers,
@@ -18,6 +19,8 @@
 //! A row holding NaN or an infinity has no finite scale: it gets a NaN scale and zero bytes, so every
 //! output computed from it is NaN, as it would be in f32 (a non-finite value must not turn into a
 //! finite answer).
+
+use rayon::prelude::*;
 
 /// The largest magnitude of a quantized weight (see the module doc).
 pub const WEIGHT_MAX: i32 = 64;
@@ -48,28 +51,29 @@ pub struct I8Rows<'a> {
 }
 
 impl I8Weights {
-    /// Quantizes `w` (`n × k`, row-major) row by row. `k` must be positive, at most [`MAX_K`],
-    /// and divide `w.len()`.
+    /// Quantizes `w` (`n × k`, row-major) row by row, rows in parallel on the current rayon pool.
+    /// `k` must be positive, at most [`MAX_K`], and divide `w.len()`.
     pub fn quantize(w: &[f32], k: usize) -> Self {
         assert!(
             k > 0 && k <= MAX_K && w.len().is_multiple_of(k),
             "W is not n×k"
         );
         let mut q = vec![0i8; w.len()];
-        let mut scale = Vec::with_capacity(w.len() / k);
-        let mut sums = Vec::with_capacity(w.len() / k);
-        for (row, q_row) in w.chunks_exact(k).zip(q.chunks_exact_mut(k)) {
-            let s = weight_scale(row);
-            let mut sum = 0i32;
-            if s.is_finite() {
-                for (q, &v) in q_row.iter_mut().zip(row) {
-                    *q = quantize_weight(v, s);
-                    sum += i32::from(*q);
+        let (scale, sums): (Vec<f32>, Vec<i32>) = w
+            .par_chunks_exact(k)
+            .zip(q.par_chunks_exact_mut(k))
+            .map(|(row, q_row)| {
+                let s = weight_scale(row);
+                if !s.is_finite() {
+                    return (s, 0);
                 }
-            }
-            scale.push(s);
-            sums.push(sum);
-        }
+                let inv = 1.0 / s;
+                for (q, &v) in q_row.iter_mut().zip(row) {
+                    *q = quantize_weight(v, inv);
+                }
+                (s, q_row.iter().map(|&q| i32::from(q)).sum())
+            })
+            .unzip();
         I8Weights { q, scale, sums, k }
     }
 
@@ -104,23 +108,41 @@ impl<'a> I8Rows<'a> {
 /// `max |row| / WEIGHT_MAX`; 1 for a row of zeros (any scale represents it), NaN if the row holds
 /// NaN or an infinity.
 fn weight_scale(row: &[f32]) -> f32 {
-    let mut max = 0.0f32;
-    for &v in row {
-        if !v.is_finite() {
-            return f32::NAN;
+    // Sixteen running maxima, so that no comparison waits for the one before (a single one made
+    // quantizing at load a chain of dependent `maxss`, 4 cycles a weight).
+    let (mut max, mut finite) = ([0.0f32; 16], true);
+    let (chunks, rest) = row.as_chunks::<16>();
+    for chunk in chunks {
+        for (m, &v) in max.iter_mut().zip(chunk) {
+            let a = v.abs();
+            *m = if a > *m { a } else { *m };
+            finite &= v.is_finite();
         }
-        max = max.max(v.abs());
     }
-    if max == 0.0 {
+    for &v in rest {
+        max[0] = max[0].max(v.abs());
+        finite &= v.is_finite();
+    }
+    let max = max.into_iter().fold(0.0f32, f32::max);
+    if !finite {
+        f32::NAN
+    } else if max == 0.0 {
         1.0
     } else {
         max / WEIGHT_MAX as f32
     }
 }
 
-/// `round(v / scale)`, ties to even, within `±WEIGHT_MAX`.
-fn quantize_weight(v: f32, scale: f32) -> i8 {
-    let q = (v / scale).round_ties_even();
+/// `1.5 · 2²³`: for `|x| < 2²²`, `(x + ROUNDER) - ROUNDER` is `x` rounded to the nearest integer,
+/// ties to even (the sum's rounding does it), in two additions that vectorize, where
+/// `f32::round_ties_even` is a library call on a CPU without SSE4.1's `roundps`.
+const ROUNDER: f32 = 12_582_912.0;
+
+/// `round(v · inv)`, ties to even, within `±WEIGHT_MAX` (`inv = 1 / scale`, so `|v · inv| ≤ 64` up
+/// to a rounding).
+#[inline(always)]
+fn quantize_weight(v: f32, inv: f32) -> i8 {
+    let q = (v * inv + ROUNDER) - ROUNDER;
     q.clamp(-WEIGHT_MAX as f32, WEIGHT_MAX as f32) as i8
 }
 

@@ -150,8 +150,9 @@ impl Model {
     /// checkpoints use: `DistilBertForMaskedLM` (`distilbert.` prefix + head), bare
     /// `DistilBertModel`, `BertForMaskedLM` (`bert.` prefix + `cls.predictions`) and bare `BertModel`.
     ///
-    /// With [`Dtype::Bf16`], every linear layer's weight is rounded to bf16 once loaded (the word
-    /// embeddings stay f32; a projector tied to them gets a bf16 copy of its own).
+    /// With [`Dtype::Bf16`], every linear layer's weight is rounded to bf16 once loaded, and with
+    /// [`Dtype::Int8`] quantized per output channel (the word embeddings stay f32; a projector
+    /// tied to them gets a copy of its own).
     pub(crate) fn load(
         config: Config,
         weights: &Weights,
@@ -202,10 +203,7 @@ impl Model {
         match dtype {
             Dtype::F32 => {}
             Dtype::Bf16 => model.linears_mut().for_each(Linear::round_to_bf16),
-            Dtype::Int8 => {
-                let encoder: Vec<&mut Linear> = Self::block_linears(&mut model.layers).collect();
-                encoder.into_par_iter().for_each(Linear::quantize_to_i8);
-            }
+            Dtype::Int8 => model.linears_mut().for_each(Linear::quantize_to_i8),
         }
         Ok(model)
     }
@@ -213,16 +211,7 @@ impl Model {
     /// Every linear layer: each block's four projections and two feed-forward layers, then the
     /// MLM head's transform and projector.
     fn linears_mut(&mut self) -> impl Iterator<Item = &mut Linear> {
-        let head = self
-            .mlm_head
-            .iter_mut()
-            .flat_map(|h| [&mut h.vocab_transform, &mut h.vocab_projector]);
-        Self::block_linears(&mut self.layers).chain(head)
-    }
-
-    /// Each block's four projections and two feed-forward layers.
-    fn block_linears(blocks: &mut [TransformerBlock]) -> impl Iterator<Item = &mut Linear> {
-        blocks.iter_mut().flat_map(|l| {
+        let layers = self.layers.iter_mut().flat_map(|l| {
             let (a, f) = (&mut l.attention, &mut l.ffn);
             [
                 &mut a.q_lin,
@@ -232,7 +221,12 @@ impl Model {
                 &mut f.lin1,
                 &mut f.lin2,
             ]
-        })
+        });
+        let head = self
+            .mlm_head
+            .iter_mut()
+            .flat_map(|h| [&mut h.vocab_transform, &mut h.vocab_projector]);
+        layers.chain(head)
     }
 
     /// Scans every weight for NaN and infinities now (once: later calls repeat the finding), and
