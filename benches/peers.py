@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """distil against its peers (OpenVINO, ONNX Runtime, CTranslate2, PyTorch) on this machine, in one run.
 
-    .venv-ref/bin/python benches/peers.py [--threads 2] [--runs 20] [--scaling] [--json FILE]
+    .venv-ref/bin/python benches/peers.py [--threads 2] [--runs 20] [--dtypes f32,bf16,int8] [--scaling] [--json FILE]
 
 Builds (once) a random-weight checkpoint shaped exactly like distilbert-base-cased in
 weights/distilbert-base-random/ (safetensors, vocab.txt, tokenizer_config.json, model.onnx,
 encoder.onnx), builds the release binary, then times every engine (distil in each of its dtypes,
-OpenVINO fp32 and bf16, ONNX Runtime, CTranslate2, PyTorch) on the same shapes, interleaved, and
-prints markdown tables: median ms, the ratios issue 13's targets are about, achieved GFLOP/s and GB/s,
-and the machine's own measured FP32, bf16 and int8 peaks and DRAM bandwidth. See benches/README.md.
+OpenVINO fp32, bf16 and int8 (NNCF), ONNX Runtime fp32 and int8 (dynamic quantization), CTranslate2,
+PyTorch) on the same shapes, interleaved, and prints markdown tables: median ms, the ratios issues 13
+and 14's targets are about, achieved GFLOP/s and GB/s, and the machine's own measured FP32, bf16 and
+int8 peaks and DRAM bandwidth. See benches/README.md.
 
 Nothing here touches the Hugging Face hub.
 """
@@ -22,6 +23,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import argparse  # noqa: E402
 import contextlib  # noqa: E402
+import importlib.metadata  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
 import re  # noqa: E402
@@ -54,9 +56,13 @@ BATCH_SCALING_TARGET = 1.05  # distil fp32 encoder, ms per sequence at 32×SCALI
 BATCH_SCALING_FROM, BATCH_SCALING_TO = 4, 32
 ENCODER_VS_OPENVINO_AT_32_TARGET = 0.9  # distil fp32 encoder / OpenVINO fp32 encoder at 32×SCALING_SEQ
 BF16_ENCODER_VS_OPENVINO_TARGET = 0.9  # distil bf16 encoder / OpenVINO bf16 encoder, at every shape
+# Issue 14's: distil's int8 against the peers' int8 (OpenVINO after NNCF, ONNX Runtime after quantize_dynamic).
+INT8_ENCODER_VS_OPENVINO_TARGET = 0.9  # distil int8 encoder / OpenVINO int8 encoder, at every shape
+INT8_FILL_MASK_VS_FASTEST_TARGET = 0.8  # distil int8 fill-mask / fastest int8 peer full, at every shape
 
 # The dtypes `distil bench --dtype` is timed in; one that the binary refuses is skipped (and said so).
-DISTIL_DTYPES = ["f32", "bf16"]
+# They are also the precisions --dtypes chooses among, for distil and the peers alike.
+DISTIL_DTYPES = ["f32", "bf16", "int8"]
 DISTIL_MODES = {  # our name -> extra `distil bench` flags, what it computes
     "fill-mask": ([], "fill-mask"),
     "full-logits": (["--full-logits"], "full"),
@@ -75,6 +81,10 @@ PEER_ENGINES = {
     "torch_full": ("PyTorch fp32 full", "PyTorch", "f32", "full"),
     "ov_bf16_full": ("OpenVINO bf16 full", "OpenVINO bf16", "bf16", "full"),
     "ov_bf16_encoder": ("OpenVINO bf16 encoder", "OpenVINO bf16", "bf16", "encoder"),
+    "ov_int8_full": ("OpenVINO int8 full", "OpenVINO int8", "int8", "full"),
+    "ov_int8_encoder": ("OpenVINO int8 encoder", "OpenVINO int8", "int8", "encoder"),
+    "ort_int8_full": ("ORT int8 full", "ORT int8", "int8", "full"),
+    "ort_int8_encoder": ("ORT int8 encoder", "ORT int8", "int8", "encoder"),
 }
 
 
@@ -84,7 +94,8 @@ def dtype_label(dtype):
 
 
 def distil_key(dtype, mode):
-    """`distil_fill_mask` for f32 (the keys of earlier reports), `distil_bf16_fill_mask` for bf16."""
+    """`distil_fill_mask` for f32 (the keys of earlier reports), `distil_bf16_fill_mask` for bf16,
+    `distil_int8_fill_mask` for int8."""
     return "distil_" + ("" if dtype == "f32" else f"{dtype}_") + mode.replace("-", "_")
 
 
@@ -95,8 +106,15 @@ ENGINES = {
        for d in DISTIL_DTYPES for m, (_, out) in DISTIL_MODES.items()},
     **{k: {"heading": h, "short": s, "precision": p, "output": o, "distil": None} for k, (h, s, p, o) in PEER_ENGINES.items()},
 }
-FP32_PEER_ENCODERS = [k for k, e in ENGINES.items() if not e["distil"] and e["precision"] == "f32" and e["output"] == "encoder"]
-FP32_PEER_FULL = [k for k, e in ENGINES.items() if not e["distil"] and e["precision"] == "f32" and e["output"] == "full"]
+
+
+def peers_of(precision, output):
+    """The peers' keys of one precision and output: what "the fastest ... peer" is chosen among."""
+    return [k for k, e in ENGINES.items() if not e["distil"] and e["precision"] == precision and e["output"] == output]
+
+
+FP32_PEER_ENCODERS, FP32_PEER_FULL = peers_of("f32", "encoder"), peers_of("f32", "full")
+INT8_PEER_ENCODERS, INT8_PEER_FULL = peers_of("int8", "encoder"), peers_of("int8", "full")
 
 
 def log(*parts):
@@ -463,6 +481,12 @@ def export_model_dir(model_dir, model, seed, checkpoint):
 
 MODEL_FILES = ["config.json", "model.safetensors", "vocab.txt", "tokenizer_config.json", "model.onnx", "encoder.onnx", "peers-build.json"]
 CT2_DIR = "ctranslate2-float32"  # the CTranslate2 conversion, made on first use
+# The int8 peers' models, quantized from model.onnx / encoder.onnx on first use (quantizing takes a
+# minute or so) and kept beside them: source -> (OpenVINO IR after NNCF, ONNX after quantize_dynamic).
+INT8_FILES = {
+    "model.onnx": ("model-int8-nncf.xml", "model-int8-dynamic.onnx"),
+    "encoder.onnx": ("encoder-int8-nncf.xml", "encoder-int8-dynamic.onnx"),
+}
 
 
 def ensure_model_dir(model_dir, seed, rebuild):
@@ -486,6 +510,9 @@ def ensure_model_dir(model_dir, seed, rebuild):
     build_model_dir(staging, seed)
     model_dir.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(model_dir / CT2_DIR, ignore_errors=True)  # converted from the old checkpoint
+    for ir, onnx_file in INT8_FILES.values():  # quantized from the old checkpoint
+        for f in [ir, Path(ir).with_suffix(".bin").name, onnx_file]:
+            (model_dir / f).unlink(missing_ok=True)
     for f in ["special_tokens_map.json", "generation_config.json", "model.onnx.data", "encoder.onnx.data"]:
         (model_dir / f).unlink(missing_ok=True)
     for f in sorted(staging.iterdir()):
@@ -501,6 +528,79 @@ def weight_bytes(model):
     head = sum(p.numel() * p.element_size() for n, p in model.named_parameters() if n.startswith(("vocab_transform", "vocab_layer_norm")))
     head += model.vocab_projector.bias.numel() * 4 + model.distilbert.embeddings.word_embeddings.weight.numel() * 4
     return {"encoder": layers, "head": head}
+
+
+# --------------------------------------------------------------------------------------------
+# The int8 peers' models
+
+# NNCF's calibration set: this many random inputs (random_ids, seeds after the model's) at each of
+# MAIN_SHAPES, whatever --shapes says, so that the cached IR does not depend on the run. Random ids
+# give random activations, which is all a random-weight model has to calibrate on; the timings do not
+# depend on the scales.
+INT8_CALIBRATION_PER_SHAPE = 2
+
+
+def staged(out):
+    """A temporary name beside `out` (same suffix), unique to this process: a quantization that is
+    interrupted, or one running in another peers.py at the same time, never leaves a half-written
+    file under the name the next run would reuse."""
+    return out.with_name(f".{out.stem}.{os.getpid()}.partial{out.suffix}")
+
+
+def openvino_int8_ir(core, model_dir, source, seed):
+    """`source` (model.onnx or encoder.onnx) quantized by NNCF's post-training quantization
+    (nncf.quantize with model_type TRANSFORMER and the default preset, which for transformers is
+    "mixed": symmetric int8 weights, asymmetric int8 activations; the transformer type also keeps the
+    element-wise and normalization ops in f32 and applies SmoothQuant) into an OpenVINO IR beside it;
+    made once, then reused. Returns (path, how it was got)."""
+    out = model_dir / INT8_FILES[source][0]
+    if out.exists() and out.with_suffix(".bin").exists():
+        return out, "cached"
+    # nncf's logger is bound to sys.stdout when nncf is imported, and its progress bars write there too:
+    # stdout holds only the report.
+    with contextlib.redirect_stdout(sys.stderr):
+        import nncf
+        import openvino as ov
+
+        t0 = time.perf_counter()
+        log(f"quantizing {source} with NNCF into {out} (once; it is reused by later runs)")
+        calibration = [dict(zip(("input_ids", "attention_mask"), random_ids(b, s, seed + 1 + i)))
+                       for b, s in MAIN_SHAPES for i in range(INT8_CALIBRATION_PER_SHAPE)]
+        quantized = nncf.quantize(core.read_model(str(model_dir / source)), nncf.Dataset(calibration),
+                                  model_type=nncf.ModelType.TRANSFORMER, subset_size=len(calibration))
+        # Not compressed to fp16 (save_model's default): what NNCF left in fp32 (the MLM projector, the
+        # biases; the embedding tables it makes int8) stays exactly as in the ONNX file.
+        tmp = staged(out)
+        ov.save_model(quantized, str(tmp), compress_to_fp16=False)
+        os.replace(tmp.with_suffix(".bin"), out.with_suffix(".bin"))
+        os.replace(tmp, out)
+    seconds = time.perf_counter() - t0
+    log(f"  {seconds:.0f} s")
+    return out, f"made in {seconds:.0f} s"
+
+
+def ort_int8_model(model_dir, source):
+    """`source` after ONNX Runtime's dynamic quantization (quantize_dynamic: int8 weights per output
+    channel, activations quantized to uint8 per tensor at run time) beside it; made once, then reused.
+    Returns (path, how it was got).
+
+    By default it also quantizes the embedding Gathers, and the word-embedding table is the MLM
+    projector's weight too: model-int8-dynamic.onnx computes the projector in f32 from that table
+    dequantized (DequantizeLinear, which ONNX Runtime does not constant-fold) on every pass, most of
+    ORT int8 full's time. That is the model quantize_dynamic makes, so it is timed as it is."""
+    out = model_dir / INT8_FILES[source][1]
+    if out.exists():
+        return out, "cached"
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    t0 = time.perf_counter()
+    log(f"quantizing {source} with ONNX Runtime's quantize_dynamic into {out} (once; it is reused by later runs)")
+    tmp = staged(out)
+    quantize_dynamic(model_dir / source, tmp, per_channel=True, weight_type=QuantType.QInt8)
+    os.replace(tmp, out)
+    seconds = time.perf_counter() - t0
+    log(f"  {seconds:.0f} s")
+    return out, f"made in {seconds:.0f} s"
 
 
 # --------------------------------------------------------------------------------------------
@@ -542,11 +642,14 @@ def time_callable(fn, warmup, runs):
 
 
 class Peers:
-    """The peer engines, loaded once: PyTorch, ONNX Runtime, OpenVINO (fp32, and bf16 where the CPU
-    has AVX-512 BF16) and CTranslate2. `runners` maps each engine that loaded to a function (ids, mask)
-    -> a callable that runs one forward pass and returns its output; `notes` says why any is missing."""
+    """The peer engines, loaded once: PyTorch, ONNX Runtime (fp32 and int8), OpenVINO (fp32, bf16 where
+    the CPU has AVX-512 BF16, and int8) and CTranslate2, those of the precisions in `dtypes` (PyTorch's
+    model is loaded whatever they are: it is the reference of the checks). `runners` maps each engine
+    that loaded to a function (ids, mask) -> a callable that runs one forward pass and returns its
+    output; `notes` says why any is missing; `int8_models` which quantized file each int8 engine runs
+    and whether this run made it."""
 
-    def __init__(self, model_dir, threads, cpu_flags, ort_spin=True):
+    def __init__(self, model_dir, threads, cpu_flags, ort_spin=True, dtypes=tuple(DISTIL_DTYPES), seed=0):
         import onnxruntime as ort
         import torch
         import transformers
@@ -564,7 +667,8 @@ class Peers:
         self.versions = {"torch": torch.__version__, "onnxruntime": ort.__version__, "transformers": transformers.__version__}
         self.torch_config = {"threads": torch.get_num_threads(), "mkldnn": torch.backends.mkldnn.is_available()}
         self.notes = []
-        self.runners = {"torch_full": self._torch_runner}
+        self.runners = {"torch_full": self._torch_runner} if "f32" in dtypes else {}
+        self.int8_models = {}
 
         def session(path):
             so = ort.SessionOptions()
@@ -576,11 +680,25 @@ class Peers:
                 so.add_session_config_entry("session.intra_op.allow_spinning", "0")
             return ort.InferenceSession(str(path), sess_options=so, providers=["CPUExecutionProvider"])
 
-        log("loading ONNX Runtime sessions")
-        self.runners["ort_full"] = ort_runner(session(model_dir / "model.onnx"), "logits")
-        self.runners["ort_encoder"] = ort_runner(session(model_dir / "encoder.onnx"), "last_hidden_state")
-        self._load_openvino(model_dir, threads, "avx512_bf16" in cpu_flags)
-        self._load_ctranslate2(model_dir, threads)
+        outputs = {"model.onnx": ("full", "logits"), "encoder.onnx": ("encoder", "last_hidden_state")}
+        if "f32" in dtypes:
+            log("loading ONNX Runtime sessions")
+            for file, (output, name) in outputs.items():
+                self.runners[f"ort_{output}"] = ort_runner(session(model_dir / file), name)
+        if "int8" in dtypes:
+            try:
+                for file, (output, name) in outputs.items():
+                    path, how = ort_int8_model(model_dir, file)
+                    log(f"loading {path.name} in ONNX Runtime (int8)")
+                    self.runners[f"ort_int8_{output}"] = ort_runner(session(path), name)
+                    self.int8_models[f"ort_int8_{output}"] = f"{path.name} ({how})"
+            except Exception as e:  # noqa: BLE001 - quantization or loading failed: report it, time the others
+                self.runners.pop("ort_int8_full", None)
+                self.int8_models.pop("ort_int8_full", None)
+                self.notes.append(f"ORT int8: skipped: {type(e).__name__}: {str(e)[:300]}")
+        self._load_openvino(model_dir, threads, "avx512_bf16" in cpu_flags, dtypes, seed)
+        if "f32" in dtypes:
+            self._load_ctranslate2(model_dir, threads)
 
     def _torch_runner(self, ids, mask):
         t_ids, t_mask = self.torch.from_numpy(ids), self.torch.from_numpy(mask)
@@ -591,34 +709,44 @@ class Peers:
 
         return run
 
-    def _load_openvino(self, model_dir, threads, has_bf16):
-        """OpenVINO's CPU plugin on the same ONNX files as ONNX Runtime, compiled once per precision
-        with the thread count, the precision hint and the latency hint."""
+    def _load_openvino(self, model_dir, threads, has_bf16, dtypes, seed):
+        """OpenVINO's CPU plugin on the same ONNX files as ONNX Runtime (int8: on NNCF's quantization of
+        them), compiled once per precision with the thread count, the precision hint and the latency
+        hint."""
         try:
             import openvino as ov
         except ImportError as e:
             self.notes.append(f"OpenVINO: not installed ({e}); its rows are skipped")
             return
         self.versions["openvino"] = ov.__version__.split("-")[0]
-        precisions = ["f32"]
-        if has_bf16:
-            precisions.append("bf16")
-        else:
+        precisions = [p for p in ("f32", "bf16", "int8") if p in dtypes and (p != "bf16" or has_bf16)]
+        if "bf16" in dtypes and not has_bf16:
             self.notes.append("OpenVINO bf16: skipped: this CPU has no avx512_bf16 (OpenVINO would compute in fp32)")
         core = ov.Core()
         self.openvino_config = {}
         for precision in precisions:
-            config = {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY"}
+            # int8: what NNCF quantized runs in int8, the rest in f32, like distil's int8 (attention, the
+            # MLM head in f32). Without the hint, a CPU with avx512_bf16 would run the rest in bf16: a
+            # third precision in the row, and a different one from one machine to the next.
+            hint = "f32" if precision == "int8" else precision
+            config = {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": hint, "PERFORMANCE_HINT": "LATENCY"}
             name = "fp32" if precision == "f32" else precision
             try:
                 for output, file in (("full", "model.onnx"), ("encoder", "encoder.onnx")):
-                    log(f"compiling {file} with OpenVINO ({name})")
-                    compiled = core.compile_model(core.read_model(str(model_dir / file)), "CPU", config)
+                    path = model_dir / file
+                    if precision == "int8":
+                        path, how = openvino_int8_ir(core, model_dir, file, seed)
+                        self.int8_models[f"ov_int8_{output}"] = f"{path.name} ({how})"
+                        # Its version without importing it (see openvino_int8_ir on its stdout).
+                        self.versions["nncf"] = importlib.metadata.version("nncf")
+                    log(f"compiling {path.name} with OpenVINO ({name})")
+                    compiled = core.compile_model(core.read_model(str(path)), "CPU", config)
                     self.runners[f"ov_{name}_{output}"] = openvino_runner(compiled)
                 got = {k: compiled.get_property(k) for k in config}  # as compiled, e.g. whether bf16 took
                 self.openvino_config[name] = {k: v.get_type_name() if isinstance(v, ov.Type) else str(v) for k, v in got.items()}
             except Exception as e:  # noqa: BLE001 - any OpenVINO failure: report it, time the others
                 self.runners.pop(f"ov_{name}_full", None)
+                self.int8_models.pop(f"ov_{name}_full", None)
                 self.notes.append(f"OpenVINO {name}: skipped: {type(e).__name__}: {str(e)[:300]}")
 
     def _load_ctranslate2(self, model_dir, threads):
@@ -861,23 +989,29 @@ def fastest(engines, keys, stat):
 
 
 def ratios(engines, stat="median_ms"):
-    """distil / peer of one statistic (`median_ms` or `min_ms`) for the ratios issue 13 sets targets
-    on, and which peer was the fastest fp32 one (by the same statistic)."""
+    """distil / peer of one statistic (`median_ms` or `min_ms`) for the ratios issues 13 and 14 set
+    targets on, and which peers were the fastest fp32 and int8 ones (by the same statistic)."""
 
     def ratio(num, den):
         a, b = stat_of(engines, num, stat), stat_of(engines, den, stat)
         return None if a is None or b is None else a / b
 
     encoder, full = fastest(engines, FP32_PEER_ENCODERS, stat), fastest(engines, FP32_PEER_FULL, stat)
+    int8_encoder, int8_full = fastest(engines, INT8_PEER_ENCODERS, stat), fastest(engines, INT8_PEER_FULL, stat)
     return {
         "fastest_fp32_peer_encoder": encoder,
         "fastest_fp32_peer_full": full,
+        "fastest_int8_peer_encoder": int8_encoder,
+        "fastest_int8_peer_full": int8_full,
         "encoder_over_fastest_fp32_peer_encoder": ratio("distil_encoder_only", encoder),
         "fill_mask_over_fastest_fp32_peer_full": ratio("distil_fill_mask", full),
         "full_logits_over_fastest_fp32_peer_full": ratio("distil_full_logits", full),
         "encoder_over_openvino_fp32_encoder": ratio("distil_encoder_only", "ov_fp32_encoder"),
         "bf16_encoder_over_openvino_bf16_encoder": ratio("distil_bf16_encoder_only", "ov_bf16_encoder"),
         "bf16_fill_mask_over_openvino_bf16_full": ratio("distil_bf16_fill_mask", "ov_bf16_full"),
+        "int8_encoder_over_openvino_int8_encoder": ratio("distil_int8_encoder_only", "ov_int8_encoder"),
+        "int8_encoder_over_fastest_int8_peer_encoder": ratio("distil_int8_encoder_only", int8_encoder),
+        "int8_fill_mask_over_fastest_int8_peer_full": ratio("distil_int8_fill_mask", int8_full),
         "torch_full_over_ort_full": ratio("torch_full", "ort_full"),
     }
 
@@ -907,6 +1041,10 @@ RATIO_ROWS = [
     ("distil fp32 encoder / OpenVINO fp32 encoder", "encoder_over_openvino_fp32_encoder", {}, None),
     ("distil bf16 encoder / OpenVINO bf16 encoder", "bf16_encoder_over_openvino_bf16_encoder", BF16_ENCODER_VS_OPENVINO_TARGET, None),
     ("distil bf16 fill-mask / OpenVINO bf16 full", "bf16_fill_mask_over_openvino_bf16_full", {}, None),
+    ("distil int8 encoder / OpenVINO int8 encoder", "int8_encoder_over_openvino_int8_encoder", INT8_ENCODER_VS_OPENVINO_TARGET, None),
+    ("distil int8 encoder / fastest int8 peer encoder", "int8_encoder_over_fastest_int8_peer_encoder", {}, "fastest_int8_peer_encoder"),
+    ("distil int8 fill-mask / fastest int8 peer full", "int8_fill_mask_over_fastest_int8_peer_full", INT8_FILL_MASK_VS_FASTEST_TARGET,
+     "fastest_int8_peer_full"),
     ("PyTorch full / ORT full (a sanity check, see ../shared/machine.md)", "torch_full_over_ort_full", {}, None),
 ]
 
@@ -958,8 +1096,10 @@ def shape_label(row):
 
 def peak_for(machine, ctx, key):
     """The measured peak at N threads an engine's GFLOP/s is a fraction of: FP32 FMA, or the bf16
-    dot-product peak for bf16 engines."""
-    name = "bf16_peak_gflops" if ENGINES[key]["precision"] == "bf16" else "peak_gflops"
+    dot-product peak for bf16 engines, the int8 one (GOPS) for int8 engines. Only their linears are
+    int8 (attention, softmax and the like stay f32 or bf16), so theirs is a fraction of a ceiling
+    they cannot reach."""
+    name = {"bf16": "bf16_peak_gflops", "int8": "int8_peak_gops"}.get(ENGINES[key]["precision"], "peak_gflops")
     return machine.get(name, {}).get(ctx["threads"])
 
 
@@ -989,7 +1129,8 @@ def print_header(machine, cpu, caches, ctx, meta):
           f"ORT spinning threads {'on (its default)' if ctx['ort_spin'] else 'off (--ort-no-spin)'}; "
           f"OMP_WAIT_POLICY={ctx['omp_wait_policy']} (PyTorch's and CTranslate2's libgomp)")
     print(f"- timing: per shape, up to {ctx['rounds']} interleaved rounds per engine (order reversed every other round); "
-          f"an engine's median is the median of its round medians")
+          f"an engine's median is the median of its round medians; precisions timed: "
+          f"{', '.join(dtype_label(d) for d in ctx['dtypes'])} (--dtypes)")
     if machine.get("error"):
         why = "" if "avx512f" in flags else "; this CPU has no AVX-512, which parts of the script are built for"
         print(f"- measure-machine.sh: FAILED ({machine['error'].strip()}{why})")
@@ -1029,6 +1170,17 @@ def print_header(machine, cpu, caches, ctx, meta):
         peers.append(f"CTranslate2 {v['ctranslate2']} (float32)")
     peers += [f"PyTorch {v['torch']}", f"transformers {v['transformers']}"]
     print(f"- distil {meta['git']} ({meta['distil_build']}); " + "; ".join(peers))
+    int8 = meta.get("int8_models", {})
+    if int8:
+        how = []
+        if any(k.startswith("ov_") for k in int8):
+            how.append(f"OpenVINO int8: NNCF {v.get('nncf', '?')} post-training quantization (model_type TRANSFORMER, default "
+                       f"preset, {INT8_CALIBRATION_PER_SHAPE} random inputs per shape of {', '.join(f'{b}×{s}' for b, s in MAIN_SHAPES)}), "
+                       f"compiled with INFERENCE_PRECISION_HINT=f32 for what it left unquantized")
+        if any(k.startswith("ort_") for k in int8):
+            how.append("ORT int8: quantize_dynamic (per_channel, QInt8 weights; uint8 activations quantized at run time)")
+        files = ", ".join(f"{ENGINES[k]['heading']} {f}" for k, f in int8.items())
+        print(f"- int8 peers: {'; '.join(how)}; quantized models in the model folder: {files}")
     print(f"- model: {meta['model_dir']} (random weights, seed {meta['model_seed']}, distilbert-base-cased shapes); "
           f"ONNX: {meta['exporter']}")
     checks = meta.get("peer_checks", {})
@@ -1064,14 +1216,14 @@ def print_main(rows, machine, ctx, wbytes):
                                                 f"in {r['rounds']} round{'s' if r['rounds'] > 1 else ''}" for r in rows) + ".")
     print()
 
-    print("## Ratios of medians (distil / peer, from this run; targets from issue 13)")
+    print("## Ratios of medians (distil / peer, from this run; targets from issues 13 and 14)")
     print()
     print_ratios(rows, "ratios")
     print("## Ratios of minimums (the least disturbed run of each engine; on a busy machine, a check on the medians)")
     print()
     print_ratios(rows, "min_ratios")
 
-    print("## Achieved GFLOP/s (median) and % of the measured peak at this thread count (bf16 engines: of the bf16 peak)")
+    print("## Achieved GFLOP/s (median) and % of the measured peak at this thread count (bf16 engines: of the bf16 peak, int8 engines: of the int8 one)")
     print()
     body = [[ENGINES[k]["heading"]] + [fmt_gflops(r["engines"].get(k), peak_for(machine, ctx, k)) for r in rows] for k in engines]
     print(table(["engine"] + shapes, body))
@@ -1087,7 +1239,8 @@ def print_main(rows, machine, ctx, wbytes):
         mb_full = (wbytes["encoder"] + wbytes["head"]) / 1e6
         mb_enc = wbytes["encoder"] / 1e6
         print(f"## Weight streaming at short inputs: GB/s = weight bytes / median time "
-              f"(fp32: {mb_full:.0f} MB with the MLM head, {mb_enc:.0f} MB encoder only; bf16 half that"
+              f"(fp32: {mb_full:.0f} MB with the MLM head, {mb_enc:.0f} MB encoder only; bf16 half that; "
+              f"int8 a quarter of the encoder's, the head's counted as fp32"
               f"{f'; measured DRAM read {bw:.1f} GB/s' if bw else ''})")
         print()
         body = []
@@ -1098,8 +1251,13 @@ def print_main(rows, machine, ctx, wbytes):
                 if res is None or "error" in res:
                     line.append("—")
                     continue
-                b = wbytes["encoder"] + (0 if ENGINES[key]["output"] == "encoder" else wbytes["head"])
-                b *= 0.5 if ENGINES[key]["precision"] == "bf16" else 1.0
+                # int8: a quarter for the layers (their linears are int8; the biases and LayerNorms, under
+                # 1%, are not worth a case), the MLM head counted as f32: distil keeps it so, and what
+                # the peers make of it is their quantizer's choice (ORT's computes the projector in f32).
+                precision = ENGINES[key]["precision"]
+                b = wbytes["encoder"] * {"bf16": 0.5, "int8": 0.25}.get(precision, 1.0)
+                if ENGINES[key]["output"] != "encoder":
+                    b += wbytes["head"] * (0.5 if precision == "bf16" else 1.0)
                 line.append(f"{b / (res['median_ms'] * 1e-3) / 1e9:.1f}")
             body.append(line)
         print(table(["engine"] + [shape_label(r) for r in small], body))
@@ -1152,13 +1310,13 @@ def print_scaling(rows, machine, ctx):
         body.append(line)
     print(table(["engine"] + shapes, body))
     print()
-    print("## Batch scaling: achieved GFLOP/s (median) and % of the measured peak (bf16 engines: of the bf16 peak)")
+    print("## Batch scaling: achieved GFLOP/s (median) and % of the measured peak (bf16 engines: of the bf16 peak, int8 engines: of the int8 one)")
     print()
     print(table(["engine"] + shapes, [[ENGINES[k]["heading"]] + [fmt_gflops(r["engines"].get(k), peak_for(machine, ctx, k)) for r in rows]
                                       for k in engines]))
     print()
 
-    print(f"## Batch scaling: ratios (targets from issue 13)")
+    print(f"## Batch scaling: ratios (targets from issues 13 and 14)")
     print()
     per_seq = {which: batch_scaling(rows, stat) for which, stat in (("medians", "median_ms"), ("minimums", "min_ms"))}
     label = f"ms per sequence at {BATCH_SCALING_TO}×{SCALING_SEQ} / at {BATCH_SCALING_FROM}×{SCALING_SEQ}"
@@ -1175,6 +1333,7 @@ def print_scaling(rows, machine, ctx):
          {(BATCH_SCALING_TO, SCALING_SEQ): ENCODER_VS_OPENVINO_AT_32_TARGET}, None),
         ("distil fp32 encoder / fastest fp32 peer encoder", "encoder_over_fastest_fp32_peer_encoder", {}, "fastest_fp32_peer_encoder"),
         ("distil bf16 encoder / OpenVINO bf16 encoder", "bf16_encoder_over_openvino_bf16_encoder", BF16_ENCODER_VS_OPENVINO_TARGET, None),
+        ("distil int8 encoder / OpenVINO int8 encoder", "int8_encoder_over_openvino_int8_encoder", INT8_ENCODER_VS_OPENVINO_TARGET, None),
     ]
     for which, title in (("ratios", "medians"), ("min_ratios", "minimums")):
         body = []
@@ -1198,6 +1357,15 @@ def parse_shapes(text):
     return shapes
 
 
+def parse_dtypes(text):
+    """`f32,int8` -> ["f32", "int8"], in DISTIL_DTYPES' order; `fp32` is read as `f32`."""
+    asked = {"f32" if d.strip().lower() == "fp32" else d.strip().lower() for d in text.split(",") if d.strip()}
+    unknown = asked - set(DISTIL_DTYPES)
+    if unknown or not asked:
+        raise argparse.ArgumentTypeError(f"a comma-separated list of {', '.join(DISTIL_DTYPES)}; got {text!r}")
+    return [d for d in DISTIL_DTYPES if d in asked]
+
+
 def load_average():
     try:
         return " ".join(Path("/proc/loadavg").read_text().split()[:3])
@@ -1211,6 +1379,9 @@ def main():
     ap.add_argument("--runs", type=int, default=20, help="timed runs per engine for shapes up to 128 tokens (default 20)")
     ap.add_argument("--runs-large", type=int, default=None, help="timed runs for larger shapes (default runs/2, at least 5)")
     ap.add_argument("--shapes", default=",".join(f"{b}x{s}" for b, s in MAIN_SHAPES), help="batch×seq list (default 1x12,1x128,8x128,1x512)")
+    ap.add_argument("--dtypes", type=parse_dtypes, default=list(DISTIL_DTYPES),
+                    help="the precisions to time, distil's and the peers' alike (default f32,bf16,int8; `--dtypes int8` times "
+                         "only distil int8 and the int8 peers, `--dtypes f32,int8` adds the fp32 ones to compare with)")
     ap.add_argument("--scaling", action="store_true",
                     help=f"also time the encoders at batch {', '.join(map(str, SCALING_BATCHES))} × seq {SCALING_SEQ} (slow)")
     ap.add_argument("--scaling-only", action="store_true", help="only the batch-scaling tables")
@@ -1250,8 +1421,9 @@ def main():
         binary, meta["distil_build"] = build_distil()
     meta["git"] = git_describe()
 
-    peers = Peers(args.model_dir, args.threads, cpu["flags"], ort_spin=not args.ort_no_spin)
+    peers = Peers(args.model_dir, args.threads, cpu["flags"], ort_spin=not args.ort_no_spin, dtypes=args.dtypes, seed=args.seed)
     meta["versions"] = peers.versions
+    meta["int8_models"] = peers.int8_models
     meta["openvino_config"] = getattr(peers, "openvino_config", {})
     meta["notes"] += peers.notes
     meta["peer_checks"] = peers.check(args.seed)
@@ -1261,9 +1433,9 @@ def main():
     meta["distil_check"] = check_distil(binary, args.model_dir, peers)
     wbytes = weight_bytes(peers.model)
 
-    # Every dtype of DISTIL_DTYPES the binary accepts; the others are skipped, and the report says why.
+    # Every dtype of --dtypes the binary accepts; the others are skipped, and the report says why.
     dtypes, meta["distil_isa"] = [], {}
-    for dtype in DISTIL_DTYPES:
+    for dtype in args.dtypes:
         probe = run_distil(binary, args.model_dir, [], 1, 12, args.threads, 1, 1, dtype=dtype)
         if "error" in probe:
             note = f"distil {dtype}: skipped: `distil bench --dtype {dtype}` failed: {probe['error']}"
@@ -1273,13 +1445,14 @@ def main():
             dtypes.append(dtype)
             meta["distil_isa"][dtype] = probe.get("isa", "?")
     if not dtypes:
-        sys.exit(f"distil bench does not run in any of {', '.join(DISTIL_DTYPES)}")
+        sys.exit(f"distil bench does not run in any of {', '.join(args.dtypes)}")
 
     # distil first (dtype by dtype), then the peers: each in its own quiet stretch of a round.
     order = [distil_key(d, m) for d in dtypes for m in DISTIL_MODES] + [k for k in PEER_ENGINES if k in peers.runners]
     ctx = {"binary": binary, "model_dir": args.model_dir, "threads": args.threads, "runs": args.runs,
            "runs_large": args.runs_large, "seed": args.seed, "peers": peers, "pause": args.pause, "rounds": args.rounds,
-           "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "unset"), "ort_spin": not args.ort_no_spin, "engines": order}
+           "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "unset"), "ort_spin": not args.ort_no_spin, "engines": order,
+           "dtypes": args.dtypes}
 
     rows, scaling = [], []
     if not args.scaling_only:
@@ -1310,6 +1483,7 @@ def main():
                 "measurement": {k: v for k, v in machine.items()},
             },
             "threads": args.threads,
+            "dtypes": args.dtypes,
             "weight_bytes": wbytes,
             "targets": {
                 "encoder_over_fastest_fp32_peer_encoder": {f"{b}x{s}": t for (b, s), t in ENCODER_VS_FASTEST_TARGETS.items()},
@@ -1318,6 +1492,8 @@ def main():
                     "from": f"{BATCH_SCALING_FROM}x{SCALING_SEQ}", "to": f"{BATCH_SCALING_TO}x{SCALING_SEQ}", "max": BATCH_SCALING_TARGET},
                 f"encoder_over_openvino_fp32_encoder_at_{BATCH_SCALING_TO}x{SCALING_SEQ}": ENCODER_VS_OPENVINO_AT_32_TARGET,
                 "bf16_encoder_over_openvino_bf16_encoder": BF16_ENCODER_VS_OPENVINO_TARGET,
+                "int8_encoder_over_openvino_int8_encoder": INT8_ENCODER_VS_OPENVINO_TARGET,
+                "int8_fill_mask_over_fastest_int8_peer_full": INT8_FILL_MASK_VS_FASTEST_TARGET,
             },
             "shapes": rows,
             "scaling": scaling,
