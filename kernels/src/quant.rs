@@ -28,7 +28,17 @@ pub const WEIGHT_MAX: i32 = 64;
 /// The largest `k` whose sums cannot overflow `i32`: `k · 255 · 64` plus the zero point's term.
 pub const MAX_K: usize = (i32::MAX as usize) / (2 * 255 * WEIGHT_MAX as usize);
 
-/// A linear layer's weights in int8, per output channel: `n` rows of `k`.
+/// Rows of `W` in one panel of [`I8Weights`]: the tiles' height.
+pub const PANEL_ROWS: usize = 8;
+
+/// A linear layer's weights in int8, per output channel: `n` rows of `k`, laid out for the tiles.
+///
+/// The rows are cut into panels of [`PANEL_ROWS`] (the last one padded with zero rows), and a
+/// panel holds, for each quad of `k` (four values, `k` padded with zeros to a multiple of 4), the
+/// quad of each of its rows in turn: `W[j, p]` is byte `p mod 4` of word `(p / 4)·PANEL_ROWS +
+/// j mod PANEL_ROWS` of panel `j / PANEL_ROWS`. So a tile's step (one quad of each of its 8 rows)
+/// reads 32 contiguous bytes, and a panel is one sequential stream: the weights are copied
+/// anyway when they are quantized, and this order costs nothing more.
 #[derive(Clone, Debug, PartialEq)]
 pub struct I8Weights {
     q: Vec<i8>,
@@ -37,10 +47,10 @@ pub struct I8Weights {
     k: usize,
 }
 
-/// A borrowed [`I8Weights`], or some of its rows.
+/// A borrowed [`I8Weights`], or some of its panels.
 #[derive(Clone, Copy, Debug)]
 pub struct I8Rows<'a> {
-    /// `n × k` quantized weights, row-major.
+    /// The panels of quantized weights (see [`I8Weights`]).
     pub q: &'a [i8],
     /// Each row's scale.
     pub scale: &'a [f32],
@@ -51,29 +61,39 @@ pub struct I8Rows<'a> {
 }
 
 impl I8Weights {
-    /// Quantizes `w` (`n × k`, row-major) row by row, rows in parallel on the current rayon pool.
-    /// `k` must be positive, at most [`MAX_K`], and divide `w.len()`.
+    /// Quantizes `w` (`n × k`, row-major) row by row, panels in parallel on the current rayon
+    /// pool. `k` must be positive, at most [`MAX_K`], and divide `w.len()`.
     pub fn quantize(w: &[f32], k: usize) -> Self {
         assert!(
             k > 0 && k <= MAX_K && w.len().is_multiple_of(k),
             "W is not n×k"
         );
-        let mut q = vec![0i8; w.len()];
-        let (scale, sums): (Vec<f32>, Vec<i32>) = w
-            .par_chunks_exact(k)
-            .zip(q.par_chunks_exact_mut(k))
-            .map(|(row, q_row)| {
-                let s = weight_scale(row);
-                if !s.is_finite() {
-                    return (s, 0);
+        let n = w.len() / k;
+        let panel_len = panel_len(k);
+        let mut q = vec![0i8; n.div_ceil(PANEL_ROWS) * panel_len];
+        let (mut scale, mut sums) = (vec![1.0f32; n], vec![0i32; n]);
+        q.par_chunks_exact_mut(panel_len)
+            .zip(w.par_chunks(PANEL_ROWS * k))
+            .zip(scale.par_chunks_mut(PANEL_ROWS))
+            .zip(sums.par_chunks_mut(PANEL_ROWS))
+            .for_each(|(((panel, rows), scales), sums)| {
+                let mut row_q = vec![0i8; k];
+                for (r, row) in rows.chunks_exact(k).enumerate() {
+                    scales[r] = weight_scale(row);
+                    if !scales[r].is_finite() {
+                        continue;
+                    }
+                    let inv = 1.0 / scales[r];
+                    for (q, &v) in row_q.iter_mut().zip(row) {
+                        *q = quantize_weight(v, inv);
+                    }
+                    sums[r] = row_q.iter().map(|&q| i32::from(q)).sum();
+                    for (quad, values) in row_q.chunks(4).enumerate() {
+                        let at = (quad * PANEL_ROWS + r) * 4;
+                        panel[at..at + values.len()].copy_from_slice(values);
+                    }
                 }
-                let inv = 1.0 / s;
-                for (q, &v) in q_row.iter_mut().zip(row) {
-                    *q = quantize_weight(v, inv);
-                }
-                (s, q_row.iter().map(|&q| i32::from(q)).sum())
-            })
-            .unzip();
+            });
         I8Weights { q, scale, sums, k }
     }
 
@@ -88,20 +108,36 @@ impl I8Weights {
     }
 }
 
+/// The bytes of one panel of rows `k` long.
+pub(crate) fn panel_len(k: usize) -> usize {
+    k.div_ceil(4) * 4 * PANEL_ROWS
+}
+
 impl<'a> I8Rows<'a> {
     /// How many rows.
     pub fn n(&self) -> usize {
         self.scale.len()
     }
 
-    /// Rows `j`.
+    /// Rows `j`, which must start on a panel (a multiple of [`PANEL_ROWS`]).
     pub fn slice(self, j: std::ops::Range<usize>) -> I8Rows<'a> {
+        assert!(
+            j.start.is_multiple_of(PANEL_ROWS),
+            "rows {j:?} do not start a panel"
+        );
+        let len = panel_len(self.k);
         I8Rows {
-            q: &self.q[j.start * self.k..j.end * self.k],
+            q: &self.q[j.start / PANEL_ROWS * len..j.end.div_ceil(PANEL_ROWS) * len],
             scale: &self.scale[j.clone()],
             sums: &self.sums[j],
             k: self.k,
         }
+    }
+
+    /// `W[j, p]`, quantized.
+    pub fn get(&self, j: usize, p: usize) -> i8 {
+        let panel = j / PANEL_ROWS * panel_len(self.k);
+        self.q[panel + (p / 4 * PANEL_ROWS + j % PANEL_ROWS) * 4 + p % 4]
     }
 }
 
@@ -215,7 +251,14 @@ mod tests {
     fn weights_by_hand() {
         // Row 0: max 2.0, scale 2/64; 1.0 → 32, -2.0 → -64, 0.01 → 0.32 → 0. Row 1: zeros.
         let w = I8Weights::quantize(&[1.0, -2.0, 0.01, 0.0, 0.0, 0.0], 3);
-        assert_eq!(w.q, [32, -64, 0, 0, 0, 0]);
+        let rows = w.rows();
+        let q: Vec<i8> = (0..2)
+            .flat_map(|j| (0..3).map(move |p| rows.get(j, p)))
+            .collect();
+        assert_eq!(q, [32, -64, 0, 0, 0, 0]);
+        // One panel of 8 rows by one quad: row 0's quad (32, -64, 0, pad), then row 1's, and so on.
+        assert_eq!(w.q.len(), 8 * 4);
+        assert_eq!(w.q[..8], [32, -64, 0, 0, 0, 0, 0, 0]);
         assert_eq!(w.scale, [2.0 / 64.0, 1.0]);
         assert_eq!(w.sums, [-32, 0]);
     }

@@ -132,8 +132,10 @@ impl Kernels {
     /// plain `i32`. All three give the same integers, so the same answers bit for bit, and, as in
     /// f32, a row of `y` depends on its row of `x` alone.
     pub fn linear_i8(&self, x: &[f32], w: I8Rows<'_>, bias: &[f32], y: &mut [f32], m: usize) {
-        let (n, k) = shape(x, w.q.len(), bias, y, m);
-        assert!(w.n() == n && w.k == k, "W's scales are not one per row");
+        let (n, k) = (w.n(), w.k);
+        assert_eq!(bias.len(), n, "b is not as long as W's rows");
+        assert_eq!(x.len(), m * k, "input is not m×k");
+        assert_eq!(y.len(), m * n, "output is not m×n");
         if m == 0 {
             return;
         }
@@ -162,9 +164,13 @@ fn i8_quads(isa: Isa, vnni: bool, x: &[f32], w: I8Rows<'_>, bias: &[f32], y: &mu
     let mut tokens = vec![TokenQuant::NON_FINITE; m];
     quads::quantize(isa, x, k, &mut words, &mut tokens);
     let tokens = &tokens[..];
-    let isa = if vnni { Isa::Avx512 } else { Isa::Avx2 };
+    let tile = if vnni {
+        plan::Tile::new(Isa::Avx512, m)
+    } else {
+        plan::AVX2_NARROW
+    };
     for_each_task(
-        isa,
+        tile,
         &words,
         pack::Words::F32,
         k / 4,
@@ -217,13 +223,13 @@ fn scalar_blocks(y: &mut [f32], m: usize, n: usize, f: impl Fn(YBlock<'_>) + Syn
     for_each_block(y, m, n, grid, f)
 }
 
-/// The SIMD tiles' frame: `x` packed as `words` (`steps` words a row), `y` (`m × n`) cut as the
-/// plan for `isa` says into tasks on the current rayon pool, and `run` called for each with `x~`,
-/// the task's columns, its block of `y`, the steps per pass and its scratch.
+/// The SIMD tiles' frame: `x` packed as `words` (`steps` words a row) for `tile`, `y` (`m × n`)
+/// cut as the plan says into tasks on the current rayon pool, and `run` called for each with
+/// `x~`, the task's columns, its block of `y`, the steps per pass and its scratch.
 #[cfg(target_arch = "x86_64")]
 #[allow(clippy::too_many_arguments)]
 fn for_each_task(
-    isa: Isa,
+    tile: plan::Tile,
     x: &[f32],
     words: pack::Words,
     steps: usize,
@@ -232,7 +238,7 @@ fn for_each_task(
     n: usize,
     run: impl Fn(pack::PackedX<'_>, Range<usize>, YBlock<'_>, usize, &mut [f32]) + Sync,
 ) {
-    let plan = plan::Plan::new(isa, m, n, steps, rayon::current_num_threads());
+    let plan = plan::Plan::new(tile, m, n, steps, rayon::current_num_threads());
     let blocking = pack::Blocking::new(m, steps, plan.tile.nr, plan.tile.lanes);
     pack::with_packed(x, blocking, words, |xp| {
         for_each_block(y, m, n, plan.grid, |y| {
@@ -258,7 +264,7 @@ fn tiled(
     k: usize,
 ) {
     for_each_task(
-        isa,
+        plan::Tile::new(isa, m),
         x,
         pack::Words::F32,
         k,
@@ -284,7 +290,7 @@ fn tiled(
 fn bf16_pairs(x: &[f32], w: &[bf16], bias: &[f32], y: &mut [f32], m: usize, n: usize, k: usize) {
     let words = pack::Words::Bf16Pairs;
     for_each_task(
-        Isa::Avx512,
+        plan::Tile::new(Isa::Avx512, m),
         x,
         words,
         k / 2,

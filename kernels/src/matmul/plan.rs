@@ -99,9 +99,8 @@ impl Plan {
     }
 
     /// The plan for `m` tokens of `k` steps (4-byte words of `x~`) into `n` columns on `threads`
-    /// threads.
-    pub(super) fn new(isa: Isa, m: usize, n: usize, k: usize, threads: usize) -> Plan {
-        let tile = Tile::new(isa, m);
+    /// threads, in tiles of `tile` (usually `Tile::new(isa, m)`).
+    pub(super) fn new(tile: Tile, m: usize, n: usize, k: usize, threads: usize) -> Plan {
         let chunks = m.div_ceil(CHUNK_TOKENS).max(1);
         let tokens = m.div_ceil(chunks).next_multiple_of(tile.nr);
         let tasks = match threads {
@@ -133,13 +132,13 @@ mod tests {
     fn plans_keep_a_pass_in_l2_and_tasks_on_whole_blocks() {
         // One sentence of 12 tokens: one chunk, passes of at most 512 steps, 32 tasks of 24
         // columns on 2 threads.
-        let plan = Plan::new(Isa::Avx512, 12, 768, 3072, 2);
+        let plan = Plan::new(Tile::new(Isa::Avx512, 12), 12, 768, 3072, 2);
         assert_eq!(plan.tile, AVX512_NARROW);
         assert_eq!(plan.grid, Grid { rows: 16, cols: 24 });
         assert_eq!(plan.kc, 512);
         // 32 × 128 tokens into the feed-forward's 3072: chunks of 128 by 256 columns, passes of
         // 384 steps (128 · 384 floats of x~ = 192 KB).
-        let plan = Plan::new(Isa::Avx512, 4096, 3072, 3072, 2);
+        let plan = Plan::new(Tile::new(Isa::Avx512, 4096), 4096, 3072, 3072, 2);
         assert_eq!(
             plan.grid,
             Grid {
@@ -149,7 +148,7 @@ mod tests {
         );
         assert_eq!(plan.kc, 384);
         // 130 tokens: two chunks of 65, each rounded up to whole blocks of 32.
-        let plan = Plan::new(Isa::Avx2, 130, 768, 768, 2);
+        let plan = Plan::new(Tile::new(Isa::Avx2, 130), 130, 768, 768, 2);
         assert_eq!((plan.grid.rows, plan.grid.cols % AVX2_WIDE.mr), (80, 0));
     }
 }

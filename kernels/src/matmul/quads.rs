@@ -100,7 +100,6 @@ unsafe fn row_body<V: Vector>(row: &[f32], words: &mut [f32]) -> TokenQuant {
         let t = TokenQuant::of_range(lo, hi);
         let (inv, zero) = (V::splat(t.inv), V::splat(t.zero as f32));
         let (min, max) = (V::splat(0.0), V::splat(255.0));
-        let mut q = [0.0f32; 16];
         let words_per_chunk = lanes / 4;
         for (chunk, out) in body
             .chunks_exact(lanes)
@@ -109,10 +108,7 @@ unsafe fn row_body<V: Vector>(row: &[f32], words: &mut [f32]) -> TokenQuant {
             // `(v·inv).round() + zero`, then clamped: `max`/`min` take the second operand's lane
             // only where the first is NaN, and none is.
             let v = V::load(chunk).mul(inv).round().add(zero);
-            min.max(v).min(max).store(&mut q);
-            for (word, quad) in out.iter_mut().zip(q[..lanes].chunks_exact(4)) {
-                *word = f32::from_bits(u32::from_le_bytes([0, 1, 2, 3].map(|b| quad[b] as u8)));
-            }
+            min.max(v).min(max).store_bytes(out);
         }
         let done = body.len() / 4;
         for (word, quad) in words[done..].iter_mut().zip(tail.chunks_exact(4)) {

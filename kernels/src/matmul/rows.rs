@@ -8,6 +8,7 @@ use half::bf16;
 
 use super::tile::{F32Fma, Panel, Step};
 use super::widen;
+use crate::quant::{panel_len, I8Rows, PANEL_ROWS};
 use crate::simd::Vector;
 
 /// Rows of `W` where a task's tiles read them.
@@ -53,6 +54,48 @@ impl<V: Vector, W: Copy, S: Step<V, W = W>> Rows<V> for InPlace<'_, W, S> {
             w: &self.w[j * self.k..(j + rows) * self.k],
             rows,
             stride: self.k,
+            step: S::PER_STEP,
+            ks,
+        }
+    }
+}
+
+/// int8 `W` in interleaved panels of [`PANEL_ROWS`] (`quant::I8Weights`), multiplied as `S` says
+/// (a quad of bytes a step): the task's rows start on a panel.
+pub(super) struct I8Panels<'a, S> {
+    w: I8Rows<'a>,
+    step: PhantomData<S>,
+}
+
+impl<'a, S> I8Panels<'a, S> {
+    pub(super) fn new(w: I8Rows<'a>) -> Self {
+        I8Panels {
+            w,
+            step: PhantomData,
+        }
+    }
+}
+
+impl<V: Vector, S: Step<V, W = i8>> Rows<V> for I8Panels<'_, S> {
+    type D = S;
+
+    #[inline(always)]
+    fn panel<'a>(
+        &'a self,
+        j: usize,
+        rows: usize,
+        ks: Range<usize>,
+        _: &mut [f32],
+    ) -> Panel<'a, i8> {
+        assert!(j.is_multiple_of(PANEL_ROWS) && rows <= PANEL_ROWS);
+        let len = panel_len(self.w.k);
+        // All the panel's rows, even past `rows`: the last panel is padded with zero rows, and with
+        // a constant count the tile reads every row at a constant offset from one pointer.
+        Panel {
+            w: &self.w.q[j / PANEL_ROWS * len..][..len],
+            rows: PANEL_ROWS,
+            stride: S::PER_STEP,
+            step: PANEL_ROWS * S::PER_STEP,
             ks,
         }
     }
@@ -88,6 +131,7 @@ impl<V: Vector> Rows<V> for Widened<'_> {
             w: buf,
             rows,
             stride: steps,
+            step: 1,
             ks: 0..steps,
         }
     }

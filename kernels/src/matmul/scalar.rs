@@ -86,20 +86,25 @@ pub fn linear_i8(x: &[f32], tokens: &[TokenQuant], w: I8Rows<'_>, bias: &[f32], 
     let k = w.k;
     assert!(x.len() >= y.rows().end * k && tokens.len() >= y.rows().end);
     assert!(w.n() == y.columns().len() && bias.len() == w.n());
-    for i in y.rows() {
-        let t = tokens[i];
-        let x_q: Vec<u8> = x[i * k..(i + 1) * k]
-            .iter()
-            .map(|&v| t.quantize(v))
-            .collect();
-        for (j, out) in y.row(i).iter_mut().enumerate() {
-            let w_j = &w.q[j * k..(j + 1) * k];
-            let sum: i32 = x_q
+    let x_q: Vec<Vec<u8>> = y
+        .rows()
+        .map(|i| {
+            let t = tokens[i];
+            x[i * k..(i + 1) * k]
                 .iter()
-                .zip(w_j)
+                .map(|&v| t.quantize(v))
+                .collect()
+        })
+        .collect();
+    for (j, &b) in bias.iter().enumerate() {
+        let w_j: Vec<i8> = (0..k).map(|p| w.get(j, p)).collect();
+        for (i, x_i) in y.rows().zip(&x_q) {
+            let sum: i32 = x_i
+                .iter()
+                .zip(&w_j)
                 .map(|(&a, &b)| i32::from(a) * i32::from(b))
                 .sum();
-            *out = dequantize(sum, t, w.scale[j], w.sums[j], bias[j]);
+            y.row(i)[j] = dequantize(sum, tokens[i], w.scale[j], w.sums[j], b);
         }
     }
 }

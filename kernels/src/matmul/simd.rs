@@ -9,7 +9,7 @@ use half::bf16;
 use super::blocks::YBlock;
 use super::pack::PackedX;
 use super::plan::{Tile, AVX2_NARROW, AVX2_WIDE, AVX512_NARROW, AVX512_WIDE};
-use super::rows::{InPlace, Widened};
+use super::rows::{I8Panels, InPlace, Widened};
 use super::task::{task, AddBias, Dequantize};
 use super::tile::{Bf16Pairs, F32Fma, I8Madd, I8Vnni};
 use crate::quant::{I8Rows, TokenQuant};
@@ -136,8 +136,9 @@ pub(super) unsafe fn linear_avx512_bf16_pairs(
 }
 
 /// Columns `y.columns()` of the int8 layer (`Kernels::linear_i8`) with AVX2: `x` is packed in
-/// quads of bytes (`k / 4` steps) for `Tile::new(Isa::Avx2, m)`, `w` holds the rows of `W` matching
-/// `y`'s columns and `bias` the matching `b`, `tokens` every token's quantization.
+/// quads of bytes (`k / 4` steps) for AVX2's narrow tile (8 rows by 8 tokens, at every `m`: the
+/// wide one's 12 accumulators leave no register for `vpmaddwd`'s ones), `w` holds the panels of
+/// `W` matching `y`'s columns and `bias` the matching `b`, `tokens` every token's quantization.
 ///
 /// # Safety
 /// The CPU must have AVX2.
@@ -153,15 +154,13 @@ pub(super) unsafe fn linear_i8_avx2(
     scratch: &mut [f32],
 ) {
     let out = &Dequantize { tokens, w, bias };
-    let w = InPlace::<_, I8Madd>::new(w.q, w.k);
+    let w = I8Panels::<I8Madd>::new(w);
+    assert_eq!(
+        x.blocking.nr, AVX2_NARROW.nr,
+        "x~ is not packed for the int8 tile"
+    );
     // SAFETY: this fn's # Safety guarantees AVX2, all `F32x8` and `I8Madd` need.
-    unsafe {
-        if x.blocking.nr == AVX2_NARROW.nr {
-            task::<F32x8, _, { AVX2_NARROW.mr }, 1>(x, w, out, y, kc, scratch)
-        } else {
-            task::<F32x8, _, { AVX2_WIDE.mr }, 2>(x, w, out, y, kc, scratch)
-        }
-    }
+    unsafe { task::<F32x8, _, { AVX2_NARROW.mr }, 1>(x, w, out, y, kc, scratch) }
 }
 
 /// As [`linear_i8_avx2`], with AVX-512 VNNI and AVX-512's tiles.
@@ -180,7 +179,7 @@ pub(super) unsafe fn linear_i8_avx512_vnni(
     scratch: &mut [f32],
 ) {
     let out = &Dequantize { tokens, w, bias };
-    let w = InPlace::<_, I8Vnni>::new(w.q, w.k);
+    let w = I8Panels::<I8Vnni>::new(w);
     // SAFETY: this fn's # Safety guarantees AVX-512 F and VNNI, all `F32x16` and `I8Vnni` need.
     unsafe {
         if x.blocking.nr == AVX512_NARROW.nr {
@@ -299,7 +298,7 @@ mod tests {
         kc: usize,
     ) -> Vec<f32> {
         let n = bias.len();
-        let plan = Plan::new(Isa::Avx512, m, n, steps, 2);
+        let plan = Plan::new(Tile::new(Isa::Avx512, m), m, n, steps, 2);
         let plan = Plan { kc, ..plan };
         let blocking = Blocking::new(m, steps, plan.tile.nr, plan.tile.lanes);
         let mut y = vec![f32::NAN; m * n];
@@ -346,7 +345,7 @@ mod tests {
                 scalar::linear(&x, &w, &bias, k, YBlock::whole(&mut want, m, n));
                 let mut want16 = vec![0.0; m * n];
                 scalar::linear_bf16(&x, &w16, &bias, k, YBlock::whole(&mut want16, m, n));
-                for kc in [Plan::new(Isa::Avx512, m, n, k, 2).kc, 5] {
+                for kc in [Plan::new(Tile::new(Isa::Avx512, m), m, n, k, 2).kc, 5] {
                     let f32s = |j: Range<usize>| in_place(&w[j.start * k..j.end * k], k);
                     let got = run_16_lanes(Words::F32, &x, f32s, &bias, m, k, kc);
                     assert!(same_bits(&got, &want), "{m}x{k}x{n} in passes of {kc}: f32");
@@ -377,7 +376,7 @@ mod tests {
                 let bias = values(n, 6);
                 let mut want = vec![0.0; m * n];
                 scalar::linear_bf16_pairs(&x, &w, &bias, k, YBlock::whole(&mut want, m, n));
-                for kc in [Plan::new(Isa::Avx512, m, n, k / 2, 2).kc, 3] {
+                for kc in [Plan::new(Tile::new(Isa::Avx512, m), m, n, k / 2, 2).kc, 3] {
                     let pairs = |j: Range<usize>| {
                         InPlace::<_, EmulatedPairs>::new(&w[j.start * k..j.end * k], k)
                     };
@@ -413,10 +412,10 @@ mod tests {
                         ))
                     })
                     .collect();
-                for kc in [Plan::new(Isa::Avx512, m, n, k / 4, 2).kc, 3] {
+                for kc in [Plan::new(Tile::new(Isa::Avx512, m), m, n, k / 4, 2).kc, 3] {
                     let plan = Plan {
                         kc,
-                        ..Plan::new(Isa::Avx512, m, n, k / 4, 2)
+                        ..Plan::new(Tile::new(Isa::Avx512, m), m, n, k / 4, 2)
                     };
                     let blocking = Blocking::new(m, k / 4, plan.tile.nr, plan.tile.lanes);
                     let mut got = vec![f32::NAN; m * n];
@@ -429,7 +428,7 @@ mod tests {
                                 w: rows,
                                 bias: &bias[j],
                             };
-                            let quads = InPlace::<_, I8Madd>::new(rows.q, k);
+                            let quads = I8Panels::<I8Madd>::new(rows);
                             // SAFETY: AVX2 was checked above; `px` is packed for the plan's tiles.
                             with_scratch(plan.scratch_len(), |scratch| unsafe {
                                 task_16_lanes(px, quads, &out, y, plan.kc, scratch)

@@ -43,8 +43,10 @@ use crate::simd::Vector;
 pub(super) trait Epilogue {
     /// The task's columns.
     fn cols(&self) -> usize;
-    /// `y[token, col]` from its sum, `col` counted from the task's first column.
-    fn value(&self, sum: f32, token: usize, col: usize) -> f32;
+    /// `out[t] = y[i0 + t, col]` from `sums[t]` for a run of tokens from `i0` (as many as `out`
+    /// holds), `col` counted from the task's first column. A loop over contiguous slices, which
+    /// the compiler vectorizes.
+    fn column(&self, sums: &[f32], i0: usize, col: usize, out: &mut [f32]);
 }
 
 /// f32 sums: `y = b + sum`, where this holds the task's `b`.
@@ -56,8 +58,11 @@ impl Epilogue for AddBias<'_> {
     }
 
     #[inline(always)]
-    fn value(&self, sum: f32, _: usize, col: usize) -> f32 {
-        self.0[col] + sum
+    fn column(&self, sums: &[f32], _: usize, col: usize, out: &mut [f32]) {
+        let b = self.0[col];
+        for (y, &sum) in out.iter_mut().zip(sums) {
+            *y = b + sum;
+        }
     }
 }
 
@@ -78,20 +83,20 @@ impl Epilogue for Dequantize<'_> {
     }
 
     #[inline(always)]
-    fn value(&self, sum: f32, token: usize, col: usize) -> f32 {
-        let sum = sum.to_bits() as i32;
-        dequantize(
-            sum,
-            self.tokens[token],
-            self.w.scale[col],
-            self.w.sums[col],
-            self.bias[col],
-        )
+    fn column(&self, sums: &[f32], i0: usize, col: usize, out: &mut [f32]) {
+        let (w_scale, w_sum, b) = (self.w.scale[col], self.w.sums[col], self.bias[col]);
+        let tokens = &self.tokens[i0..i0 + out.len()];
+        for ((y, &sum), &t) in out.iter_mut().zip(sums).zip(tokens) {
+            *y = dequantize(sum.to_bits() as i32, t, w_scale, w_sum, b);
+        }
     }
 }
 
 /// The widest tile, in tokens (AVX-512's two vectors of 16).
 pub(super) const MAX_NR: usize = 32;
+
+/// The tallest tile, in rows of `W` (AVX-512's and AVX2's narrow ones).
+const MAX_MR: usize = 8;
 
 thread_local! {
     /// The calling thread's scratch for a task (its sums between passes, a widened panel), kept
@@ -179,14 +184,27 @@ pub(super) unsafe fn task<V: Vector, R: Rows<V>, const MR: usize, const NV: usiz
     }
 }
 
-/// `y[block's tokens, cols]` from the tile's sums, token by token, as `out` says; `sums` holds
-/// the tile's rows `block.width` apart.
+/// `y[block's tokens, cols]` from the tile's sums, as `out` says: column by column into a buffer
+/// (`out`'s loops run along the tokens, a tile row's sums being contiguous), then token by token
+/// into `y`. `sums` holds the tile's rows `block.width` apart. Inlined into the task, so that its
+/// loops are compiled for the entry point's instruction set.
+#[inline(always)]
 fn finish(sums: &[f32], block: Block, out: &impl Epilogue, y: &mut YBlock<'_>, cols: Range<usize>) {
+    assert!(cols.len() <= MAX_MR && block.tokens <= MAX_NR);
+    let mut values = [0.0f32; MAX_MR * MAX_NR];
+    for (r, col) in cols.clone().enumerate() {
+        let sums = &sums[r * block.width..][..block.tokens];
+        out.column(
+            sums,
+            block.i0,
+            col,
+            &mut values[r * MAX_NR..][..block.tokens],
+        );
+    }
     for t in 0..block.tokens {
-        let token = block.i0 + t;
-        let y_row = &mut y.row(token)[cols.clone()];
-        for (r, y) in y_row.iter_mut().enumerate() {
-            *y = out.value(sums[r * block.width + t], token, cols.start + r);
+        let y_row = &mut y.row(block.i0 + t)[cols.clone()];
+        for (y, &v) in y_row.iter_mut().zip(values[t..].iter().step_by(MAX_NR)) {
+            *y = v;
         }
     }
 }

@@ -162,13 +162,16 @@ impl Step<crate::simd::F32x8x2> for I8Madd {
     }
 }
 
-/// `rows` rows of `W`, `stride` elements apart, read over the steps `ks` (step `s` of row `r` is
-/// at element `r·stride + s·PER_STEP`).
+/// `rows` rows of `W`, `stride` elements apart, read over the steps `ks`, `step` elements apart:
+/// step `s` of row `r` is the `PER_STEP` elements at `r·stride + s·step`. Rows in place have
+/// `step = PER_STEP` (a row is contiguous); interleaved panels (`quant::I8Weights`) have the
+/// rows' words side by side, `stride = PER_STEP` and `step = rows·PER_STEP`.
 #[derive(Clone, Debug)]
 pub(super) struct Panel<'a, T> {
     pub w: &'a [T],
     pub rows: usize,
     pub stride: usize,
+    pub step: usize,
     pub ks: Range<usize>,
 }
 
@@ -210,22 +213,29 @@ pub(super) unsafe fn tile<V: Vector, D: Step<V>, const MR: usize, const NV: usiz
         w,
         rows,
         stride,
+        step,
         ks,
     } = panel;
     // The checks that make the unchecked reads and the stores below hold.
-    assert!(ks.start < ks.end && ks.end * D::PER_STEP <= stride);
+    assert!(ks.start < ks.end && step >= D::PER_STEP && stride >= D::PER_STEP);
     assert!(xs.len() == ks.len() * nr && sums.len() >= MR * nr);
-    assert!(rows >= 1 && rows <= MR && w.len() >= (rows - 1) * stride + ks.end * D::PER_STEP);
+    let end = (rows - 1) * stride + (ks.end - 1) * step + D::PER_STEP;
+    assert!(rows >= 1 && rows <= MR && w.len() >= end);
     // Where each row of the tile starts in `w` for this pass.
-    let starts: [usize; MR] =
-        std::array::from_fn(|r| r.min(rows - 1) * stride + ks.start * D::PER_STEP);
-    let step_bytes = D::PER_STEP * size_of::<D::W>();
+    let starts: [usize; MR] = std::array::from_fn(|r| r.min(rows - 1) * stride + ks.start * step);
+    let step_bytes = step * size_of::<D::W>();
+    // Rows less than a cache line apart share their lines: one prefetch serves them all.
+    let streams = if stride * size_of::<D::W>() < LINE_BYTES {
+        1
+    } else {
+        MR
+    };
 
     // SAFETY: the caller guarantees `V`'s and `D`'s instruction sets (this fn's # Safety). Each
     // load and store of the sums takes `LANES` elements at `(r·NV + v)·LANES`, inside `sums`
     // (`MR·nr` long). The unchecked reads lie inside their slices, by the asserts above: p <
     // ks.len(), so each vector of `x~` ends by `p·nr + nr ≤ xs.len()`; the step at `starts[r] +
-    // p·PER_STEP` ends by `(rows - 1)·stride + ks.end·PER_STEP ≤ w.len()`.
+    // p·step` ends by `(rows - 1)·stride + (ks.end - 1)·step + PER_STEP ≤ w.len()`.
     unsafe {
         let mut acc = [[V::splat(0.0); NV]; MR];
         if !first {
@@ -237,16 +247,21 @@ pub(super) unsafe fn tile<V: Vector, D: Step<V>, const MR: usize, const NV: usiz
         }
         // ks.len() steps of MR broadcasts, NV loads and MR·NV multiply-adds.
         for p in 0..ks.len() {
+            let at = p * step;
             if (p * step_bytes).is_multiple_of(LINE_BYTES) {
-                for start in starts {
-                    let at = w.as_ptr().wrapping_add(start + p * D::PER_STEP);
-                    prefetch(at.cast::<u8>().wrapping_add(PREFETCH_AHEAD));
+                // Every row, or only the first: `starts` is indexed by constants only, so that it
+                // stays in registers.
+                for (r, start) in starts.into_iter().enumerate() {
+                    if r < streams {
+                        let line = w.as_ptr().wrapping_add(start + at);
+                        prefetch(line.cast::<u8>().wrapping_add(PREFETCH_AHEAD));
+                    }
                 }
             }
             let xv: [V; NV] =
                 std::array::from_fn(|v| V::load(xs.get_unchecked(p * nr + v * V::LANES..)));
             for r in 0..MR {
-                let wv = D::splat(w, starts[r] + p * D::PER_STEP);
+                let wv = D::splat(w, starts[r] + at);
                 for v in 0..NV {
                     acc[r][v] = D::step(acc[r][v], xv[v], wv);
                 }

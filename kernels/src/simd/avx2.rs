@@ -208,4 +208,21 @@ impl Vector for F32x8 {
             _mm_cvtss_f32(_mm_max_ss(pairs, _mm_movehdup_ps(pairs)))
         }
     }
+
+    #[inline(always)]
+    unsafe fn store_bytes(self, dst: &mut [f32]) {
+        assert!(dst.len() >= 2);
+        // SAFETY: the caller guarantees AVX2; the 8 bytes stored are `dst[..2]`, checked above,
+        // unaligned. The packs saturate, which changes nothing for lanes in 0..=255.
+        unsafe {
+            let ints = _mm256_cvttps_epi32(self.0);
+            let (lo, hi) = (
+                _mm256_castsi256_si128(ints),
+                _mm256_extracti128_si256::<1>(ints),
+            );
+            let words = _mm_packus_epi32(lo, hi);
+            let bytes = _mm_packus_epi16(words, words);
+            _mm_storel_epi64(dst.as_mut_ptr().cast(), bytes)
+        }
+    }
 }

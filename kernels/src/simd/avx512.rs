@@ -212,4 +212,15 @@ impl Vector for F32x16 {
         // SAFETY: the caller guarantees AVX-512 F (`Vector`'s # Safety).
         unsafe { _mm512_reduce_max_ps(self.0) }
     }
+
+    #[inline(always)]
+    unsafe fn store_bytes(self, dst: &mut [f32]) {
+        assert!(dst.len() >= 4);
+        // SAFETY: the caller guarantees AVX-512 F (`vcvttps2dq`, `vpmovdb`); the 16 bytes stored are
+        // `dst[..4]`, checked above, unaligned.
+        unsafe {
+            let bytes = _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(self.0));
+            _mm_storeu_si128(dst.as_mut_ptr().cast(), bytes)
+        }
+    }
 }

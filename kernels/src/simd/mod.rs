@@ -67,6 +67,10 @@ pub(crate) trait Vector: Copy {
     unsafe fn reduce_add(self) -> f32;
     /// The largest lane.
     unsafe fn reduce_max(self) -> f32;
+    /// Writes each lane, an integer in `0..=255`, as one byte: lane `4w + b` into byte `b`
+    /// (little-endian) of `dst[w]`, for `w < LANES / 4`. The int8 layer's input is bytes laid four
+    /// to an f32-sized word.
+    unsafe fn store_bytes(self, dst: &mut [f32]);
 }
 
 /// The inputs `exp` clamps to: `round(x·log₂e)` then stays in `-127..=127`, and `2⁻¹²⁷` is built as 0.

@@ -161,4 +161,12 @@ impl Vector for F32x8x2 {
         // SAFETY: as `splat`.
         unsafe { self.0.max(self.1).reduce_max() }
     }
+
+    unsafe fn store_bytes(self, dst: &mut [f32]) {
+        // SAFETY: as `store`; each half is 8 lanes, 2 words of `dst` (slicing checks it).
+        unsafe {
+            self.0.store_bytes(&mut dst[..2]);
+            self.1.store_bytes(&mut dst[2..4]);
+        }
+    }
 }
