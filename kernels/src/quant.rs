@@ -90,7 +90,9 @@ impl I8Weights {
                     sums[r] = row_q.iter().map(|&q| i32::from(q)).sum();
                     for (quad, values) in row_q.chunks(4).enumerate() {
                         let at = (quad * PANEL_ROWS + r) * 4;
-                        panel[at..at + values.len()].copy_from_slice(values);
+                        for (b, &q) in values.iter().enumerate() {
+                            panel[at + b] = q;
+                        }
                     }
                 }
             });
@@ -179,7 +181,9 @@ const ROUNDER: f32 = 12_582_912.0;
 #[inline(always)]
 fn quantize_weight(v: f32, inv: f32) -> i8 {
     let q = (v * inv + ROUNDER) - ROUNDER;
-    q.clamp(-WEIGHT_MAX as f32, WEIGHT_MAX as f32) as i8
+    // Within ±64 after the clamp, so the conversion through i32 is exact (and vectorizes, where
+    // a saturating one to i8 does not).
+    q.clamp(-WEIGHT_MAX as f32, WEIGHT_MAX as f32) as i32 as i8
 }
 
 /// One token's quantization: `x ≈ scale · (q − zero)`.
