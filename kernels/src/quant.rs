@@ -243,8 +243,23 @@ impl TokenQuant {
 /// One output of the int8 linear layer from its exact integer sum `Σ qx·qw`: the bias plus the
 /// dequantized dot product. Every instruction set finishes with this function.
 #[inline(always)]
-pub(crate) fn dequantize(sum: i32, x: TokenQuant, w_scale: f32, w_sum: i32, bias: f32) -> f32 {
-    bias + (x.scale * w_scale) * (sum - x.zero * w_sum) as f32
+pub(crate) fn dequantize(
+    sum: i32,
+    x_scale: f32,
+    x_zero: i32,
+    w_scale: f32,
+    w_sum: i32,
+    bias: f32,
+) -> f32 {
+    bias + (x_scale * w_scale) * (sum - x_zero * w_sum) as f32
+}
+
+/// The tokens' quantizations as the tiles' epilogue reads them: scales and zero points in two
+/// arrays, so that its loop over a run of tokens reads each contiguously (and vectorizes).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TokenScales<'a> {
+    pub scale: &'a [f32],
+    pub zero: &'a [i32],
 }
 
 #[cfg(test)]
@@ -285,7 +300,8 @@ mod tests {
         assert_eq!(TokenQuant::of(&[1.0, f32::NAN]).quantize(3.0), 0);
         let w = I8Weights::quantize(&[1.0, f32::NAN, 1.0, 1.0], 2);
         assert!(w.scale[0].is_nan() && w.scale[1] == 1.0 / 64.0);
-        let y = dequantize(0, TokenQuant::of(&[1.0]), w.scale[0], 0, 0.0);
+        let t = TokenQuant::of(&[1.0]);
+        let y = dequantize(0, t.scale, t.zero, w.scale[0], 0, 0.0);
         assert!(y.is_nan());
     }
 }

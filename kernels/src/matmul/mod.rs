@@ -39,7 +39,7 @@ use std::ops::Range;
 
 use ndarray::{ArrayView2, ArrayViewMut2};
 
-use crate::quant::{I8Rows, TokenQuant};
+use crate::quant::{I8Rows, TokenQuant, TokenScales};
 use crate::{Bf16Dot, Isa, Kernels};
 use blocks::{for_each_block, Grid, YBlock};
 use half::bf16;
@@ -163,7 +163,11 @@ fn i8_quads(isa: Isa, vnni: bool, x: &[f32], w: I8Rows<'_>, bias: &[f32], y: &mu
     let mut words = vec![0.0f32; m * k / 4];
     let mut tokens = vec![TokenQuant::NON_FINITE; m];
     quads::quantize(isa, x, k, &mut words, &mut tokens);
-    let tokens = &tokens[..];
+    let (scale, zero): (Vec<f32>, Vec<i32>) = tokens.iter().map(|t| (t.scale, t.zero)).unzip();
+    let tokens = TokenScales {
+        scale: &scale,
+        zero: &zero,
+    };
     let tile = if vnni {
         plan::Tile::new(Isa::Avx512, m)
     } else {

@@ -104,7 +104,8 @@ pub fn linear_i8(x: &[f32], tokens: &[TokenQuant], w: I8Rows<'_>, bias: &[f32], 
                 .zip(&w_j)
                 .map(|(&a, &b)| i32::from(a) * i32::from(b))
                 .sum();
-            y.row(i)[j] = dequantize(sum, tokens[i], w.scale[j], w.sums[j], b);
+            let t = tokens[i];
+            y.row(i)[j] = dequantize(sum, t.scale, t.zero, w.scale[j], w.sums[j], b);
         }
     }
 }

@@ -12,7 +12,7 @@ use super::plan::{Tile, AVX2_NARROW, AVX2_WIDE, AVX512_NARROW, AVX512_WIDE};
 use super::rows::{I8Panels, InPlace, Widened};
 use super::task::{task, AddBias, Dequantize};
 use super::tile::{Bf16Pairs, F32Fma, I8Madd, I8Vnni};
-use crate::quant::{I8Rows, TokenQuant};
+use crate::quant::{I8Rows, TokenScales};
 use crate::simd::{F32x16, F32x8, Vector};
 
 /// A linear layer's weights, `n × k` row-major (PyTorch's layout), as the task reads them.
@@ -147,7 +147,7 @@ pub(super) unsafe fn linear_avx512_bf16_pairs(
 pub(super) unsafe fn linear_i8_avx2(
     x: PackedX<'_>,
     w: I8Rows<'_>,
-    tokens: &[TokenQuant],
+    tokens: TokenScales<'_>,
     bias: &[f32],
     y: YBlock<'_>,
     kc: usize,
@@ -172,7 +172,7 @@ pub(super) unsafe fn linear_i8_avx2(
 pub(super) unsafe fn linear_i8_avx512_vnni(
     x: PackedX<'_>,
     w: I8Rows<'_>,
-    tokens: &[TokenQuant],
+    tokens: TokenScales<'_>,
     bias: &[f32],
     y: YBlock<'_>,
     kc: usize,
@@ -208,7 +208,7 @@ mod tests {
     use super::super::task::{with_scratch, Epilogue};
     use super::super::tile::Step;
     use super::*;
-    use crate::quant::I8Weights;
+    use crate::quant::{I8Weights, TokenQuant};
     use crate::simd::F32x8x2;
     use crate::testing::supported_or_skip;
     use crate::Isa;
@@ -412,6 +412,12 @@ mod tests {
                         ))
                     })
                     .collect();
+                let (scale, zero): (Vec<f32>, Vec<i32>) =
+                    tokens.iter().map(|t| (t.scale, t.zero)).unzip();
+                let scales = TokenScales {
+                    scale: &scale,
+                    zero: &zero,
+                };
                 for kc in [Plan::new(Tile::new(Isa::Avx512, m), m, n, k / 4, 2).kc, 3] {
                     let plan = Plan {
                         kc,
@@ -424,7 +430,7 @@ mod tests {
                             let j = y.columns();
                             let rows = w.rows().slice(j.clone());
                             let out = Dequantize {
-                                tokens: &tokens,
+                                tokens: scales,
                                 w: rows,
                                 bias: &bias[j],
                             };

@@ -36,7 +36,7 @@ use super::blocks::YBlock;
 use super::pack::{Block, PackedX};
 use super::rows::Rows;
 use super::tile::tile;
-use crate::quant::{dequantize, I8Rows, TokenQuant};
+use crate::quant::{dequantize, I8Rows, TokenScales};
 use crate::simd::Vector;
 
 /// How a task turns a tile's finished sums into `y`.
@@ -70,7 +70,7 @@ impl Epilogue for AddBias<'_> {
 /// scales, then the bias added ([`dequantize`]).
 pub(super) struct Dequantize<'a> {
     /// Every token's quantization (indexed by token, not from the task's first).
-    pub tokens: &'a [TokenQuant],
+    pub tokens: TokenScales<'a>,
     /// The task's rows of `W`.
     pub w: I8Rows<'a>,
     /// The task's `b`.
@@ -85,9 +85,10 @@ impl Epilogue for Dequantize<'_> {
     #[inline(always)]
     fn column(&self, sums: &[f32], i0: usize, col: usize, out: &mut [f32]) {
         let (w_scale, w_sum, b) = (self.w.scale[col], self.w.sums[col], self.bias[col]);
-        let tokens = &self.tokens[i0..i0 + out.len()];
-        for ((y, &sum), &t) in out.iter_mut().zip(sums).zip(tokens) {
-            *y = dequantize(sum.to_bits() as i32, t, w_scale, w_sum, b);
+        let run = i0..i0 + out.len();
+        let (x_scale, x_zero) = (&self.tokens.scale[run.clone()], &self.tokens.zero[run]);
+        for (((y, &sum), &s), &z) in out.iter_mut().zip(sums).zip(x_scale).zip(x_zero) {
+            *y = dequantize(sum.to_bits() as i32, s, z, w_scale, w_sum, b);
         }
     }
 }
@@ -203,8 +204,18 @@ fn finish(sums: &[f32], block: Block, out: &impl Epilogue, y: &mut YBlock<'_>, c
     }
     for t in 0..block.tokens {
         let y_row = &mut y.row(block.i0 + t)[cols.clone()];
-        for (y, &v) in y_row.iter_mut().zip(values[t..].iter().step_by(MAX_NR)) {
-            *y = v;
+        match <&mut [f32; MAX_MR]>::try_from(&mut *y_row) {
+            // A whole tile's row (all but a layer's last columns): constant offsets, unrolled.
+            Ok(y_row) => {
+                for (r, y) in y_row.iter_mut().enumerate() {
+                    *y = values[r * MAX_NR + t];
+                }
+            }
+            Err(_) => {
+                for (y, &v) in y_row.iter_mut().zip(values[t..].iter().step_by(MAX_NR)) {
+                    *y = v;
+                }
+            }
         }
     }
 }
