@@ -1,5 +1,6 @@
 //! `distil profile`: where the time of a forward pass goes, per operation, beside the machine's
-//! measured FP32 peak. Profiled passes are not split by sequences or rows between the threads (see
+//! measured FP32 peak (the share of it only for the operations that compute in f32: under
+//! `--dtype bf16` or `int8` the linear layers' GFLOP/s stand alone). Profiled passes are not split by sequences or rows between the threads (see
 //! `Model::forward`), so that each operation's time is its own: `distil bench` times the split
 //! schedule, which can be faster from 128 tokens up.
 
@@ -9,7 +10,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use distil::model::profile::{Op, OpTotal, Profiler};
-use distil::{Error, Options, Result};
+use distil::{Dtype, Error, Options, Result};
 use distil_kernels::{peak, Kernels};
 
 use super::bench::{BenchArgs, Workload};
@@ -65,11 +66,15 @@ pub fn run(args: ProfileArgs, options: &Options) -> Result<ExitCode> {
         }
         let ms = t.seconds / runs * 1e3;
         let gflops = t.flops / t.seconds / 1e9;
-        let (g, p) = if t.flops > 0.0 {
+        // An int8 or bf16 linear layer has a peak of its own, which this does not measure.
+        let f32_op = engine.dtype() == Dtype::F32 || !op.is_linear();
+        let (g, p) = if t.flops > 0.0 && f32_op {
             (
                 format!("{gflops:.1}"),
                 format!("{:.0}%", gflops / peak * 100.0),
             )
+        } else if t.flops > 0.0 {
+            (format!("{gflops:.1}"), "-".to_string())
         } else {
             ("-".to_string(), "-".to_string())
         };

@@ -47,6 +47,15 @@ impl Op {
         Op::MlmHead,
     ];
 
+    /// Whether the operation's arithmetic is a linear layer's (in the dtype of `--dtype`); the
+    /// others (attention's products, the row kernels) always compute in f32.
+    pub fn is_linear(self) -> bool {
+        matches!(
+            self,
+            Op::QkvLin | Op::OutLin | Op::Lin1 | Op::Lin2 | Op::MlmHead
+        )
+    }
+
     /// The name in the checkpoint's terms.
     pub fn name(self) -> &'static str {
         match self {
