@@ -11,7 +11,7 @@
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, SamplingMode, Throughput};
 use distil_kernels::quant::I8Weights;
-use distil_kernels::{Bf16Dot, Isa, Kernels};
+use distil_kernels::{Bf16Dot, I8Dot, Isa, Kernels};
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis, Slice};
 use std::hint::black_box;
 
@@ -217,24 +217,28 @@ fn linear_bf16(c: &mut Criterion) {
 }
 
 /// The int8 linear layer ([`Kernels::linear_i8`]) at the shapes of [`linear`], on 2 threads, with
-/// each instruction set's way of multiplying bytes (`"linear_i8/avx512/vpdpbusd/2t"`,
+/// each instruction set's ways of multiplying bytes that this CPU has
+/// (`"linear_i8/avx512/tdpbusd/2t"`, `"linear_i8/avx512/vpdpbusd/2t"`,
 /// `"linear_i8/avx2/vpmaddubsw/2t"`). The time includes quantizing `x`, as the model pays it.
 fn linear_i8(c: &mut Criterion) {
     let shapes = [(768, 768), (768, 3072), (3072, 768)];
     let threads = 2;
     let pool = pool(threads);
-    for kernels in supported().into_iter().filter(|k| k.isa() != Isa::Scalar) {
+    let ways = supported()
+        .into_iter()
+        .flat_map(|k| I8Dot::ALL.map(|dot| k.with_i8_dot(dot)));
+    for kernels in ways.flatten().filter(|k| k.i8_dot() != I8Dot::Scalar) {
         let name = format!(
             "linear_i8/{}/{}/{threads}t",
             kernels.isa(),
-            kernels.i8_dot_name()
+            kernels.i8_dot().name()
         );
         let mut group = c.benchmark_group(name);
         group.sample_size(10).sampling_mode(SamplingMode::Flat);
         for m in [1, 12, 128, 512] {
             for (k, n) in shapes {
                 let x = values(m * k, 1.0);
-                let w = I8Weights::quantize(&values(n * k, 0.05), k);
+                let w = I8Weights::quantize(&values(n * k, 0.05), k, kernels.i8_layout());
                 let bias = values(n, 0.1);
                 let mut y = vec![0.0; m * n];
                 group.throughput(Throughput::Elements((2 * m * k * n) as u64));

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use distil_kernels::{Bf16Dot, Isa, Kernels};
+use distil_kernels::{Bf16Dot, I8Dot, Isa, Kernels};
 use ndarray::Array2;
 
 use crate::model::{Config, Hidden, Model};
@@ -31,6 +31,10 @@ pub struct Options {
     /// with AVX-512 BF16, widened elsewhere: see [`Bf16Dot`]). Pairs on a CPU or instruction set
     /// without AVX-512 BF16 is an error at load.
     pub bf16_dot: Option<Bf16Dot>,
+    /// How int8 bytes are multiplied; `None` picks the fastest this CPU has (AMX tiles, then
+    /// AVX-512 VNNI, then AVX2: see [`I8Dot`]). A way the CPU or instruction set lacks is an
+    /// error at load. Every way gives the same answers.
+    pub i8_dot: Option<I8Dot>,
 }
 
 impl Default for Options {
@@ -41,6 +45,7 @@ impl Default for Options {
             max_batch_tokens: 4096,
             dtype: Dtype::F32,
             bf16_dot: None,
+            i8_dot: None,
         }
     }
 }
@@ -95,6 +100,9 @@ impl Engine {
         };
         if let Some(dot) = options.bf16_dot {
             kernels = kernels.with_bf16_dot(dot)?;
+        }
+        if let Some(dot) = options.i8_dot {
+            kernels = kernels.with_i8_dot(dot)?;
         }
         let mut pool = rayon::ThreadPoolBuilder::new().thread_name(|i| format!("distil-{i}"));
         if let Some(n) = options.threads {
@@ -163,10 +171,10 @@ impl Engine {
         (self.dtype() == Dtype::Bf16).then(|| self.model.kernels().bf16_dot())
     }
 
-    /// The instruction the kernels multiply int8 bytes with (`vpdpbusd`, `vpmaddubsw` or
-    /// `scalar`); `None` unless the dtype is [`Dtype::Int8`].
-    pub fn i8_dot(&self) -> Option<&'static str> {
-        (self.dtype() == Dtype::Int8).then(|| self.model.kernels().i8_dot_name())
+    /// How the kernels multiply int8 bytes ([`Options::i8_dot`]); `None` unless the dtype is
+    /// [`Dtype::Int8`].
+    pub fn i8_dot(&self) -> Option<I8Dot> {
+        (self.dtype() == Dtype::Int8).then(|| self.model.kernels().i8_dot())
     }
 
     /// Most tokens in one forward pass ([`Options::max_batch_tokens`]).

@@ -44,7 +44,7 @@ pub mod pipelines;
 pub mod tokenizer;
 pub mod weights;
 
-pub use distil_kernels::{Bf16Dot, Isa};
+pub use distil_kernels::{Bf16Dot, I8Dot, Isa};
 pub use dtype::{Dtype, UnknownDtype};
 pub use engine::{Encoded, Engine, Options};
 pub use error::{Error, ErrorKind, Result};

@@ -20,7 +20,7 @@
 
 use std::path::{Path, PathBuf};
 
-use distil::{Bf16Dot, Dtype, Embed, Engine, Isa, Options};
+use distil::{Bf16Dot, Dtype, Embed, Engine, I8Dot, Isa, Options};
 use distil_kernels::Kernels;
 use ndarray::{Array2, ArrayView1};
 use serde_json::Value;
@@ -35,26 +35,61 @@ fn read_json(name: &str) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
+/// How the kernels run: the instruction set and how bf16 or int8 products are multiplied (`None`:
+/// the default).
+#[derive(Clone, Copy, Default)]
+struct Way {
+    isa: Option<Isa>,
+    bf16_dot: Option<Bf16Dot>,
+    i8_dot: Option<I8Dot>,
+}
+
 /// The ways to load bf16 models: on the fastest kernels, widened and (where the CPU has AVX-512
 /// BF16) in pairs, and on AVX2 (widened) where that differs.
-fn ways() -> Vec<(Option<Isa>, Option<Bf16Dot>)> {
+fn ways() -> Vec<Way> {
     let fastest = Kernels::fastest();
     let mut ways: Vec<_> = Bf16Dot::ALL
         .into_iter()
         .filter(|&dot| fastest.with_bf16_dot(dot).is_ok())
-        .map(|dot| (None, Some(dot)))
+        .map(|dot| Way {
+            bf16_dot: Some(dot),
+            ..Way::default()
+        })
         .collect();
     if Isa::Avx2.is_supported() && fastest.isa() != Isa::Avx2 {
-        ways.push((Some(Isa::Avx2), None));
+        ways.push(Way {
+            isa: Some(Isa::Avx2),
+            ..Way::default()
+        });
     }
     ways
 }
 
-fn load(dir: &str, dtype: Dtype, (isa, bf16_dot): (Option<Isa>, Option<Bf16Dot>)) -> Engine {
+/// The ways to load int8 models: every instruction set this CPU has, with every way of
+/// multiplying bytes its kernels have (AMX, VNNI, AVX2's), and the scalar twin.
+fn i8_ways() -> Vec<Way> {
+    let isas = Isa::ALL.into_iter().filter(|isa| isa.is_supported());
+    isas.flat_map(|isa| {
+        let kernels = Kernels::force(isa).unwrap();
+        I8Dot::ALL
+            .into_iter()
+            .filter(move |&dot| kernels.with_i8_dot(dot).is_ok())
+            .filter(move |&dot| dot != I8Dot::Scalar || isa == Isa::Scalar)
+            .map(move |dot| Way {
+                isa: Some(isa),
+                i8_dot: Some(dot),
+                ..Way::default()
+            })
+    })
+    .collect()
+}
+
+fn load(dir: &str, dtype: Dtype, way: Way) -> Engine {
     let options = Options {
         dtype,
-        isa,
-        bf16_dot,
+        isa: way.isa,
+        bf16_dot: way.bf16_dot,
+        i8_dot: way.i8_dot,
         ..Options::default()
     };
     Engine::load(fixtures().join(dir), &options).unwrap_or_else(|e| panic!("{dir}: {e}"))
@@ -62,7 +97,7 @@ fn load(dir: &str, dtype: Dtype, (isa, bf16_dot): (Option<Isa>, Option<Bf16Dot>)
 
 /// A label for assertion messages: the dtype, the kernels, and how bf16 or int8 was multiplied.
 fn how(engine: &Engine) -> String {
-    let dot = engine.bf16_dot().map(Bf16Dot::name).or(engine.i8_dot());
+    let dot = (engine.bf16_dot().map(Bf16Dot::name)).or(engine.i8_dot().map(I8Dot::name));
     format!(
         "{} on {} ({})",
         engine.dtype(),
@@ -150,10 +185,9 @@ fn minilm_embeddings_stay_within_the_bounds_of_sentence_transformers_fp32() {
 #[test]
 fn minilm_int8_embeddings_stay_within_the_bounds_and_close_across_instruction_sets() {
     let (dir, sentences, want) = minilm();
-    let isas = Isa::ALL.into_iter().filter(|isa| isa.is_supported());
     let mut answers: Vec<(String, Array2<f32>)> = Vec::new();
-    for isa in isas {
-        let engine = load(&dir, Dtype::Int8, (Some(isa), None));
+    for way in i8_ways() {
+        let engine = load(&dir, Dtype::Int8, way);
         assert_eq!(engine.dtype(), Dtype::Int8);
         let (vectors, mean, min) = embeddings_against(&engine, &sentences, &want);
         assert!(
@@ -202,10 +236,14 @@ fn hidden_states_stay_close_to_f32_and_a_batch_equals_its_singles() {
             })
             .collect();
         let refs: Vec<&[u32]> = seqs.iter().map(Vec::as_slice).collect();
-        let f32s = load(dir, Dtype::F32, (None, None)).forward(&refs).unwrap();
-        let int8 = (Dtype::Int8, (None, None), INT8_HIDDEN_COSINE);
+        let f32s = load(dir, Dtype::F32, Way::default())
+            .forward(&refs)
+            .unwrap();
+        let int8 = i8_ways()
+            .into_iter()
+            .map(|way| (Dtype::Int8, way, INT8_HIDDEN_COSINE));
         let bf16 = ways().into_iter().map(|way| (Dtype::Bf16, way, 0.9998));
-        for (dtype, way, bound) in bf16.chain([int8]) {
+        for (dtype, way, bound) in bf16.chain(int8) {
             let engine = load(dir, dtype, way);
             let batch = engine.forward(&refs).unwrap();
             let worst = batch

@@ -22,8 +22,8 @@
 //! CPU lacks an instruction set, both leave it out and say so, or fail under `CI=true`
 //! ([`distil_kernels::testing::supported_or_skip`]).
 
-use distil_kernels::quant::{I8Weights, TokenQuant};
-use distil_kernels::testing::{all_kernels, simd_kernels};
+use distil_kernels::quant::{I8Layout, I8Weights, TokenQuant};
+use distil_kernels::testing::{all_kernels, i8_kernels, simd_kernels};
 use distil_kernels::Kernels;
 use ndarray::{ArrayView2, ArrayViewMut2, Axis, Slice};
 
@@ -759,44 +759,55 @@ fn linear_rows_do_not_depend_on_the_batch_or_the_threads() {
     }
 }
 
-/// The int8 layer of each linear case: `W` quantized once, and the scalar twin's `y`.
-fn i8_cases() -> &'static [(I8Weights, Vec<f32>)] {
-    static CASES: std::sync::OnceLock<Vec<(I8Weights, Vec<f32>)>> = std::sync::OnceLock::new();
+/// The int8 layer of each linear case: `W` quantized once in each layout, and the scalar twin's
+/// `y`.
+struct I8Case {
+    w: [I8Weights; 2],
+    want: Vec<f32>,
+}
+
+fn i8_cases() -> &'static [I8Case] {
+    static CASES: std::sync::OnceLock<Vec<I8Case>> = std::sync::OnceLock::new();
     CASES.get_or_init(|| {
         linear_cases()
             .iter()
             .map(|case| {
-                let w = I8Weights::quantize(&case.w, case.k);
+                let w = I8_LAYOUTS.map(|layout| I8Weights::quantize(&case.w, case.k, layout));
                 let mut want = vec![f32::NAN; case.m * case.n];
-                Kernels::scalar().linear_i8(&case.x, w.rows(), &case.bias, &mut want, case.m);
-                (w, want)
+                Kernels::scalar().linear_i8(&case.x, w[0].rows(), &case.bias, &mut want, case.m);
+                I8Case { w, want }
             })
             .collect()
     })
 }
 
+const I8_LAYOUTS: [I8Layout; 2] = [I8Layout::Vectors, I8Layout::Amx];
+
 #[test]
 fn linear_i8_equals_its_scalar_twin_bit_for_bit_on_one_and_two_threads() {
-    // Integer sums: VNNI, AVX2's vpmaddubsw and the twin give the same answers, whatever the tile,
-    // the blocking or the threads (k not a multiple of 4 takes the twin on every path).
-    let simd = simd_kernels();
+    // Integer sums: AMX, VNNI, AVX2's vpmaddubsw and the twin give the same answers, whatever the
+    // tile, the blocking, the threads or the weights' layout (k not a multiple of 4, or a layout
+    // the way does not read, takes the twin; the twin reads both layouts).
+    let ways = i8_kernels();
     let pools = pools();
-    for (case, (w, want)) in linear_cases().iter().zip(i8_cases()) {
+    for (case, I8Case { w, want }) in linear_cases().iter().zip(i8_cases()) {
         let LinearCase { m, k, n, .. } = *case;
         for (threads, pool) in [1, 2].into_iter().zip(&pools) {
-            for &kernels in &simd {
-                let mut y = vec![f32::NAN; m * n];
-                pool.install(|| kernels.linear_i8(&case.x, w.rows(), &case.bias, &mut y, m));
-                if let Some(at) = (0..m * n).find(|&e| y[e].to_bits() != want[e].to_bits()) {
-                    panic!(
-                        "linear_i8/{} ({}) {m}x{k}x{n} on {threads} threads ({}, {}): got {:e}, the twin {:e}",
-                        kernels.isa(),
-                        kernels.i8_dot_name(),
-                        at / n,
-                        at % n,
-                        y[at],
-                        want[at]
-                    );
+            for (w, layout) in w.iter().zip(I8_LAYOUTS) {
+                for &kernels in &ways {
+                    let mut y = vec![f32::NAN; m * n];
+                    pool.install(|| kernels.linear_i8(&case.x, w.rows(), &case.bias, &mut y, m));
+                    if let Some(at) = (0..m * n).find(|&e| y[e].to_bits() != want[e].to_bits()) {
+                        panic!(
+                            "linear_i8/{} ({}, W {layout:?}) {m}x{k}x{n} on {threads} threads ({}, {}): got {:e}, the twin {:e}",
+                            kernels.isa(),
+                            kernels.i8_dot(),
+                            at / n,
+                            at % n,
+                            y[at],
+                            want[at]
+                        );
+                    }
                 }
             }
         }
@@ -808,7 +819,7 @@ fn linear_i8_is_within_its_quantization_bound_of_f64() {
     // Each weight is off by at most half its row's step, each activation by half its token's:
     // |Δ| ≤ Σₚ (½s_w·|x| + ½s_x·|w| + ¼s_x·s_w), plus f32 rounding of the dequantization.
     let mut worst = 0.0f64;
-    for (case, (_, got)) in linear_cases().iter().zip(i8_cases()) {
+    for (case, I8Case { want: got, .. }) in linear_cases().iter().zip(i8_cases()) {
         let LinearCase { m, k, n, .. } = *case;
         for i in 0..m {
             let x_row = &case.x[i * k..(i + 1) * k];
@@ -843,9 +854,10 @@ fn linear_i8_turns_a_non_finite_token_into_nan_and_leaves_the_others() {
     let mut x = rng.vec(m * k, 1.0);
     x[3 * k + 5] = f32::NAN;
     x[11 * k] = f32::INFINITY;
-    let w = I8Weights::quantize(&rng.vec(n * k, 0.1), k);
+    let w = rng.vec(n * k, 0.1);
     let bias = rng.vec(n, 1.0);
-    for kernels in all_kernels() {
+    for kernels in i8_kernels() {
+        let w = I8Weights::quantize(&w, k, kernels.i8_layout());
         let mut y = vec![0.0; m * n];
         kernels.linear_i8(&x, w.rows(), &bias, &mut y, m);
         for (i, row) in y.chunks_exact(n).enumerate() {
@@ -853,8 +865,9 @@ fn linear_i8_turns_a_non_finite_token_into_nan_and_leaves_the_others() {
             assert!(
                 row.iter()
                     .all(|v| v.is_nan() == broken && (broken || v.is_finite())),
-                "linear_i8/{} row {i}: {row:?}",
-                kernels.isa()
+                "linear_i8/{} ({}) row {i}: {row:?}",
+                kernels.isa(),
+                kernels.i8_dot()
             );
         }
     }

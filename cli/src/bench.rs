@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use distil::model::profile::Profiler;
-use distil::{Bf16Dot, Engine, Error, Model, Options, Result};
+use distil::{Bf16Dot, Engine, Error, I8Dot, Model, Options, Result};
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
@@ -117,7 +117,7 @@ pub fn run(args: BenchArgs, options: &Options) -> Result<ExitCode> {
             "median_ms": median, "min_ms": min, "max_ms": max, "gflops": gflops,
             "batch": batch, "seq": seq, "threads": engine.threads(), "mode": mode,
             "dtype": engine.dtype().name(), "isa": engine.isa().name(),
-            "bf16_dot": engine.bf16_dot().map(Bf16Dot::name), "i8_dot": engine.i8_dot(),
+            "bf16_dot": engine.bf16_dot().map(Bf16Dot::name), "i8_dot": engine.i8_dot().map(I8Dot::name),
             "runs": args.runs,
         });
         println!("{doc}");

@@ -15,7 +15,7 @@ mod tokenize;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use distil::{Bf16Dot, Dtype, Engine, Error, Isa, Options, Result};
+use distil::{Bf16Dot, Dtype, Engine, Error, I8Dot, Isa, Options, Result};
 
 /// A from-scratch transformer inference engine: DistilBERT fill-mask and BERT sentence embeddings.
 #[derive(Parser)]
@@ -65,6 +65,11 @@ fn run(args: Args) -> Result<ExitCode> {
             Bf16Dot::from_name,
             "unknown way (expected vdpbf16ps or widened)",
         )?,
+        i8_dot: pinned(
+            "DISTIL_I8_DOT",
+            I8Dot::from_name,
+            "unknown way (expected tdpbusd, vpdpbusd, vpmaddubsw or scalar)",
+        )?,
         ..Options::default()
     };
     match args.command {
@@ -79,9 +84,9 @@ fn run(args: Args) -> Result<ExitCode> {
 }
 
 /// What the environment variable `var` pins, if set, parsed by `parse`; `unknown` says what it
-/// names and what it expects, for the error. `DISTIL_ISA` (the kernels' instruction set) and
-/// `DISTIL_BF16_DOT` (how bf16 weights are multiplied) pin one kernel path for tests and
-/// benchmarks.
+/// names and what it expects, for the error. `DISTIL_ISA` (the kernels' instruction set),
+/// `DISTIL_BF16_DOT` (how bf16 weights are multiplied) and `DISTIL_I8_DOT` (how int8 bytes are)
+/// pin one kernel path for tests and benchmarks.
 fn pinned<T>(var: &str, parse: fn(&str) -> Option<T>, unknown: &str) -> Result<Option<T>> {
     match std::env::var(var) {
         Ok(name) if !name.is_empty() => match parse(&name) {

@@ -1,6 +1,9 @@
 //! Choosing the instruction set once, at load.
 
 use std::fmt;
+use std::sync::OnceLock;
+
+use crate::quant::I8Layout;
 
 /// An instruction set a kernel can be written for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -81,11 +84,23 @@ impl fmt::Display for UnsupportedIsa {
                 f,
                 "bf16 in pairs (vdpbf16ps) needs the avx512 kernels on a CPU with AVX-512 BF16"
             ),
-            None => write!(
-                f,
-                "unknown instruction set {:?} (expected scalar, avx2 or avx512)",
-                self.requested
-            ),
+            None => match I8Dot::from_name(&self.requested) {
+                Some(I8Dot::Tdpbusd) => write!(
+                    f,
+                    "int8 on AMX tiles (tdpbusd) needs the avx512 kernels on a CPU with AMX-INT8 \
+                     that the OS lets this process use"
+                ),
+                Some(I8Dot::Vpdpbusd) => write!(
+                    f,
+                    "int8 with vpdpbusd needs the avx512 kernels on a CPU with AVX-512 VNNI"
+                ),
+                Some(_) => write!(f, "int8 with vpmaddubsw needs the avx2 or avx512 kernels"),
+                None => write!(
+                    f,
+                    "unknown instruction set {:?} (expected scalar, avx2 or avx512)",
+                    self.requested
+                ),
+            },
         }
     }
 }
@@ -106,6 +121,53 @@ fn has_avx512_vnni() -> bool {
     return is_x86_feature_detected!("avx512vnni");
     #[cfg(not(target_arch = "x86_64"))]
     return false;
+}
+
+/// Whether this CPU has AMX's int8 tiles (`tdpbusd`) and this process may use them. On Linux a
+/// process must first ask for the tiles' register state (`arch_prctl(ARCH_REQ_XCOMP_PERM,
+/// XFEATURE_XTILEDATA)`), or its first tile instruction faults; the permission holds for all its
+/// threads. Asked once.
+fn has_amx_int8() -> bool {
+    static USABLE: OnceLock<bool> = OnceLock::new();
+    *USABLE.get_or_init(|| cpu_has_amx_int8() && amx_permitted())
+}
+
+/// CPUID leaf 7: AMX-TILE (EDX bit 24) and AMX-INT8 (bit 25). (`is_x86_feature_detected!` does not
+/// know AMX on stable Rust.)
+fn cpu_has_amx_int8() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{__cpuid, __cpuid_count};
+        if __cpuid(0).eax < 7 {
+            return false;
+        }
+        let edx = __cpuid_count(7, 0).edx;
+        edx & (1 << 24) != 0 && edx & (1 << 25) != 0
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+/// Asks Linux for the AMX tile data state; true if granted (an older kernel, or one without AMX
+/// support, refuses).
+fn amx_permitted() -> bool {
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    {
+        const ARCH_REQ_XCOMP_PERM: libc::c_long = 0x1023;
+        const XFEATURE_XTILEDATA: libc::c_long = 18;
+        // SAFETY: `arch_prctl` with these two integer arguments reads and writes no memory of
+        // ours; it only changes which register states the kernel lets this process use.
+        let granted = unsafe {
+            libc::syscall(
+                libc::SYS_arch_prctl,
+                ARCH_REQ_XCOMP_PERM,
+                XFEATURE_XTILEDATA,
+            )
+        };
+        granted == 0
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+    false
 }
 
 /// Whether bf16 weights are best multiplied in pairs with `vdpbf16ps` on this CPU, rather than
@@ -131,8 +193,64 @@ pub struct Kernels {
     isa: Isa,
     /// How [`Kernels::linear_bf16`] multiplies.
     bf16_dot: Bf16Dot,
-    /// Whether [`Kernels::linear_i8`] multiplies with AVX-512 VNNI (`vpdpbusd`).
-    vnni: bool,
+    /// How [`Kernels::linear_i8`] multiplies bytes.
+    i8_dot: I8Dot,
+}
+
+/// How [`Kernels::linear_i8`] multiplies bytes. Every way computes the same integers, so the same
+/// answers bit for bit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum I8Dot {
+    /// AMX tiles (`tdpbusd`: 16 tokens × 16 rows × 64 values of `k` per instruction), on the
+    /// weights in [`I8Layout::Amx`](crate::quant::I8Layout::Amx).
+    Tdpbusd,
+    /// AVX-512 VNNI (`vpdpbusd`: four products a lane).
+    Vpdpbusd,
+    /// AVX2's `vpmaddubsw` and `vpmaddwd` (the same four products in three instructions).
+    Vpmaddubsw,
+    /// The scalar twin: plain `i32` sums.
+    Scalar,
+}
+
+impl I8Dot {
+    /// Every way, fastest first.
+    pub const ALL: [I8Dot; 4] = [
+        I8Dot::Tdpbusd,
+        I8Dot::Vpdpbusd,
+        I8Dot::Vpmaddubsw,
+        I8Dot::Scalar,
+    ];
+
+    /// The name `DISTIL_I8_DOT`, `/info` and the benchmarks use: the instruction.
+    pub fn name(self) -> &'static str {
+        match self {
+            I8Dot::Tdpbusd => "tdpbusd",
+            I8Dot::Vpdpbusd => "vpdpbusd",
+            I8Dot::Vpmaddubsw => "vpmaddubsw",
+            I8Dot::Scalar => "scalar",
+        }
+    }
+
+    /// Parses a name as [`I8Dot::name`] spells it.
+    pub fn from_name(name: &str) -> Option<I8Dot> {
+        I8Dot::ALL.into_iter().find(|dot| dot.name() == name)
+    }
+
+    /// Whether `isa`'s kernels can multiply this way on this CPU.
+    fn is_supported(self, isa: Isa) -> bool {
+        match self {
+            I8Dot::Tdpbusd => isa == Isa::Avx512 && has_amx_int8(),
+            I8Dot::Vpdpbusd => isa == Isa::Avx512 && has_avx512_vnni(),
+            I8Dot::Vpmaddubsw => isa != Isa::Scalar,
+            I8Dot::Scalar => true,
+        }
+    }
+}
+
+impl fmt::Display for I8Dot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// How [`Kernels::linear_bf16`] multiplies bf16 weights.
@@ -199,12 +317,29 @@ impl Kernels {
         } else {
             Bf16Dot::Widened
         };
-        let vnni = isa == Isa::Avx512 && has_avx512_vnni();
+        let i8_dot = I8Dot::ALL
+            .into_iter()
+            .find(|dot| dot.is_supported(isa))
+            .unwrap_or(I8Dot::Scalar);
         Kernels {
             isa,
             bf16_dot,
-            vnni,
+            i8_dot,
         }
+    }
+
+    /// The same kernels with bytes multiplied as `dot` says, or an error if this CPU or these
+    /// kernels' instruction set cannot: to compare the ways on one machine (`DISTIL_I8_DOT`).
+    pub fn with_i8_dot(self, dot: I8Dot) -> Result<Self, UnsupportedIsa> {
+        if !dot.is_supported(self.isa) {
+            return Err(UnsupportedIsa {
+                requested: dot.name().to_string(),
+            });
+        }
+        Ok(Kernels {
+            i8_dot: dot,
+            ..self
+        })
     }
 
     /// The same kernels with bf16 weights multiplied as `dot` says, or an error if that needs
@@ -243,19 +378,27 @@ impl Kernels {
         self.bf16_dot
     }
 
-    /// Whether [`Kernels::linear_i8`] runs on AVX-512 VNNI (`vpdpbusd`); otherwise AVX2's
-    /// `vpmaddubsw` (or the scalar twin). The answers are the same either way.
-    pub fn vnni(&self) -> bool {
-        self.vnni
+    /// How [`Kernels::linear_i8`] multiplies bytes. The answers are the same every way.
+    pub fn i8_dot(&self) -> I8Dot {
+        self.i8_dot
     }
 
-    /// The instruction [`Kernels::linear_i8`] multiplies bytes with: `vpdpbusd`, `vpmaddubsw` or
-    /// `scalar`.
-    pub fn i8_dot_name(&self) -> &'static str {
-        match self.isa {
-            Isa::Scalar => "scalar",
-            _ if self.vnni => "vpdpbusd",
-            _ => "vpmaddubsw",
+    /// How the vector tiles multiply bytes for these kernels: `vpdpbusd` where the CPU has it and
+    /// the choice is AMX's or VNNI's, else `vpmaddubsw` (or the scalar twin's plain sums).
+    pub(crate) fn vector_i8_dot(&self) -> I8Dot {
+        match self.i8_dot {
+            I8Dot::Tdpbusd if I8Dot::Vpdpbusd.is_supported(self.isa) => I8Dot::Vpdpbusd,
+            I8Dot::Tdpbusd => I8Dot::Vpmaddubsw,
+            dot => dot,
+        }
+    }
+
+    /// The layout [`Kernels::linear_i8`] wants its weights in (it takes either, the other one
+    /// through the scalar twin).
+    pub fn i8_layout(&self) -> I8Layout {
+        match self.i8_dot {
+            I8Dot::Tdpbusd => I8Layout::Amx,
+            _ => I8Layout::Vectors,
         }
     }
 

@@ -31,4 +31,4 @@ mod simd;
 pub mod softmax;
 pub mod testing;
 
-pub use isa::{Bf16Dot, Isa, Kernels, UnsupportedIsa};
+pub use isa::{Bf16Dot, I8Dot, Isa, Kernels, UnsupportedIsa};

@@ -28,29 +28,59 @@ pub const WEIGHT_MAX: i32 = 64;
 /// The largest `k` whose sums cannot overflow `i32`: `k · 255 · 64` plus the zero point's term.
 pub const MAX_K: usize = (i32::MAX as usize) / (2 * 255 * WEIGHT_MAX as usize);
 
-/// Rows of `W` in one panel of [`I8Weights`]: the tiles' height.
-pub const PANEL_ROWS: usize = 8;
+/// How [`I8Weights`] lays out its rows: in panels, each holding, for every quad of `k` (four
+/// values, `k` padded with zeros), the quad of each of its rows in turn. `W[j, p]` is byte `p mod 4`
+/// of word `(p / 4)·rows + j mod rows` of panel `j / rows` (the last panel padded with zero rows).
+/// A panel is one sequential stream: the weights are copied anyway when they are quantized, and
+/// this order costs nothing more.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum I8Layout {
+    /// Panels of 8 rows, `k` padded to a multiple of 4: a step of the vector tiles (`vpdpbusd`,
+    /// `vpmaddubsw`; one quad of each of their 8 rows) reads 32 contiguous bytes.
+    Vectors,
+    /// Panels of 16 rows, `k` padded to a multiple of 64: every 64 values of `k` of a panel are one
+    /// AMX tile of `B` for `tdpbusd` (16 quads by 16 rows, 64 bytes a quad), 1 KB contiguous.
+    Amx,
+}
 
-/// A linear layer's weights in int8, per output channel: `n` rows of `k`, laid out for the tiles.
-///
-/// The rows are cut into panels of [`PANEL_ROWS`] (the last one padded with zero rows), and a
-/// panel holds, for each quad of `k` (four values, `k` padded with zeros to a multiple of 4), the
-/// quad of each of its rows in turn: `W[j, p]` is byte `p mod 4` of word `(p / 4)·PANEL_ROWS +
-/// j mod PANEL_ROWS` of panel `j / PANEL_ROWS`. So a tile's step (one quad of each of its 8 rows)
-/// reads 32 contiguous bytes, and a panel is one sequential stream: the weights are copied
-/// anyway when they are quantized, and this order costs nothing more.
+impl I8Layout {
+    /// Rows of `W` in one panel: the tiles' height.
+    pub fn panel_rows(self) -> usize {
+        match self {
+            I8Layout::Vectors => 8,
+            I8Layout::Amx => 16,
+        }
+    }
+
+    /// `k` padded as the panels hold it.
+    pub fn padded_k(self, k: usize) -> usize {
+        match self {
+            I8Layout::Vectors => k.next_multiple_of(4),
+            I8Layout::Amx => k.next_multiple_of(64),
+        }
+    }
+
+    /// The bytes of one panel of rows `k` long.
+    pub(crate) fn panel_len(self, k: usize) -> usize {
+        self.padded_k(k) * self.panel_rows()
+    }
+}
+
+/// A linear layer's weights in int8, per output channel: `n` rows of `k`, in panels for the tiles
+/// ([`I8Layout`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct I8Weights {
     q: Vec<i8>,
     scale: Vec<f32>,
     sums: Vec<i32>,
     k: usize,
+    layout: I8Layout,
 }
 
 /// A borrowed [`I8Weights`], or some of its panels.
 #[derive(Clone, Copy, Debug)]
 pub struct I8Rows<'a> {
-    /// The panels of quantized weights (see [`I8Weights`]).
+    /// The panels of quantized weights (see [`I8Layout`]).
     pub q: &'a [i8],
     /// Each row's scale.
     pub scale: &'a [f32],
@@ -58,24 +88,26 @@ pub struct I8Rows<'a> {
     pub sums: &'a [i32],
     /// The row length.
     pub k: usize,
+    /// How `q` is laid out.
+    pub layout: I8Layout,
 }
 
 impl I8Weights {
-    /// Quantizes `w` (`n × k`, row-major) row by row, panels in parallel on the current rayon
-    /// pool. `k` must be positive, at most [`MAX_K`], and divide `w.len()`.
-    pub fn quantize(w: &[f32], k: usize) -> Self {
+    /// Quantizes `w` (`n × k`, row-major) row by row into `layout`'s panels, in parallel on the
+    /// current rayon pool. `k` must be positive, at most [`MAX_K`], and divide `w.len()`.
+    pub fn quantize(w: &[f32], k: usize, layout: I8Layout) -> Self {
         assert!(
             k > 0 && k <= MAX_K && w.len().is_multiple_of(k),
             "W is not n×k"
         );
         let n = w.len() / k;
-        let panel_len = panel_len(k);
-        let mut q = vec![0i8; n.div_ceil(PANEL_ROWS) * panel_len];
+        let (panel_rows, panel_len) = (layout.panel_rows(), layout.panel_len(k));
+        let mut q = vec![0i8; n.div_ceil(panel_rows) * panel_len];
         let (mut scale, mut sums) = (vec![1.0f32; n], vec![0i32; n]);
         q.par_chunks_exact_mut(panel_len)
-            .zip(w.par_chunks(PANEL_ROWS * k))
-            .zip(scale.par_chunks_mut(PANEL_ROWS))
-            .zip(sums.par_chunks_mut(PANEL_ROWS))
+            .zip(w.par_chunks(panel_rows * k))
+            .zip(scale.par_chunks_mut(panel_rows))
+            .zip(sums.par_chunks_mut(panel_rows))
             .for_each(|(((panel, rows), scales), sums)| {
                 let mut row_q = vec![0i8; k];
                 for (r, row) in rows.chunks_exact(k).enumerate() {
@@ -89,14 +121,20 @@ impl I8Weights {
                     }
                     sums[r] = row_q.iter().map(|&q| i32::from(q)).sum();
                     for (quad, values) in row_q.chunks(4).enumerate() {
-                        let at = (quad * PANEL_ROWS + r) * 4;
+                        let at = (quad * panel_rows + r) * 4;
                         for (b, &q) in values.iter().enumerate() {
                             panel[at + b] = q;
                         }
                     }
                 }
             });
-        I8Weights { q, scale, sums, k }
+        I8Weights {
+            q,
+            scale,
+            sums,
+            k,
+            layout,
+        }
     }
 
     /// All the rows.
@@ -106,13 +144,9 @@ impl I8Weights {
             scale: &self.scale,
             sums: &self.sums,
             k: self.k,
+            layout: self.layout,
         }
     }
-}
-
-/// The bytes of one panel of rows `k` long.
-pub(crate) fn panel_len(k: usize) -> usize {
-    k.div_ceil(4) * 4 * PANEL_ROWS
 }
 
 impl<'a> I8Rows<'a> {
@@ -121,25 +155,27 @@ impl<'a> I8Rows<'a> {
         self.scale.len()
     }
 
-    /// Rows `j`, which must start on a panel (a multiple of [`PANEL_ROWS`]).
+    /// Rows `j`, which must start on a panel (a multiple of the layout's panel rows).
     pub fn slice(self, j: std::ops::Range<usize>) -> I8Rows<'a> {
+        let rows = self.layout.panel_rows();
         assert!(
-            j.start.is_multiple_of(PANEL_ROWS),
+            j.start.is_multiple_of(rows),
             "rows {j:?} do not start a panel"
         );
-        let len = panel_len(self.k);
+        let len = self.layout.panel_len(self.k);
         I8Rows {
-            q: &self.q[j.start / PANEL_ROWS * len..j.end.div_ceil(PANEL_ROWS) * len],
+            q: &self.q[j.start / rows * len..j.end.div_ceil(rows) * len],
             scale: &self.scale[j.clone()],
             sums: &self.sums[j],
-            k: self.k,
+            ..self
         }
     }
 
     /// `W[j, p]`, quantized.
     pub fn get(&self, j: usize, p: usize) -> i8 {
-        let panel = j / PANEL_ROWS * panel_len(self.k);
-        self.q[panel + (p / 4 * PANEL_ROWS + j % PANEL_ROWS) * 4 + p % 4]
+        let rows = self.layout.panel_rows();
+        let panel = j / rows * self.layout.panel_len(self.k);
+        self.q[panel + (p / 4 * rows + j % rows) * 4 + p % 4]
     }
 }
 
@@ -269,7 +305,7 @@ mod tests {
     #[test]
     fn weights_by_hand() {
         // Row 0: max 2.0, scale 2/64; 1.0 → 32, -2.0 → -64, 0.01 → 0.32 → 0. Row 1: zeros.
-        let w = I8Weights::quantize(&[1.0, -2.0, 0.01, 0.0, 0.0, 0.0], 3);
+        let w = I8Weights::quantize(&[1.0, -2.0, 0.01, 0.0, 0.0, 0.0], 3, I8Layout::Vectors);
         let rows = w.rows();
         let q: Vec<i8> = (0..2)
             .flat_map(|j| (0..3).map(move |p| rows.get(j, p)))
@@ -280,6 +316,12 @@ mod tests {
         assert_eq!(w.q[..8], [32, -64, 0, 0, 0, 0, 0, 0]);
         assert_eq!(w.scale, [2.0 / 64.0, 1.0]);
         assert_eq!(w.sums, [-32, 0]);
+        // For AMX: one panel of 16 rows by 64 values (16 quads), row 0's first quad first.
+        let w = I8Weights::quantize(&[1.0, -2.0, 0.01, 0.0, 0.0, 0.0], 3, I8Layout::Amx);
+        assert_eq!(w.q.len(), 16 * 64);
+        assert_eq!(w.q[..8], [32, -64, 0, 0, 0, 0, 0, 0]);
+        assert!(w.q[8..].iter().all(|&q| q == 0));
+        assert_eq!(w.rows().get(0, 1), -64);
     }
 
     #[test]
@@ -298,7 +340,7 @@ mod tests {
         assert!(TokenQuant::of(&[1.0, f32::NAN]).scale.is_nan());
         assert!(TokenQuant::of(&[f32::INFINITY]).scale.is_nan());
         assert_eq!(TokenQuant::of(&[1.0, f32::NAN]).quantize(3.0), 0);
-        let w = I8Weights::quantize(&[1.0, f32::NAN, 1.0, 1.0], 2);
+        let w = I8Weights::quantize(&[1.0, f32::NAN, 1.0, 1.0], 2, I8Layout::Vectors);
         assert!(w.scale[0].is_nan() && w.scale[1] == 1.0 / 64.0);
         let t = TokenQuant::of(&[1.0]);
         let y = dequantize(0, t.scale, t.zero, w.scale[0], 0, 0.0);

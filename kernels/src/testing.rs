@@ -6,7 +6,7 @@
 //! under `CI=true` a missing instruction set fails the test; elsewhere the test skips it and says
 //! why on standard error.
 
-use crate::{Isa, Kernels};
+use crate::{I8Dot, Isa, Kernels};
 
 /// Whether the tests can run `isa` here: `true` if the CPU has it. If not, panics when the
 /// environment variable `CI` is `true` (CI must not pass by skipping), and otherwise prints why
@@ -50,4 +50,25 @@ pub fn all_kernels() -> Vec<Kernels> {
     let mut all = vec![Kernels::scalar()];
     all.extend(simd_kernels());
     all
+}
+
+/// Every kernels of [`all_kernels`] with every way of multiplying bytes ([`I8Dot`]) this CPU has
+/// for it: the int8 paths to compare. A way the CPU lacks (AMX or VNNI on most machines) is left
+/// out silently: its loops are tested on every CPU through emulation (`amx.rs`, the `*_16_lanes`
+/// tests).
+pub fn i8_kernels() -> Vec<Kernels> {
+    let mut ways: Vec<Kernels> = Vec::new();
+    for kernels in all_kernels() {
+        for dot in I8Dot::ALL {
+            if let Ok(k) = kernels.with_i8_dot(dot) {
+                if !ways
+                    .iter()
+                    .any(|w| (w.isa(), w.i8_dot()) == (k.isa(), k.i8_dot()))
+                {
+                    ways.push(k);
+                }
+            }
+        }
+    }
+    ways
 }

@@ -1,6 +1,6 @@
 //! `torch.nn.Linear`: `y = x·Wᵀ + b`, with `W` stored `[out, in]` as PyTorch saves it.
 
-use distil_kernels::quant::I8Weights;
+use distil_kernels::quant::{I8Layout, I8Weights};
 use distil_kernels::Kernels;
 use half::bf16;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Zip};
@@ -53,10 +53,11 @@ impl Linear {
 
     /// Holds `W` in int8 from now on. A row holding NaN or an infinity gets a NaN scale, so its
     /// outputs stay non-finite and the deferred scan of the mapped weights still names it.
-    pub fn quantize_to_i8(&mut self) {
+    /// Its bytes are laid out as `layout` (the one the kernels read: [`Kernels::i8_layout`]).
+    pub fn quantize_to_i8(&mut self, layout: I8Layout) {
         if let Weight::F32(w) = &self.weight {
             let k = w.view().ncols();
-            self.weight = Weight::I8(I8Weights::quantize(w.as_slice(), k));
+            self.weight = Weight::I8(I8Weights::quantize(w.as_slice(), k, layout));
         }
     }
 

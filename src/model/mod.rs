@@ -203,7 +203,10 @@ impl Model {
         match dtype {
             Dtype::F32 => {}
             Dtype::Bf16 => model.linears_mut().for_each(Linear::round_to_bf16),
-            Dtype::Int8 => model.linears_mut().for_each(Linear::quantize_to_i8),
+            Dtype::Int8 => {
+                let layout = model.kernels.i8_layout();
+                model.linears_mut().for_each(|l| l.quantize_to_i8(layout))
+            }
         }
         Ok(model)
     }

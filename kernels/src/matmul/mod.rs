@@ -17,7 +17,12 @@
 //! tokens by a range of output columns (rows of `W`): with one chunk (up to 128 tokens) each
 //! thread reads only its share of the weights, once. Each task writes its block of `y` through a
 //! `YBlock` (`blocks.rs`), never through a slice that spans another's.
+//!
+//! `linear_i8` runs on the same tiles over quads of bytes (`quads.rs`), or, where the CPU has AMX,
+//! on its tile registers (`amx.rs`).
 
+#[cfg(target_arch = "x86_64")]
+mod amx;
 mod blocks;
 #[cfg(target_arch = "x86_64")]
 mod pack;
@@ -32,6 +37,8 @@ mod scalar;
 mod simd;
 #[cfg(target_arch = "x86_64")]
 mod task;
+#[cfg(test)]
+mod test_values;
 #[cfg(target_arch = "x86_64")]
 mod tile;
 
@@ -39,8 +46,8 @@ use std::ops::Range;
 
 use ndarray::{ArrayView2, ArrayViewMut2};
 
-use crate::quant::{I8Rows, TokenQuant, TokenScales};
-use crate::{Bf16Dot, Isa, Kernels};
+use crate::quant::{I8Layout, I8Rows, TokenQuant, TokenScales};
+use crate::{Bf16Dot, I8Dot, Isa, Kernels};
 use blocks::{for_each_block, Grid, YBlock};
 use half::bf16;
 use rayon::prelude::*;
@@ -127,10 +134,12 @@ impl Kernels {
     /// token's row of `x` quantized to bytes at run time, integer products summed exactly, and
     /// the sum dequantized (the scheme: [`crate::quant`]).
     ///
-    /// With AVX-512 VNNI one `vpdpbusd` multiplies four bytes in each lane; with AVX2 (or AVX-512
-    /// without VNNI) `vpmaddubsw` and `vpmaddwd` do the same in three; the scalar twin sums in
-    /// plain `i32`. All three give the same integers, so the same answers bit for bit, and, as in
-    /// f32, a row of `y` depends on its row of `x` alone.
+    /// The bytes are multiplied as [`Kernels::i8_dot`] says: on AMX tiles (`tdpbusd`, `W` in
+    /// [`I8Layout::Amx`]), with AVX-512 VNNI's `vpdpbusd` (four bytes a lane), with AVX2's
+    /// `vpmaddubsw` and `vpmaddwd` (the same in three instructions), or by the scalar twin in
+    /// plain `i32` (`W` in a layout the chosen way does not read also goes to the twin). All give
+    /// the same integers, so the same answers bit for bit, and, as in f32, a row of `y` depends on
+    /// its row of `x` alone.
     pub fn linear_i8(&self, x: &[f32], w: I8Rows<'_>, bias: &[f32], y: &mut [f32], m: usize) {
         let (n, k) = (w.n(), w.k);
         assert_eq!(bias.len(), n, "b is not as long as W's rows");
@@ -139,11 +148,24 @@ impl Kernels {
         if m == 0 {
             return;
         }
-        match self.isa() {
+        match (self.i8_dot(), w.layout) {
             #[cfg(target_arch = "x86_64")]
-            isa @ (Isa::Avx2 | Isa::Avx512) if k.is_multiple_of(4) => {
-                i8_quads(isa, self.vnni(), x, w, bias, y, m)
+            (I8Dot::Tdpbusd, I8Layout::Amx) if k.is_multiple_of(4) => {
+                // SAFETY: a `Kernels` multiplies with `tdpbusd` only on a CPU with AMX-INT8 that
+                // the OS lets this process use, and with Avx512 kernels (the CPU has AVX-512 F:
+                // `I8Dot::is_supported`, `Kernels::with_i8_dot`).
+                unsafe { amx_tiles(x, w, bias, y, m) }
             }
+            #[cfg(target_arch = "x86_64")]
+            (dot, I8Layout::Vectors) if dot != I8Dot::Scalar && k.is_multiple_of(4) => i8_quads(
+                self.isa(),
+                self.vector_i8_dot() == I8Dot::Vpdpbusd,
+                x,
+                w,
+                bias,
+                y,
+                m,
+            ),
             _ => {
                 let tokens: Vec<TokenQuant> = x.par_chunks_exact(k).map(TokenQuant::of).collect();
                 scalar_blocks(y, m, n, |y| {
@@ -155,6 +177,17 @@ impl Kernels {
     }
 }
 
+/// The AMX tiles (`amx.rs`), `x` quantized with AVX-512.
+///
+/// # Safety
+/// The CPU must have AMX-INT8 and AVX-512 F, and the OS must let this process use the tiles.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn amx_tiles(x: &[f32], w: I8Rows<'_>, bias: &[f32], y: &mut [f32], m: usize) {
+    // SAFETY: this fn's # Safety is `amx::linear_i8`'s for `Amx` and Avx512.
+    unsafe { amx::linear_i8(Isa::Avx512, || amx::Amx, x, w, bias, y, m) }
+}
+
 /// The int8 tiles: `x` quantized into words of four bytes (`k / 4` a row, `quads.rs`) with
 /// `isa`'s vectors, then packed and multiplied as the plan for AVX-512 (with VNNI) or AVX2 says.
 #[cfg(target_arch = "x86_64")]
@@ -162,7 +195,7 @@ fn i8_quads(isa: Isa, vnni: bool, x: &[f32], w: I8Rows<'_>, bias: &[f32], y: &mu
     let (n, k) = (bias.len(), w.k);
     let mut words = vec![0.0f32; m * k / 4];
     let mut tokens = vec![TokenQuant::NON_FINITE; m];
-    quads::quantize(isa, x, k, &mut words, &mut tokens);
+    quads::quantize(isa, x, k, &mut words, k / 4, &mut tokens);
     let (scale, zero): (Vec<f32>, Vec<i32>) = tokens.iter().map(|t| (t.scale, t.zero)).unzip();
     let tokens = TokenScales {
         scale: &scale,
@@ -184,9 +217,9 @@ fn i8_quads(isa: Isa, vnni: bool, x: &[f32], w: I8Rows<'_>, bias: &[f32], y: &mu
         |xp, j, y, kc, scratch| {
             let (w, bias) = (w.slice(j.clone()), &bias[j]);
             // SAFETY: `vnni` holds only for a `Kernels` of Avx512 on a CPU with AVX-512 VNNI
-            // (`Kernels::with_isa`), and this path is taken only for Avx2 or Avx512 kernels, whose
-            // CPU has AVX2 (`Isa::is_supported`); the bodies assert every length their unchecked
-            // reads rely on.
+            // (`I8Dot::is_supported`), and this path is taken only for a way other than the
+            // scalar twin's, which needs Avx2 or Avx512 kernels, whose CPU has AVX2
+            // (`Isa::is_supported`); the bodies assert every length their unchecked reads rely on.
             unsafe {
                 if vnni {
                     simd::linear_i8_avx512_vnni(xp, w, tokens, bias, y, kc, scratch)

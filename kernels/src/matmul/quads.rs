@@ -12,21 +12,25 @@ use crate::quant::TokenQuant;
 use crate::simd::{F32x16, F32x8, Vector};
 use crate::Isa;
 
-/// Quantizes the `m` rows of `x` (`k` values each, `k` a multiple of 4) into `words` (`k / 4` a
-/// row) and `tokens`, rows in parallel on the current rayon pool, with `isa`'s vectors.
+/// Quantizes the `m` rows of `x` (`k` values each, `k` a multiple of 4) into `words` (rows of
+/// `row_words`, each starting with its `k / 4` words; the rest, and any rows past `m`, left as
+/// they are) and `tokens`, rows in parallel on the current rayon pool, with `isa`'s vectors.
 pub(super) fn quantize(
     isa: Isa,
     x: &[f32],
     k: usize,
     words: &mut [f32],
+    row_words: usize,
     tokens: &mut [TokenQuant],
 ) {
     assert!(k > 0 && k.is_multiple_of(4), "rows are not whole quads");
-    assert!(x.len() == tokens.len() * k && words.len() * 4 == x.len());
+    assert!(row_words >= k / 4 && words.len() >= tokens.len() * row_words);
+    assert_eq!(x.len(), tokens.len() * k, "x is not m×k");
     x.par_chunks_exact(k)
-        .zip(words.par_chunks_exact_mut(k / 4))
+        .zip(words.par_chunks_exact_mut(row_words))
         .zip(tokens.par_iter_mut())
         .for_each(|((row, words), token)| {
+            let words = &mut words[..k / 4];
             *token = match isa {
                 // SAFETY: a `Kernels` holds Avx512 only if the CPU has AVX-512 F, and Avx2 only if
                 // it has AVX2 and FMA (`Isa::is_supported`).

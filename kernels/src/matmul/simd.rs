@@ -206,9 +206,10 @@ mod tests {
     use super::super::rows::Rows;
     use super::super::scalar;
     use super::super::task::{with_scratch, Epilogue};
+    use super::super::test_values::values;
     use super::super::tile::Step;
     use super::*;
-    use crate::quant::{I8Weights, TokenQuant};
+    use crate::quant::{I8Layout, I8Weights, TokenQuant};
     use crate::simd::F32x8x2;
     use crate::testing::supported_or_skip;
     use crate::Isa;
@@ -270,19 +271,6 @@ mod tests {
             // SAFETY: as above.
             unsafe { F32x8x2::load(&a) }
         }
-    }
-
-    /// Deterministic values in `[-1, 1)` with every mantissa bit in play.
-    fn values(n: usize, seed: u32) -> Vec<f32> {
-        (0..n as u32)
-            .map(|i| {
-                let h = (i ^ seed.wrapping_mul(0x27D4_EB2F))
-                    .wrapping_mul(0x9E37_79B9)
-                    .rotate_left(13)
-                    .wrapping_mul(0x85EB_CA6B);
-                (h >> 8) as f32 / (1u32 << 23) as f32 - 1.0
-            })
-            .collect()
     }
 
     /// `y` (`m × n`) from the 16-lane tiles, `x` packed as `words` in steps of `steps`, in passes of
@@ -397,7 +385,7 @@ mod tests {
         for m in M {
             for (k, n) in [(4, 1), (8, 13), (52, 25), (100, 57), (768, 31)] {
                 let x = values(m * k, 10);
-                let w = I8Weights::quantize(&values(n * k, 11), k);
+                let w = I8Weights::quantize(&values(n * k, 11), k, I8Layout::Vectors);
                 let bias = values(n, 12);
                 let tokens: Vec<TokenQuant> = x.chunks_exact(k).map(TokenQuant::of).collect();
                 let mut want = vec![0.0; m * n];

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use distil::Bf16Dot;
+use distil::{Bf16Dot, I8Dot};
 use serde_json::{json, Value};
 
 use crate::server::responses::{self, ApiError};
@@ -77,7 +77,7 @@ pub(super) async fn info(State(app): State<Arc<App>>) -> Response {
             "weights_dtype": engine.model().stored_dtype(),
             "isa": engine.isa().name(),
             "bf16_dot": engine.bf16_dot().map(Bf16Dot::name),
-            "i8_dot": engine.i8_dot(),
+            "i8_dot": engine.i8_dot().map(I8Dot::name),
             "max_length": engine.max_length(),
             "vocab_size": config.vocab_size,
             "dim": config.dim,

@@ -1,0 +1,510 @@
+//! The int8 linear layer on AMX tiles (`tdpbusd`), where the CPU has them (Sapphire Rapids and
+//! later Xeons): the same integer sums as the vector tiles, 16 tokens × 16 rows of `W` × 64 values
+//! of `k` in one instruction.
+//!
+//! A tile register holds 16 rows of 64 bytes. `tdpbusd C, A, B` adds to each `i32` of `C` (16
+//! tokens by 16 rows of `W`) the products of a row of `A` (64 unsigned bytes of one token's `x`)
+//! with a column of `B` (64 signed bytes of one row of `W`, held as 16 rows of quads: row `q` of `B`
+//! is the quad `q` of each of the 16 rows of `W`, exactly a 1 KB block of a panel in
+//! [`I8Layout::Amx`]). So `A` is read straight from the quantized activations (row-major, `k` padded
+//! to 64 with zeros: a tile row is 64 bytes of one token) and `B` straight from the weights.
+//!
+//! A task covers a block of `y` (a chunk of tokens by a range of `W`'s rows), 32 by 32 at a time:
+//! two tiles of `A` (32 tokens), two of `B` (32 rows of `W`), four of `C`; for each 64 of `k` two
+//! loads of each and four `tdpbusd`, so every byte loaded is used twice. The sums are exact, so the
+//! order does not matter: the answers equal the scalar twin's bit for bit. The sums then leave the
+//! tiles token-major, as `y` is, and are dequantized a row of 16 at a time.
+//!
+//! Tile registers are state of the thread that configured them: a task configures them on its
+//! thread (`ldtilecfg`) and releases them at its end.
+//!
+//! The loops run over [`Tiles`], which the CPU's tiles ([`Amx`]) implement and so does
+//! [`Emulated`], plain Rust on arrays: the tests run the loops everywhere, and the instructions
+//! where the CPU has them.
+
+use std::ops::Range;
+
+use super::blocks::{for_each_block, Grid, YBlock};
+use super::quads;
+use crate::quant::{dequantize, I8Layout, I8Rows, TokenQuant};
+use crate::Isa;
+
+/// Rows of a tile: tokens in `A` and `C`, quads of `k` in `B`.
+const ROWS: usize = 16;
+
+/// Bytes in a tile's row: 64 values of `k` in `A`, 16 quads in `B`, 16 `i32` in `C`.
+const ROW_BYTES: usize = 64;
+
+/// Bytes of `W` in one tile of `B`: 16 rows of `W` by 64 values of `k`.
+const B_BYTES: usize = ROWS * ROW_BYTES;
+
+/// What the loops need of a tile unit: eight tile registers, numbered as the instructions number
+/// them (`C`: 0-3, `A`: 4-5, `B`: 6-7 here).
+///
+/// # Safety
+/// Every method but `configure` needs `configure` called before on this thread (and `release` not
+/// since), on a CPU that has the unit's instructions.
+pub(super) trait Tiles {
+    /// Every tile 16 rows of 64 bytes.
+    unsafe fn configure(&mut self);
+    /// Gives the tile registers back.
+    unsafe fn release(&mut self);
+    /// Tile `C` ← 0.
+    unsafe fn zero<const C: u8>(&mut self);
+    /// Tile `T` ← 16 rows of 64 bytes of `a`, `stride` bytes apart.
+    unsafe fn load_a<const T: u8>(&mut self, a: &[u8], stride: usize);
+    /// Tile `T` ← the first 1 KB of `b` (16 quads of 16 rows of `W`).
+    unsafe fn load_b<const T: u8>(&mut self, b: &[i8]);
+    /// `C += A·B`, in `i32` (`tdpbusd`).
+    unsafe fn dot<const C: u8, const A: u8, const B: u8>(&mut self);
+    /// `to` ← tile `C`, 16 rows of 16 `i32`.
+    unsafe fn store<const C: u8>(&mut self, to: &mut [i32; ROWS * ROWS]);
+}
+
+/// The CPU's AMX tiles.
+#[cfg(target_arch = "x86_64")]
+pub(super) struct Amx;
+
+/// The tile configuration `ldtilecfg` reads: palette 1, and every one of the eight tiles 16 rows
+/// of 64 bytes (the bytes per row of tile `t` at 16 + 2t, its rows at 48 + t).
+#[cfg(target_arch = "x86_64")]
+#[repr(C, align(64))]
+struct Config([u8; 64]);
+
+#[cfg(target_arch = "x86_64")]
+static CONFIG: Config = {
+    let mut bytes = [0u8; 64];
+    bytes[0] = 1;
+    let mut t = 0;
+    while t < 8 {
+        bytes[16 + 2 * t] = ROW_BYTES as u8;
+        bytes[48 + t] = ROWS as u8;
+        t += 1;
+    }
+    Config(bytes)
+};
+
+#[cfg(target_arch = "x86_64")]
+impl Tiles for Amx {
+    #[inline(always)]
+    unsafe fn configure(&mut self) {
+        // SAFETY: the caller guarantees AMX (and the OS's permission); `CONFIG` is 64 bytes,
+        // 64-aligned, in the format `ldtilecfg` reads.
+        unsafe { std::arch::asm!("ldtilecfg [{}]", in(reg) CONFIG.0.as_ptr(), options(nostack)) }
+    }
+
+    #[inline(always)]
+    unsafe fn release(&mut self) {
+        // SAFETY: the caller guarantees AMX.
+        unsafe { std::arch::asm!("tilerelease", options(nostack, nomem)) }
+    }
+
+    #[inline(always)]
+    unsafe fn zero<const C: u8>(&mut self) {
+        // SAFETY: the caller guarantees configured tiles.
+        unsafe { std::arch::asm!("tilezero tmm{c}", c = const C, options(nostack, nomem)) }
+    }
+
+    #[inline(always)]
+    unsafe fn load_a<const T: u8>(&mut self, a: &[u8], stride: usize) {
+        assert!(a.len() >= (ROWS - 1) * stride + ROW_BYTES);
+        // SAFETY: the caller guarantees configured tiles; the load reads 64 bytes at each of
+        // `a + r·stride`, r < 16, all inside `a` (asserted).
+        unsafe {
+            std::arch::asm!(
+                "tileloadd tmm{t}, [{p} + {s} * 1]",
+                t = const T, p = in(reg) a.as_ptr(), s = in(reg) stride,
+                options(nostack, readonly)
+            )
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn load_b<const T: u8>(&mut self, b: &[i8]) {
+        assert!(b.len() >= B_BYTES);
+        // SAFETY: as `load_a`'s: 16 rows of 64 bytes, 64 apart, inside `b` (asserted).
+        unsafe {
+            std::arch::asm!(
+                "tileloadd tmm{t}, [{p} + {s} * 1]",
+                t = const T, p = in(reg) b.as_ptr(), s = in(reg) ROW_BYTES,
+                options(nostack, readonly)
+            )
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn dot<const C: u8, const A: u8, const B: u8>(&mut self) {
+        // SAFETY: the caller guarantees configured tiles.
+        unsafe {
+            std::arch::asm!(
+                "tdpbusd tmm{c}, tmm{a}, tmm{b}",
+                c = const C, a = const A, b = const B,
+                options(nostack, nomem)
+            )
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn store<const C: u8>(&mut self, to: &mut [i32; ROWS * ROWS]) {
+        // SAFETY: the caller guarantees configured tiles; the store writes 16 rows of 64 bytes,
+        // 64 apart: the 1 KB of `to`.
+        unsafe {
+            std::arch::asm!(
+                "tilestored [{p} + {s} * 1], tmm{c}",
+                c = const C, p = in(reg) to.as_mut_ptr(), s = in(reg) ROW_BYTES,
+                options(nostack)
+            )
+        }
+    }
+}
+
+/// The tiles in plain Rust: eight arrays of 1 KB, and `tdpbusd`'s sums written out.
+#[cfg(test)]
+pub(super) struct Emulated {
+    tiles: [[u8; ROWS * ROW_BYTES]; 8],
+}
+
+#[cfg(test)]
+impl Default for Emulated {
+    fn default() -> Self {
+        Emulated {
+            tiles: [[0; ROWS * ROW_BYTES]; 8],
+        }
+    }
+}
+
+#[cfg(test)]
+impl Emulated {
+    fn c(&self, c: u8) -> [i32; ROWS * ROWS] {
+        let tile = &self.tiles[usize::from(c)];
+        std::array::from_fn(|e| i32::from_le_bytes(tile[e * 4..][..4].try_into().unwrap()))
+    }
+}
+
+#[cfg(test)]
+impl Tiles for Emulated {
+    unsafe fn configure(&mut self) {}
+
+    unsafe fn release(&mut self) {}
+
+    unsafe fn zero<const C: u8>(&mut self) {
+        self.tiles[usize::from(C)] = [0; ROWS * ROW_BYTES];
+    }
+
+    unsafe fn load_a<const T: u8>(&mut self, a: &[u8], stride: usize) {
+        for (r, row) in self.tiles[usize::from(T)]
+            .chunks_exact_mut(ROW_BYTES)
+            .enumerate()
+        {
+            row.copy_from_slice(&a[r * stride..][..ROW_BYTES]);
+        }
+    }
+
+    unsafe fn load_b<const T: u8>(&mut self, b: &[i8]) {
+        for (to, &from) in self.tiles[usize::from(T)].iter_mut().zip(&b[..B_BYTES]) {
+            *to = from as u8;
+        }
+    }
+
+    unsafe fn dot<const C: u8, const A: u8, const B: u8>(&mut self) {
+        let mut c = self.c(C);
+        let (a, b) = (&self.tiles[usize::from(A)], &self.tiles[usize::from(B)]);
+        for (e, sum) in c.iter_mut().enumerate() {
+            let (token, row) = (e / ROWS, e % ROWS);
+            for p in 0..ROW_BYTES {
+                let x = i32::from(a[token * ROW_BYTES + p]);
+                let w = i32::from(b[(p / 4) * ROW_BYTES + row * 4 + p % 4] as i8);
+                *sum += x * w;
+            }
+        }
+        let tile = &mut self.tiles[usize::from(C)];
+        for (bytes, sum) in tile.chunks_exact_mut(4).zip(c) {
+            bytes.copy_from_slice(&sum.to_le_bytes());
+        }
+    }
+
+    unsafe fn store<const C: u8>(&mut self, to: &mut [i32; ROWS * ROWS]) {
+        *to = self.c(C);
+    }
+}
+
+/// Tokens per task, at most (a multiple of two tiles): their bytes (96 KB at `k` = 768) stay in
+/// L2 while the task's rows of `W` pass over them.
+const CHUNK_TOKENS: usize = 128;
+
+/// Rows of `W` per task, at most (a multiple of two tiles).
+const TASK_COLS: usize = 256;
+
+/// Tasks per thread when there are several, so that the threads end together.
+const TASKS_PER_THREAD: usize = 4;
+
+/// [`Kernels::linear_i8`](crate::Kernels::linear_i8) on the tile unit `U` (made by `unit` on each
+/// task's thread): `x` quantized with `isa`'s vectors, `W` in [`I8Layout::Amx`].
+///
+/// # Safety
+/// The CPU must have `U`'s instructions (for [`Amx`]: AMX-INT8 and AVX-512 F, with the OS's
+/// permission) and `isa`'s.
+pub(super) unsafe fn linear_i8<U: Tiles>(
+    isa: Isa,
+    unit: impl Fn() -> U + Sync,
+    x: &[f32],
+    w: I8Rows<'_>,
+    bias: &[f32],
+    y: &mut [f32],
+    m: usize,
+) {
+    let (n, k) = (w.n(), w.k);
+    assert_eq!(w.layout, I8Layout::Amx, "W is not in AMX's panels");
+    assert!(k.is_multiple_of(4) && x.len() == m * k && y.len() == m * n && bias.len() == n);
+    // The tokens' bytes, row-major, `k` padded to the panels' and the rows to whole tiles, with
+    // zeros (a padded byte meets a zero weight, or lands in a row that is not stored).
+    let padded_k = w.layout.padded_k(k);
+    let mut words = vec![0.0f32; m.next_multiple_of(ROWS) * padded_k / 4];
+    let mut tokens = vec![TokenQuant::NON_FINITE; m];
+    quads::quantize(isa, x, k, &mut words, padded_k / 4, &mut tokens);
+    let bytes: Vec<u8> = words
+        .iter()
+        .flat_map(|w| w.to_bits().to_le_bytes())
+        .collect();
+    let threads = rayon::current_num_threads();
+    let tasks = if threads > 1 {
+        threads * TASKS_PER_THREAD
+    } else {
+        1
+    };
+    let chunks = m.div_ceil(CHUNK_TOKENS);
+    let pair = 2 * ROWS;
+    let grid = Grid {
+        rows: m.div_ceil(chunks).next_multiple_of(pair),
+        cols: n
+            .div_ceil(pair)
+            .div_ceil(tasks.div_ceil(chunks))
+            .clamp(1, TASK_COLS / pair)
+            * pair,
+    };
+    for_each_block(y, m, n, grid, |y| {
+        let j = y.columns();
+        let (w, bias) = (w.slice(j.clone()), &bias[j]);
+        let task = Task {
+            bytes: &bytes,
+            stride: padded_k,
+            tokens: &tokens,
+            w,
+            bias,
+        };
+        let mut unit = unit();
+        // SAFETY: the caller guarantees `U`'s instructions.
+        unsafe { task.run(&mut unit, y) }
+    })
+}
+
+/// One task's inputs: every token's bytes and quantization, and the task's rows of `W` and `b`.
+struct Task<'a> {
+    bytes: &'a [u8],
+    stride: usize,
+    tokens: &'a [TokenQuant],
+    w: I8Rows<'a>,
+    bias: &'a [f32],
+}
+
+impl Task<'_> {
+    /// `y`'s block, 32 tokens by 32 rows of `W` at a time.
+    ///
+    /// # Safety
+    /// As [`linear_i8`]'s.
+    #[inline(always)]
+    unsafe fn run<U: Tiles>(&self, unit: &mut U, mut y: YBlock<'_>) {
+        let (tokens, cols) = (y.rows(), y.columns().len());
+        let panel_len = self.w.layout.panel_len(self.w.k);
+        let mut sums = [[0i32; ROWS * ROWS]; 4];
+        // SAFETY: the caller guarantees `U`'s instructions; then the tiles are configured until
+        // `release`.
+        unsafe { unit.configure() };
+        for j in (0..cols).step_by(2 * ROWS) {
+            let b = &self.w.q[j / ROWS * panel_len..];
+            let two_b = cols - j > ROWS;
+            for i in tokens.clone().step_by(2 * ROWS) {
+                let a = &self.bytes[i * self.stride..];
+                let two_a = tokens.end - i > ROWS;
+                // SAFETY: configured tiles (above).
+                unsafe {
+                    match (two_a, two_b) {
+                        (true, true) => self.block::<U, true, true>(unit, a, b, &mut sums),
+                        (true, false) => self.block::<U, true, false>(unit, a, b, &mut sums),
+                        (false, true) => self.block::<U, false, true>(unit, a, b, &mut sums),
+                        (false, false) => self.block::<U, false, false>(unit, a, b, &mut sums),
+                    }
+                }
+                for (t, sums) in sums.iter().enumerate() {
+                    let (i, j) = (i + t / 2 * ROWS, j + t % 2 * ROWS);
+                    if i >= tokens.end || j >= cols {
+                        continue;
+                    }
+                    let rows = i..(i + ROWS).min(tokens.end);
+                    self.finish(sums, rows, j..(j + ROWS).min(cols), &mut y);
+                }
+            }
+        }
+        // SAFETY: configured tiles (above).
+        unsafe { unit.release() };
+    }
+
+    /// The sums of 16 or 32 tokens (from `a`) by 16 or 32 rows of `W` (from `b`), over all of
+    /// `k`, into `sums` (tile `C` `t` holds tokens `t / 2` and rows `t % 2`).
+    ///
+    /// # Safety
+    /// Configured tiles.
+    #[inline(always)]
+    unsafe fn block<U: Tiles, const TWO_A: bool, const TWO_B: bool>(
+        &self,
+        unit: &mut U,
+        a: &[u8],
+        b: &[i8],
+        sums: &mut [[i32; ROWS * ROWS]; 4],
+    ) {
+        let (stride, panel_len) = (self.stride, self.w.layout.panel_len(self.w.k));
+        // SAFETY: the caller guarantees configured tiles; the loads assert their lengths.
+        unsafe {
+            unit.zero::<0>();
+            unit.zero::<1>();
+            unit.zero::<2>();
+            unit.zero::<3>();
+            for p in (0..stride).step_by(ROW_BYTES) {
+                unit.load_a::<4>(&a[p..], stride);
+                unit.load_b::<6>(&b[p * ROWS..]);
+                if TWO_B {
+                    unit.load_b::<7>(&b[panel_len + p * ROWS..]);
+                }
+                unit.dot::<0, 4, 6>();
+                if TWO_B {
+                    unit.dot::<1, 4, 7>();
+                }
+                if TWO_A {
+                    unit.load_a::<5>(&a[ROWS * stride + p..], stride);
+                    unit.dot::<2, 5, 6>();
+                    if TWO_B {
+                        unit.dot::<3, 5, 7>();
+                    }
+                }
+            }
+            let [s0, s1, s2, s3] = sums;
+            unit.store::<0>(s0);
+            unit.store::<1>(s1);
+            unit.store::<2>(s2);
+            unit.store::<3>(s3);
+        }
+    }
+
+    /// `y[i, j]` for the tokens `rows` and the task's columns `cols` from one tile of sums
+    /// (`sums[(i - rows.start)·16 + j - cols.start]`), dequantized as every path does.
+    #[inline(always)]
+    fn finish(
+        &self,
+        sums: &[i32; ROWS * ROWS],
+        rows: Range<usize>,
+        cols: Range<usize>,
+        y: &mut YBlock<'_>,
+    ) {
+        let (w_scale, w_sum, bias) = (
+            &self.w.scale[cols.clone()],
+            &self.w.sums[cols.clone()],
+            &self.bias[cols.clone()],
+        );
+        for (i, sums) in rows.zip(sums.chunks_exact(ROWS)) {
+            let TokenQuant { scale, zero, .. } = self.tokens[i];
+            let out = &mut y.row(i)[cols.clone()];
+            for ((((y, &sum), &sw), &ws), &b) in
+                out.iter_mut().zip(sums).zip(w_scale).zip(w_sum).zip(bias)
+            {
+                *y = dequantize(sum, scale, zero, sw, ws, b);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::matmul::blocks::YBlock;
+    use crate::matmul::scalar;
+    use crate::matmul::test_values::values;
+    use crate::quant::I8Weights;
+    use crate::{I8Dot, Kernels};
+
+    /// Shapes around the tiles' sizes: tokens and rows of `W` by 1, 16 and 32 (one or two tiles,
+    /// a part of one, several tasks), `k` a quad, a tile row and a bit, the model's width.
+    const SHAPES: [(usize, usize, usize); 9] = [
+        (1, 4, 1),
+        (12, 68, 16),
+        (17, 64, 40),
+        (33, 132, 33),
+        (48, 768, 31),
+        (128, 64, 768),
+        (129, 768, 64),
+        (5, 3072, 20),
+        (64, 768, 257),
+    ];
+
+    /// `y` of the scalar twin, and of `linear`, for one shape.
+    fn both(
+        (m, k, n): (usize, usize, usize),
+        linear: impl Fn(&[f32], I8Rows<'_>, &[f32], &mut [f32]),
+    ) -> (Vec<f32>, Vec<f32>) {
+        let x = values(m * k, 1);
+        let w = I8Weights::quantize(&values(n * k, 2), k, I8Layout::Amx);
+        let bias = values(n, 3);
+        let tokens: Vec<TokenQuant> = x.chunks_exact(k).map(TokenQuant::of).collect();
+        let mut want = vec![f32::NAN; m * n];
+        scalar::linear_i8(&x, &tokens, w.rows(), &bias, YBlock::whole(&mut want, m, n));
+        let mut got = vec![f32::NAN; m * n];
+        linear(&x, w.rows(), &bias, &mut got);
+        (want, got)
+    }
+
+    fn assert_bits(what: &str, shape: (usize, usize, usize), want: &[f32], got: &[f32]) {
+        let n = shape.2;
+        if let Some(e) = (0..want.len()).find(|&e| want[e].to_bits() != got[e].to_bits()) {
+            panic!(
+                "{what} {shape:?} ({}, {}): got {:e}, the twin {:e}",
+                e / n,
+                e % n,
+                got[e],
+                want[e]
+            );
+        }
+    }
+
+    #[test]
+    fn emulated_tiles_equal_the_scalar_twin_bit_for_bit() {
+        // The loops, the blocking and the epilogue, on any CPU; one and two threads.
+        for threads in [1, 2] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            for shape in SHAPES {
+                let (want, got) = both(shape, |x, w, bias, y| {
+                    // SAFETY: `Emulated` needs no instructions, and `Isa::Scalar` none either.
+                    pool.install(|| unsafe {
+                        linear_i8(Isa::Scalar, Emulated::default, x, w, bias, y, shape.0)
+                    })
+                });
+                assert_bits("emulated tiles", shape, &want, &got);
+            }
+        }
+    }
+
+    #[test]
+    fn amx_tiles_equal_the_scalar_twin_bit_for_bit() {
+        let Ok(kernels) = Kernels::fastest().with_i8_dot(I8Dot::Tdpbusd) else {
+            eprintln!("skipping the AMX tiles: this CPU (or OS) has none; their loops are tested through Emulated");
+            return;
+        };
+        for shape in SHAPES {
+            let (want, got) = both(shape, |x, w, bias, y| {
+                kernels.linear_i8(x, w, bias, y, shape.0)
+            });
+            assert_bits("AMX tiles", shape, &want, &got);
+        }
+    }
+}
