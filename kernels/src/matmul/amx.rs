@@ -238,15 +238,15 @@ const TASK_COLS: usize = 256;
 /// Tasks per thread when there are several, so that the threads end together.
 const TASKS_PER_THREAD: usize = 4;
 
-/// [`Kernels::linear_i8`](crate::Kernels::linear_i8) on the tile unit `U` (made by `unit` on each
-/// task's thread): `x` quantized with `isa`'s vectors, `W` in [`I8Layout::Amx`].
+/// [`Kernels::linear_i8`](crate::Kernels::linear_i8) on tiles: `x` quantized with `isa`'s vectors,
+/// `W` in [`I8Layout::Amx`], and each task's block of `y` computed by `run` (on the CPU's tiles:
+/// [`run_on_amx`]).
 ///
 /// # Safety
-/// The CPU must have `U`'s instructions (for [`Amx`]: AMX-INT8 and AVX-512 F, with the OS's
-/// permission) and `isa`'s.
-pub(super) unsafe fn linear_i8<U: Tiles>(
+/// The CPU must have `isa`'s instructions, and `run` must be safe to call on this CPU.
+pub(super) unsafe fn linear_i8(
     isa: Isa,
-    unit: impl Fn() -> U + Sync,
+    run: impl Fn(&Task<'_>, YBlock<'_>) + Sync,
     x: &[f32],
     w: I8Rows<'_>,
     bias: &[f32],
@@ -262,10 +262,6 @@ pub(super) unsafe fn linear_i8<U: Tiles>(
     let mut words = vec![0.0f32; m.next_multiple_of(ROWS) * padded_k / 4];
     let mut tokens = vec![TokenQuant::NON_FINITE; m];
     quads::quantize(isa, x, k, &mut words, padded_k / 4, &mut tokens);
-    let bytes: Vec<u8> = words
-        .iter()
-        .flat_map(|w| w.to_bits().to_le_bytes())
-        .collect();
     let threads = rayon::current_num_threads();
     let tasks = if threads > 1 {
         threads * TASKS_PER_THREAD
@@ -286,20 +282,35 @@ pub(super) unsafe fn linear_i8<U: Tiles>(
         let j = y.columns();
         let (w, bias) = (w.slice(j.clone()), &bias[j]);
         let task = Task {
-            bytes: &bytes,
+            bytes: bytes_of(&words),
             stride: padded_k,
             tokens: &tokens,
             w,
             bias,
         };
-        let mut unit = unit();
-        // SAFETY: the caller guarantees `U`'s instructions.
-        unsafe { task.run(&mut unit, y) }
+        run(&task, y)
     })
 }
 
+/// The bytes of `words`, in memory order (a word's low byte first on x86).
+fn bytes_of(words: &[f32]) -> &[u8] {
+    // SAFETY: the bytes of `words` are initialized and live as long as the borrow; `u8` has no
+    // alignment and every bit pattern is one.
+    unsafe { std::slice::from_raw_parts(words.as_ptr().cast::<u8>(), std::mem::size_of_val(words)) }
+}
+
+/// A task on the CPU's tiles, its epilogue in AVX-512.
+///
+/// # Safety
+/// The CPU must have AMX-INT8 and AVX-512 F, and the OS must let this process use the tiles.
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn run_on_amx(task: &Task<'_>, y: YBlock<'_>) {
+    // SAFETY: this fn's # Safety is `Task::run`'s for `Amx`.
+    unsafe { task.run(&mut Amx, y) }
+}
+
 /// One task's inputs: every token's bytes and quantization, and the task's rows of `W` and `b`.
-struct Task<'a> {
+pub(super) struct Task<'a> {
     bytes: &'a [u8],
     stride: usize,
     tokens: &'a [TokenQuant],
@@ -311,7 +322,7 @@ impl Task<'_> {
     /// `y`'s block, 32 tokens by 32 rows of `W` at a time.
     ///
     /// # Safety
-    /// As [`linear_i8`]'s.
+    /// The CPU must have `U`'s instructions.
     #[inline(always)]
     unsafe fn run<U: Tiles>(&self, unit: &mut U, mut y: YBlock<'_>) {
         let (tokens, cols) = (y.rows(), y.columns().len());
@@ -370,13 +381,13 @@ impl Task<'_> {
             unit.zero::<2>();
             unit.zero::<3>();
             for p in (0..stride).step_by(ROW_BYTES) {
+                // Each load as late as can be: tiles are not renamed, so a load waits for the
+                // products that read the tile before.
                 unit.load_a::<4>(&a[p..], stride);
                 unit.load_b::<6>(&b[p * ROWS..]);
-                if TWO_B {
-                    unit.load_b::<7>(&b[panel_len + p * ROWS..]);
-                }
                 unit.dot::<0, 4, 6>();
                 if TWO_B {
+                    unit.load_b::<7>(&b[panel_len + p * ROWS..]);
                     unit.dot::<1, 4, 7>();
                 }
                 if TWO_A {
@@ -485,9 +496,12 @@ mod tests {
             for shape in SHAPES {
                 let (want, got) = both(shape, |x, w, bias, y| {
                     // SAFETY: `Emulated` needs no instructions, and `Isa::Scalar` none either.
-                    pool.install(|| unsafe {
-                        linear_i8(Isa::Scalar, Emulated::default, x, w, bias, y, shape.0)
-                    })
+                    // SAFETY: `Emulated` needs no instructions.
+                    let run = |task: &Task<'_>, y: YBlock<'_>| unsafe {
+                        task.run(&mut Emulated::default(), y)
+                    };
+                    // SAFETY: `Isa::Scalar` needs no instructions either.
+                    pool.install(|| unsafe { linear_i8(Isa::Scalar, run, x, w, bias, y, shape.0) })
                 });
                 assert_bits("emulated tiles", shape, &want, &got);
             }

@@ -184,8 +184,10 @@ impl Kernels {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn amx_tiles(x: &[f32], w: I8Rows<'_>, bias: &[f32], y: &mut [f32], m: usize) {
-    // SAFETY: this fn's # Safety is `amx::linear_i8`'s for `Amx` and Avx512.
-    unsafe { amx::linear_i8(Isa::Avx512, || amx::Amx, x, w, bias, y, m) }
+    // SAFETY: this fn's # Safety is `run_on_amx`'s.
+    let run = |task: &amx::Task<'_>, y: YBlock<'_>| unsafe { amx::run_on_amx(task, y) };
+    // SAFETY: the CPU has AVX-512 F (this fn's # Safety), all Avx512 needs; `run` is safe here.
+    unsafe { amx::linear_i8(Isa::Avx512, run, x, w, bias, y, m) }
 }
 
 /// The int8 tiles: `x` quantized into words of four bytes (`k / 4` a row, `quads.rs`) with
