@@ -228,6 +228,9 @@ impl Tiles for Emulated {
     }
 }
 
+/// Rows of sums in a block's four tiles: the epilogue's unit of work.
+const SEGMENTS: usize = 4 * ROWS;
+
 /// Tokens per task, at most (a multiple of two tiles): their bytes (96 KB at `k` = 768) stay in
 /// L2 while the task's rows of `W` pass over them.
 const CHUNK_TOKENS: usize = 128;
@@ -319,7 +322,10 @@ pub(super) struct Task<'a> {
 }
 
 impl Task<'_> {
-    /// `y`'s block, 32 tokens by 32 rows of `W` at a time.
+    /// `y`'s block, 32 tokens by 32 rows of `W` at a time. The tiles compute one block while the
+    /// vectors dequantize the one before (its sums kept in the other of two buffers), a few rows
+    /// between the products of each 64 values of `k`: the tile unit works on its own, so the
+    /// epilogue costs little more than the instructions that issue the products.
     ///
     /// # Safety
     /// The CPU must have `U`'s instructions.
@@ -327,41 +333,65 @@ impl Task<'_> {
     unsafe fn run<U: Tiles>(&self, unit: &mut U, mut y: YBlock<'_>) {
         let (tokens, cols) = (y.rows(), y.columns().len());
         let panel_len = self.w.layout.panel_len(self.w.k);
-        let mut sums = [[0i32; ROWS * ROWS]; 4];
+        let corners = (0..cols)
+            .step_by(2 * ROWS)
+            .flat_map(|j| tokens.clone().step_by(2 * ROWS).map(move |i| (i, j)));
+        let [mut even, mut odd] = [[[0i32; ROWS * ROWS]; 4]; 2];
+        // The corner of the block whose sums wait in the buffer the tiles are not writing.
+        let mut pending: Option<(usize, usize)> = None;
         // SAFETY: the caller guarantees `U`'s instructions; then the tiles are configured until
         // `release`.
         unsafe { unit.configure() };
-        for j in (0..cols).step_by(2 * ROWS) {
-            let b = &self.w.q[j / ROWS * panel_len..];
-            let two_b = cols - j > ROWS;
-            for i in tokens.clone().step_by(2 * ROWS) {
-                let a = &self.bytes[i * self.stride..];
-                let two_a = tokens.end - i > ROWS;
-                // SAFETY: configured tiles (above).
-                unsafe {
-                    match (two_a, two_b) {
-                        (true, true) => self.block::<U, true, true>(unit, a, b, &mut sums),
-                        (true, false) => self.block::<U, true, false>(unit, a, b, &mut sums),
-                        (false, true) => self.block::<U, false, true>(unit, a, b, &mut sums),
-                        (false, false) => self.block::<U, false, false>(unit, a, b, &mut sums),
-                    }
+        for (n, (i, j)) in corners.enumerate() {
+            let (sums, before) = if n % 2 == 0 {
+                (&mut even, &odd)
+            } else {
+                (&mut odd, &even)
+            };
+            let mut finish_before = |part: Range<usize>| {
+                if let Some(corner) = pending {
+                    self.finish(before, corner, part, &mut y);
                 }
-                for (t, sums) in sums.iter().enumerate() {
-                    let (i, j) = (i + t / 2 * ROWS, j + t % 2 * ROWS);
-                    if i >= tokens.end || j >= cols {
-                        continue;
+            };
+            let (a, b) = (
+                &self.bytes[i * self.stride..],
+                &self.w.q[j / ROWS * panel_len..],
+            );
+            let (two_a, two_b) = (tokens.end - i > ROWS, cols - j > ROWS);
+            // SAFETY: configured tiles (above).
+            unsafe {
+                match (two_a, two_b) {
+                    (true, true) => {
+                        self.block::<U, true, true>(unit, a, b, sums, &mut finish_before)
                     }
-                    let rows = i..(i + ROWS).min(tokens.end);
-                    self.finish(sums, rows, j..(j + ROWS).min(cols), &mut y);
+                    (true, false) => {
+                        self.block::<U, true, false>(unit, a, b, sums, &mut finish_before)
+                    }
+                    (false, true) => {
+                        self.block::<U, false, true>(unit, a, b, sums, &mut finish_before)
+                    }
+                    (false, false) => {
+                        self.block::<U, false, false>(unit, a, b, sums, &mut finish_before)
+                    }
                 }
             }
+            pending = Some((i, j));
         }
         // SAFETY: configured tiles (above).
         unsafe { unit.release() };
+        if let Some(corner) = pending {
+            let last = if (cols.div_ceil(2 * ROWS) * tokens.len().div_ceil(2 * ROWS)) % 2 == 1 {
+                &even
+            } else {
+                &odd
+            };
+            self.finish(last, corner, 0..SEGMENTS, &mut y);
+        }
     }
 
     /// The sums of 16 or 32 tokens (from `a`) by 16 or 32 rows of `W` (from `b`), over all of
-    /// `k`, into `sums` (tile `C` `t` holds tokens `t / 2` and rows `t % 2`).
+    /// `k`, into `sums` (tile `C` `t` holds tokens `t / 2` and rows `t % 2`); after each 64 values
+    /// of `k`, `between` is called with its share of the [`SEGMENTS`] (all of them, once).
     ///
     /// # Safety
     /// Configured tiles.
@@ -372,15 +402,18 @@ impl Task<'_> {
         a: &[u8],
         b: &[i8],
         sums: &mut [[i32; ROWS * ROWS]; 4],
+        between: &mut impl FnMut(Range<usize>),
     ) {
         let (stride, panel_len) = (self.stride, self.w.layout.panel_len(self.w.k));
+        let steps = stride / ROW_BYTES;
         // SAFETY: the caller guarantees configured tiles; the loads assert their lengths.
         unsafe {
             unit.zero::<0>();
             unit.zero::<1>();
             unit.zero::<2>();
             unit.zero::<3>();
-            for p in (0..stride).step_by(ROW_BYTES) {
+            for step in 0..steps {
+                let p = step * ROW_BYTES;
                 // Each load as late as can be: tiles are not renamed, so a load waits for the
                 // products that read the tile before.
                 unit.load_a::<4>(&a[p..], stride);
@@ -397,6 +430,7 @@ impl Task<'_> {
                         unit.dot::<3, 5, 7>();
                     }
                 }
+                between(step * SEGMENTS / steps..(step + 1) * SEGMENTS / steps);
             }
             let [s0, s1, s2, s3] = sums;
             unit.store::<0>(s0);
@@ -406,24 +440,34 @@ impl Task<'_> {
         }
     }
 
-    /// `y[i, j]` for the tokens `rows` and the task's columns `cols` from one tile of sums
-    /// (`sums[(i - rows.start)·16 + j - cols.start]`), dequantized as every path does.
+    /// `y` from the sums of the block at `corner` (its first token and its first column, counted
+    /// from the task's), for the segments `part`: segment `s` is row `s % 16` of tile `s / 16`,
+    /// one token by up to 16 columns, dequantized as every path does. Segments outside `y` (a
+    /// block of one tile's tokens or rows) are skipped.
     #[inline(always)]
     fn finish(
         &self,
-        sums: &[i32; ROWS * ROWS],
-        rows: Range<usize>,
-        cols: Range<usize>,
+        sums: &[[i32; ROWS * ROWS]; 4],
+        (i0, j0): (usize, usize),
+        part: Range<usize>,
         y: &mut YBlock<'_>,
     ) {
-        let (w_scale, w_sum, bias) = (
-            &self.w.scale[cols.clone()],
-            &self.w.sums[cols.clone()],
-            &self.bias[cols.clone()],
-        );
-        for (i, sums) in rows.zip(sums.chunks_exact(ROWS)) {
+        let (tokens, cols) = (y.rows(), self.bias.len());
+        for segment in part {
+            let (t, r) = (segment / ROWS, segment % ROWS);
+            let (i, j) = (i0 + t / 2 * ROWS + r, j0 + t % 2 * ROWS);
+            if i >= tokens.end || j >= cols {
+                continue;
+            }
+            let j = j..(j + ROWS).min(cols);
+            let (w_scale, w_sum, bias) = (
+                &self.w.scale[j.clone()],
+                &self.w.sums[j.clone()],
+                &self.bias[j.clone()],
+            );
             let TokenQuant { scale, zero, .. } = self.tokens[i];
-            let out = &mut y.row(i)[cols.clone()];
+            let sums = &sums[t][r * ROWS..][..j.len()];
+            let out = &mut y.row(i)[j];
             for ((((y, &sum), &sw), &ws), &b) in
                 out.iter_mut().zip(sums).zip(w_scale).zip(w_sum).zip(bias)
             {
