@@ -177,6 +177,13 @@ impl Engine {
         (self.dtype() == Dtype::Int8).then(|| self.model.kernels().i8_dot())
     }
 
+    /// Quantizes to int8 the f32 linear layers whose weight key `which` accepts (the engine's
+    /// dtype becomes int8): for [`crate::quantize`], which writes or measures such a model.
+    pub(crate) fn quantize_linears(&mut self, which: impl Fn(&str) -> bool + Send) {
+        let model = &mut self.model;
+        self.pool.install(|| model.quantize_linears(which))
+    }
+
     /// Most tokens in one forward pass ([`Options::max_batch_tokens`]).
     pub fn max_batch_tokens(&self) -> usize {
         self.max_batch_tokens

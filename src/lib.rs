@@ -41,6 +41,7 @@ mod files;
 pub mod hub;
 pub mod model;
 pub mod pipelines;
+pub mod quantize;
 pub mod tokenizer;
 pub mod weights;
 

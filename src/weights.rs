@@ -103,6 +103,41 @@ pub struct Tensor<D> {
     shape: D,
 }
 
+/// An int8 tensor, read in place from the map (bytes need no alignment): the quantized weights of
+/// a checkpoint from `distil quantize`.
+#[derive(Clone)]
+pub struct I8Tensor {
+    mmap: Arc<Mmap>,
+    start: usize,
+    end: usize,
+    shape: Vec<usize>,
+}
+
+impl I8Tensor {
+    /// The elements in row-major order.
+    pub fn as_slice(&self) -> &[i8] {
+        bytemuck::cast_slice(&self.mmap[self.start..self.end])
+    }
+
+    /// The tensor's shape.
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+}
+
+/// One tensor as the file stores it: its dtype, shape and bytes (for `distil quantize`, which
+/// copies what it does not quantize).
+pub struct Stored<'a> {
+    /// The tensor's key.
+    pub key: &'a str,
+    /// Its dtype in the file.
+    pub dtype: Dtype,
+    /// Its shape.
+    pub shape: &'a [usize],
+    /// Its bytes, little-endian.
+    pub bytes: &'a [u8],
+}
+
 /// A vector: a bias, a layer norm's γ or β.
 pub type Tensor1 = Tensor<Ix1>;
 /// A matrix: a linear layer's weight `[out, in]`, an embedding table `[rows, dim]`.
@@ -143,7 +178,8 @@ impl Weights {
         self.tensors.contains_key(key)
     }
 
-    /// The dtype most of the file's bytes are stored in (what `distil` reports as the model dtype).
+    /// The dtype most of the file's bytes are stored in (what `distil` reports as the model dtype;
+    /// `int8` for most checkpoints from `distil quantize`).
     pub fn dominant_dtype(&self) -> &'static str {
         let bytes_in = |dtype: Dtype| -> usize {
             self.tensors
@@ -156,10 +192,50 @@ impl Weights {
             (Dtype::F32, "f32"),
             (Dtype::F16, "f16"),
             (Dtype::BF16, "bf16"),
+            (Dtype::I8, "int8"),
         ]
         .into_iter()
         .max_by_key(|&(dtype, _)| bytes_in(dtype))
         .map_or("f32", |(_, name)| name)
+    }
+
+    /// Every tensor of the file as stored, in key order.
+    pub fn stored(&self) -> Vec<Stored<'_>> {
+        let mut all: Vec<Stored<'_>> = self
+            .tensors
+            .iter()
+            .map(|(key, e)| Stored {
+                key,
+                dtype: e.dtype,
+                shape: &e.shape,
+                bytes: &self.mmap[e.start..e.end],
+            })
+            .collect();
+        all.sort_by_key(|t| t.key);
+        all
+    }
+
+    /// The int8 tensor `key`, of any shape (the caller checks it).
+    pub fn i8_tensor(&self, key: &str) -> Result<I8Tensor> {
+        let entry = self
+            .tensors
+            .get(key)
+            .ok_or_else(|| Error::missing_tensor(&self.path, key))?;
+        if entry.dtype != Dtype::I8 {
+            return Err(Error::weights(
+                &self.path,
+                format!(
+                    "tensor {key:?} is stored as {:?}; quantized weights are I8",
+                    entry.dtype
+                ),
+            ));
+        }
+        Ok(I8Tensor {
+            mmap: Arc::clone(&self.mmap),
+            start: entry.start,
+            end: entry.end,
+            shape: entry.shape.clone(),
+        })
     }
 
     /// The tensor `key`, which must have exactly `shape`.
@@ -355,6 +431,11 @@ impl<'a> Prefix<'a> {
         shape: impl IntoDimension<Dim = D>,
     ) -> Result<Tensor<D>> {
         self.weights.tensor(&self.key(name), shape)
+    }
+
+    /// The int8 tensor `name`, of any shape.
+    pub fn i8_tensor(&self, name: &str) -> Result<I8Tensor> {
+        self.weights.i8_tensor(&self.key(name))
     }
 
     /// The file behind these weights.

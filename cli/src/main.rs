@@ -1,5 +1,5 @@
-//! `distil`, the command line: `fill-mask`, `tokenize`, `embed`, `eval`, `bench`, `profile` and
-//! `serve`, each a thin client of the `distil` library.
+//! `distil`, the command line: `fill-mask`, `tokenize`, `embed`, `eval`, `bench`, `profile`,
+//! `serve` and `quantize`, each a thin client of the `distil` library.
 //!
 //! `main` only calls `run`, prints its error on one line and exits non-zero.
 mod bench;
@@ -8,6 +8,7 @@ mod eval;
 mod fill_mask;
 mod inputs;
 mod profile;
+mod quantize;
 mod serve;
 mod server;
 mod tokenize;
@@ -24,8 +25,9 @@ struct Args {
     /// Worker threads for the forward pass (default: one per core).
     #[arg(long, global = true)]
     threads: Option<usize>,
-    /// What the linear layers compute in: f32 (Hugging Face's numbers) or bf16 (weights rounded
-    /// to bf16 at load; AVX-512 BF16 where the CPU has it).
+    /// What the linear layers compute in: f32 (Hugging Face's numbers), bf16 (weights rounded
+    /// to bf16 at load; AVX-512 BF16 where the CPU has it) or int8 (weights per output channel,
+    /// activations per token; AMX or VNNI where the CPU has them).
     #[arg(long, global = true, default_value = "f32")]
     dtype: Dtype,
     #[command(subcommand)]
@@ -48,6 +50,8 @@ enum Command {
     Profile(profile::ProfileArgs),
     /// Serve fill-mask and embeddings over HTTP (Azure ML, Hugging Face and TEI request shapes).
     Serve(serve::ServeArgs),
+    /// Write a model with its linear layers in int8, read in place at load (`--dtype int8`).
+    Quantize(quantize::QuantizeArgs),
 }
 
 /// Runs the command; `Err` is a failure before any input was processed.
@@ -80,6 +84,7 @@ fn run(args: Args) -> Result<ExitCode> {
         Command::Bench(a) => bench::run(a, &options),
         Command::Profile(a) => profile::run(a, &options),
         Command::Serve(a) => serve::run(a, &options),
+        Command::Quantize(a) => quantize::run(a, &options),
     }
 }
 

@@ -458,3 +458,93 @@ fn missing_model_directory_is_one_clear_line() {
         "distil: --model ./no/such/dir: no such directory, and it is not a valid hub id\n"
     );
 }
+
+#[test]
+fn quantize_writes_a_model_that_fills_masks_as_int8_at_load_does() {
+    let out_dir = tempfile::tempdir().unwrap();
+    let out_path = out_dir.path().join("int8");
+    let texts = out_dir.path().join("calibration.txt");
+    std::fs::write(
+        &texts,
+        "Paris is the capital of France.\n\nA second text.\n",
+    )
+    .unwrap();
+    let out = distil(
+        &[
+            "quantize",
+            "--model",
+            &model("distilbert-cased"),
+            "--out",
+            out_path.to_str().unwrap(),
+            "--calibrate",
+            texts.to_str().unwrap(),
+        ],
+        None,
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lines = stdout_lines(&out);
+    assert_eq!(
+        lines[0],
+        "int8 sensitivity on 2 texts, one layer quantized at a time (then all), against f32:"
+    );
+    // A header, 14 layers, all of them, and the file written.
+    assert_eq!(lines.len(), 2 + 14 + 1 + 1, "{lines:?}");
+    assert!(lines[16].starts_with("all "), "{lines:?}");
+    assert!(
+        lines[17].ends_with("model.safetensors: 14 linear layers in int8"),
+        "{lines:?}"
+    );
+    let text = "Paris is the [MASK] of France.";
+    let fill = |dir: &str| {
+        let out = distil(
+            &[
+                "--dtype",
+                "int8",
+                "fill-mask",
+                "--model",
+                dir,
+                "--json",
+                text,
+            ],
+            None,
+            &[],
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+        out.stdout
+    };
+    assert_eq!(
+        fill(out_path.to_str().unwrap()),
+        fill(&model("distilbert-cased"))
+    );
+    let out = distil(
+        &["fill-mask", "--model", out_path.to_str().unwrap(), text],
+        None,
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).trim().ends_with(
+            "holds int8 weights (written by distil quantize); load it with --dtype int8, not f32"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let out = distil(
+        &[
+            "--dtype",
+            "int8",
+            "fill-mask",
+            "--model",
+            &model("distilbert-cased"),
+            text,
+        ],
+        None,
+        &[("DISTIL_I8_DOT", "amx")],
+    );
+    assert!(!out.status.success());
+    assert_eq!(
+        stderr(&out).trim(),
+        "distil: DISTIL_I8_DOT=\"amx\": unknown way (expected tdpbusd, vpdpbusd, vpmaddubsw or scalar)"
+    );
+}

@@ -171,12 +171,75 @@ impl<'a> I8Rows<'a> {
         }
     }
 
+    /// The same rows in `layout`'s panels (the same integers and scales: the answers do not change).
+    pub fn to_layout(self, layout: I8Layout) -> I8Weights {
+        let (n, k) = (self.n(), self.k);
+        let (panel_rows, panel_len) = (layout.panel_rows(), layout.panel_len(k));
+        let mut q = vec![0i8; n.div_ceil(panel_rows) * panel_len];
+        q.par_chunks_exact_mut(panel_len)
+            .enumerate()
+            .for_each(|(panel, bytes)| {
+                for r in 0..panel_rows.min(n - panel * panel_rows) {
+                    for p in 0..k {
+                        bytes[(p / 4 * panel_rows + r) * 4 + p % 4] =
+                            self.get(panel * panel_rows + r, p);
+                    }
+                }
+            });
+        I8Weights {
+            q,
+            scale: self.scale.to_vec(),
+            sums: self.sums.to_vec(),
+            k,
+            layout,
+        }
+    }
+
     /// `W[j, p]`, quantized.
     pub fn get(&self, j: usize, p: usize) -> i8 {
         let rows = self.layout.panel_rows();
         let panel = j / rows * self.layout.panel_len(self.k);
         self.q[panel + (p / 4 * rows + j % rows) * 4 + p % 4]
     }
+}
+
+/// Each row's sum of its quantized weights (what [`I8Rows::sums`] holds), from `n` rows of `k` in
+/// `layout`'s panels `q`, whose length must be the layout's for `n × k`; or, if a weight lies
+/// outside `±WEIGHT_MAX` (which no quantizing makes, and which AVX2's products would not compute
+/// exactly), its row and position.
+pub fn row_sums(
+    q: &[i8],
+    n: usize,
+    k: usize,
+    layout: I8Layout,
+) -> Result<Vec<i32>, (usize, usize)> {
+    let (panel_rows, panel_len) = (layout.panel_rows(), layout.panel_len(k));
+    assert_eq!(
+        q.len(),
+        n.div_ceil(panel_rows) * panel_len,
+        "q is not n×k in panels"
+    );
+    let rows = I8Rows {
+        q,
+        scale: &[],
+        sums: &[],
+        k,
+        layout,
+    };
+    (0..n)
+        .into_par_iter()
+        .map(|j| {
+            let mut sum = 0;
+            for p in 0..k {
+                let w = rows.get(j, p);
+                if i32::from(w).abs() > WEIGHT_MAX {
+                    return Err((j, p));
+                }
+                sum += i32::from(w);
+            }
+            Ok(sum)
+        })
+        .collect()
 }
 
 /// `max |row| / WEIGHT_MAX`; 1 for a row of zeros (any scale represents it), NaN if the row holds
@@ -322,6 +385,24 @@ mod tests {
         assert_eq!(w.q[..8], [32, -64, 0, 0, 0, 0, 0, 0]);
         assert!(w.q[8..].iter().all(|&q| q == 0));
         assert_eq!(w.rows().get(0, 1), -64);
+    }
+
+    #[test]
+    fn layouts_convert_both_ways_and_the_sums_are_recomputed() {
+        let (n, k) = (21, 70);
+        let w: Vec<f32> = (0..n * k)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0)
+            .collect();
+        let [vectors, amx] =
+            [I8Layout::Vectors, I8Layout::Amx].map(|l| I8Weights::quantize(&w, k, l));
+        assert_eq!(vectors.rows().to_layout(I8Layout::Amx), amx);
+        assert_eq!(amx.rows().to_layout(I8Layout::Vectors), vectors);
+        for w in [&vectors, &amx] {
+            assert_eq!(row_sums(&w.q, n, k, w.layout), Ok(w.sums.clone()));
+        }
+        let mut bad = amx.q.clone();
+        bad[(2 * 16 + 5) * 4 + 3] = 65; // row 5, position 2·4 + 3
+        assert_eq!(row_sums(&bad, n, k, I8Layout::Amx), Err((5, 11)));
     }
 
     #[test]

@@ -1,16 +1,21 @@
 //! `torch.nn.Linear`: `y = x·Wᵀ + b`, with `W` stored `[out, in]` as PyTorch saves it.
 
-use distil_kernels::quant::{I8Layout, I8Weights};
+use distil_kernels::quant::{row_sums, I8Layout, I8Rows, I8Weights};
 use distil_kernels::Kernels;
 use half::bf16;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Zip};
 
 use super::{flat, flat_mut};
-use crate::weights::{Prefix, Tensor1, Tensor2};
-use crate::Result;
+use crate::weights::{I8Tensor, Prefix, Tensor1, Tensor2};
+use crate::{Error, Result};
 
-/// A linear layer read from `{name}.weight` (`[out, in]`) and `{name}.bias` (`[out]`).
+/// A linear layer read from `{name}.weight` (`[out, in]`) and `{name}.bias` (`[out]`), or, in a
+/// checkpoint from `distil quantize`, from `{name}.weight_q` and `{name}.weight_scale`
+/// ([`StoredI8`]) and the bias.
 pub struct Linear {
+    /// The checkpoint's key of `W` (`….q_lin.weight`), also when the file has it in int8 or ties
+    /// it to the word embeddings.
+    pub key: String,
     pub weight: Weight,
     pub bias: Tensor1,
 }
@@ -21,17 +26,111 @@ pub enum Weight {
     F32(Tensor2),
     /// Rounded to bf16 (to nearest, ties to even) at load.
     Bf16(Array2<bf16>),
-    /// Quantized to int8 per output channel at load.
+    /// Quantized to int8 per output channel at load (or moved to this CPU's layout).
     I8(I8Weights),
+    /// In int8 as `distil quantize` stored it, read in place.
+    StoredI8(StoredI8),
+}
+
+/// int8 weights from a checkpoint of `distil quantize`: `{key}_q`, the panels of
+/// [`I8Weights`] as a tensor `[panels, k / 4, rows, 4]` (`k` padded as the layout pads it; `rows`,
+/// 8 or 16, says the layout), and `{key}_scale`, each row's scale (`[out]`, f32). Each row's sum is
+/// recomputed at load, which also checks every weight is within the quantizer's range.
+pub struct StoredI8 {
+    q: I8Tensor,
+    scale: Tensor1,
+    sums: Vec<i32>,
+    k: usize,
+    layout: I8Layout,
+}
+
+impl StoredI8 {
+    /// All the rows, for the kernels.
+    pub fn rows(&self) -> I8Rows<'_> {
+        I8Rows {
+            q: self.q.as_slice(),
+            scale: self.scale.as_slice(),
+            sums: &self.sums,
+            k: self.k,
+            layout: self.layout,
+        }
+    }
+
+    /// Reads `{key}_q` and `{key}_scale` for a layer of `out × in`.
+    fn load(p: &Prefix<'_>, key: &str, out_dim: usize, in_dim: usize) -> Result<Self> {
+        let q_key = format!("{key}_q");
+        let q = p.i8_tensor(&q_key)?;
+        let path = p.path();
+        let layout = match q.shape() {
+            [_, _, 8, 4] => I8Layout::Vectors,
+            [_, _, 16, 4] => I8Layout::Amx,
+            other => {
+                return Err(Error::weights(
+                    path,
+                    format!("tensor {:?} has the shape {other:?}; int8 panels are [panels, k/4, 8 or 16, 4]", p.key(&q_key)),
+                ))
+            }
+        };
+        let rows = layout.panel_rows();
+        let want = [out_dim.div_ceil(rows), layout.padded_k(in_dim) / 4, rows, 4];
+        if q.shape() != want {
+            return Err(Error::shape_mismatch(
+                path,
+                &p.key(&q_key),
+                &want,
+                q.shape(),
+            ));
+        }
+        let sums = row_sums(q.as_slice(), out_dim, in_dim, layout).map_err(|(j, at)| {
+            Error::weights(
+                path,
+                format!(
+                    "tensor {:?} holds a weight outside ±{} in row {j}, column {at}; distil quantize writes none",
+                    p.key(&q_key),
+                    distil_kernels::quant::WEIGHT_MAX
+                ),
+            )
+        })?;
+        Ok(StoredI8 {
+            q,
+            scale: p.tensor(&format!("{key}_scale"), out_dim)?,
+            sums,
+            k: in_dim,
+            layout,
+        })
+    }
 }
 
 impl Linear {
-    /// Reads `{name}.weight` and `{name}.bias` under `p`.
+    /// Reads `{name}.weight` (or its int8 form) and `{name}.bias` under `p`.
     pub fn load(p: &Prefix<'_>, name: &str, out_dim: usize, in_dim: usize) -> Result<Self> {
         let p = p.pp(name);
+        Linear::from_keys(&p, "weight", "bias", (out_dim, in_dim), None)
+    }
+
+    /// The layer of `W` `weight` (or its int8 form, `{weight}_q`) and bias `bias` under `p`;
+    /// without either form of `W` in the file, `tied` (the word embeddings a projector is tied
+    /// to) if given.
+    pub fn from_keys(
+        p: &Prefix<'_>,
+        weight: &str,
+        bias: &str,
+        (out_dim, in_dim): (usize, usize),
+        tied: Option<&Tensor2>,
+    ) -> Result<Self> {
+        let weight_q = format!("{weight}_q");
+        let w = if p.contains(&weight_q) {
+            Weight::StoredI8(StoredI8::load(p, weight, out_dim, in_dim)?)
+        } else {
+            match tied {
+                Some(tied) if !p.contains(weight) => Weight::F32(tied.clone()),
+                _ => Weight::F32(p.tensor(weight, (out_dim, in_dim))?),
+            }
+        };
         Ok(Linear {
-            weight: Weight::F32(p.tensor("weight", (out_dim, in_dim))?),
-            bias: p.tensor("bias", out_dim)?,
+            key: p.key(weight),
+            weight: w,
+            bias: p.tensor(bias, out_dim)?,
         })
     }
 
@@ -61,6 +160,25 @@ impl Linear {
         }
     }
 
+    /// Moves int8 weights stored in another layout than `layout` into it (a copy; the same
+    /// integers).
+    pub fn move_to_i8_layout(&mut self, layout: I8Layout) {
+        if let Weight::StoredI8(w) = &self.weight {
+            if w.layout != layout {
+                self.weight = Weight::I8(w.rows().to_layout(layout));
+            }
+        }
+    }
+
+    /// `W` in int8, if it is.
+    pub fn i8_rows(&self) -> Option<I8Rows<'_>> {
+        match &self.weight {
+            Weight::I8(w) => Some(w.rows()),
+            Weight::StoredI8(w) => Some(w.rows()),
+            Weight::F32(_) | Weight::Bf16(_) => None,
+        }
+    }
+
     /// `y ← x·Wᵀ + b`, for `x: [rows, in]` and `y: [rows, out]`.
     pub fn forward(&self, k: &Kernels, x: ArrayView2<'_, f32>, y: ArrayViewMut2<'_, f32>) {
         let rows = x.nrows();
@@ -76,6 +194,7 @@ impl Linear {
                 k.linear_bf16(flat(x), w, b, flat_mut(y), rows)
             }
             Weight::I8(w) => k.linear_i8(flat(x), w.rows(), b, flat_mut(y), rows),
+            Weight::StoredI8(w) => k.linear_i8(flat(x), w.rows(), b, flat_mut(y), rows),
         }
     }
 }

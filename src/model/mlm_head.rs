@@ -16,7 +16,7 @@ use ndarray::{Array2, ArrayView2};
 use super::config::{Activation, Config};
 use super::flat_mut;
 use super::layer_norm::LayerNorm;
-use super::linear::{Linear, Weight};
+use super::linear::Linear;
 use crate::weights::{Prefix, Tensor2};
 use crate::Result;
 
@@ -66,14 +66,19 @@ impl MlmHead {
         })
     }
 
-    /// Whether `root` holds a DistilBERT MLM head.
+    /// Whether `root` holds a DistilBERT MLM head (its transform in f32 or int8).
     pub fn present_distilbert(root: &Prefix<'_>) -> bool {
-        root.contains("vocab_transform.weight")
+        ["vocab_transform.weight", "vocab_transform.weight_q"]
+            .iter()
+            .any(|key| root.contains(key))
     }
 
-    /// Whether `root` holds a BERT MLM head.
+    /// Whether `root` holds a BERT MLM head (its transform in f32 or int8).
     pub fn present_bert(root: &Prefix<'_>) -> bool {
-        root.contains("cls.predictions.transform.dense.weight")
+        let dense = "cls.predictions.transform.dense";
+        ["weight", "weight_q"]
+            .iter()
+            .any(|w| root.contains(&format!("{dense}.{w}")))
     }
 
     /// The logits `[rows, vocab]` for the hidden states `x: [rows, dim]` (row-major).
@@ -97,13 +102,5 @@ fn projector(
     c: &Config,
     tied: &Tensor2,
 ) -> Result<Linear> {
-    let weight = if p.contains(weight) {
-        p.tensor(weight, (c.vocab_size, c.dim))?
-    } else {
-        tied.clone()
-    };
-    Ok(Linear {
-        weight: Weight::F32(weight),
-        bias: p.tensor(bias, c.vocab_size)?,
-    })
+    Linear::from_keys(p, weight, bias, (c.vocab_size, c.dim), Some(tied))
 }

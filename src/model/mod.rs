@@ -200,19 +200,57 @@ impl Model {
             layers,
             mlm_head,
         };
+        // A checkpoint from `distil quantize` is used as it was written: its int8 layers in
+        // int8, the layers it kept as they are.
+        let stored_i8 = model.linears().any(|l| l.i8_rows().is_some());
         match dtype {
+            _ if stored_i8 && dtype != Dtype::Int8 => {
+                return Err(Error::weights(
+                    weights.path(),
+                    format!("holds int8 weights (written by distil quantize); load it with --dtype int8, not {dtype}"),
+                ))
+            }
             Dtype::F32 => {}
             Dtype::Bf16 => model.linears_mut().for_each(Linear::round_to_bf16),
-            Dtype::Int8 => {
+            Dtype::Int8 if stored_i8 => {
                 let layout = model.kernels.i8_layout();
-                model.linears_mut().for_each(|l| l.quantize_to_i8(layout))
+                model.linears_mut().for_each(|l| l.move_to_i8_layout(layout))
             }
+            Dtype::Int8 => model.quantize_linears(|_| true),
         }
         Ok(model)
     }
 
+    /// Quantizes to int8 the f32 linear layers whose weight key `which` accepts (the dtype becomes
+    /// int8, with the others left as they are), in the kernels' layout.
+    pub(crate) fn quantize_linears(&mut self, which: impl Fn(&str) -> bool) {
+        let layout = self.kernels.i8_layout();
+        self.dtype = Dtype::Int8;
+        self.linears_mut()
+            .filter(|l| which(&l.key))
+            .for_each(|l| l.quantize_to_i8(layout))
+    }
+
+    /// The weight keys of the linear layers, in [`Model::linears`]' order.
+    pub fn linear_keys(&self) -> Vec<String> {
+        self.linears().map(|l| l.key.clone()).collect()
+    }
+
     /// Every linear layer: each block's four projections and two feed-forward layers, then the
     /// MLM head's transform and projector.
+    pub(crate) fn linears(&self) -> impl Iterator<Item = &Linear> {
+        let layers = self.layers.iter().flat_map(|l| {
+            let (a, f) = (&l.attention, &l.ffn);
+            [&a.q_lin, &a.k_lin, &a.v_lin, &a.out_lin, &f.lin1, &f.lin2]
+        });
+        let head = self
+            .mlm_head
+            .iter()
+            .flat_map(|h| [&h.vocab_transform, &h.vocab_projector]);
+        layers.chain(head)
+    }
+
+    /// [`Model::linears`], to change them.
     fn linears_mut(&mut self) -> impl Iterator<Item = &mut Linear> {
         let layers = self.layers.iter_mut().flat_map(|l| {
             let (a, f) = (&mut l.attention, &mut l.ffn);
@@ -254,7 +292,7 @@ impl Model {
         self.dtype
     }
 
-    /// The dtype most of the checkpoint's bytes are stored in (`f32`, `f16` or `bf16`).
+    /// The dtype most of the checkpoint's bytes are stored in (`f32`, `f16`, `bf16` or `int8`).
     pub fn stored_dtype(&self) -> &'static str {
         self.stored_dtype
     }
