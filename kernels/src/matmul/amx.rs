@@ -452,26 +452,55 @@ impl Task<'_> {
         part: Range<usize>,
         y: &mut YBlock<'_>,
     ) {
-        let (tokens, cols) = (y.rows(), self.bias.len());
-        for segment in part {
-            let (t, r) = (segment / ROWS, segment % ROWS);
-            let (i, j) = (i0 + t / 2 * ROWS + r, j0 + t % 2 * ROWS);
-            if i >= tokens.end || j >= cols {
-                continue;
+        for (t, tile) in sums.iter().enumerate() {
+            let rows = part.start.max(t * ROWS)..part.end.min((t + 1) * ROWS);
+            if !rows.is_empty() {
+                let (i, j) = (i0 + t / 2 * ROWS, j0 + t % 2 * ROWS);
+                let rows = rows.start - t * ROWS..rows.end - t * ROWS;
+                self.finish_tile(tile, rows, (i, j), y);
             }
-            let j = j..(j + ROWS).min(cols);
-            let (w_scale, w_sum, bias) = (
-                &self.w.scale[j.clone()],
-                &self.w.sums[j.clone()],
-                &self.bias[j.clone()],
-            );
-            let TokenQuant { scale, zero, .. } = self.tokens[i];
-            let sums = &sums[t][r * ROWS..][..j.len()];
-            let out = &mut y.row(i)[j];
-            for ((((y, &sum), &sw), &ws), &b) in
-                out.iter_mut().zip(sums).zip(w_scale).zip(w_sum).zip(bias)
-            {
-                *y = dequantize(sum, scale, zero, sw, ws, b);
+        }
+    }
+
+    /// Rows `rows` of one tile of sums, whose first token is `i` and first column `j`: a whole
+    /// tile's 16 columns in straight-line code (one vector), with the rows' of `W` scales, sums
+    /// and bias held across its tokens; the last columns of a layer whose width is not a multiple
+    /// of 16 through the general loop.
+    #[inline(always)]
+    fn finish_tile(
+        &self,
+        tile: &[i32; ROWS * ROWS],
+        rows: Range<usize>,
+        (i, j): (usize, usize),
+        y: &mut YBlock<'_>,
+    ) {
+        let cols = self.bias.len();
+        let tokens = y.rows().end.saturating_sub(i).min(rows.end);
+        let rows = rows.start..tokens.max(rows.start);
+        if j >= cols {
+            return;
+        }
+        if j + ROWS <= cols {
+            let w_scale: &[f32; ROWS] = self.w.scale[j..j + ROWS].try_into().unwrap();
+            let w_sum: &[i32; ROWS] = self.w.sums[j..j + ROWS].try_into().unwrap();
+            let bias: &[f32; ROWS] = self.bias[j..j + ROWS].try_into().unwrap();
+            for r in rows {
+                let TokenQuant { scale, zero, .. } = self.tokens[i + r];
+                let sums: &[i32; ROWS] = tile[r * ROWS..][..ROWS].try_into().unwrap();
+                let out: &mut [f32; ROWS] = (&mut y.row(i + r)[j..j + ROWS]).try_into().unwrap();
+                for e in 0..ROWS {
+                    out[e] = dequantize(sums[e], scale, zero, w_scale[e], w_sum[e], bias[e]);
+                }
+            }
+        } else {
+            let (w_scale, w_sum, bias) = (&self.w.scale[j..], &self.w.sums[j..], &self.bias[j..]);
+            for r in rows {
+                let TokenQuant { scale, zero, .. } = self.tokens[i + r];
+                let sums = &tile[r * ROWS..][..cols - j];
+                let out = &mut y.row(i + r)[j..];
+                for (e, out) in out.iter_mut().enumerate() {
+                    *out = dequantize(sums[e], scale, zero, w_scale[e], w_sum[e], bias[e]);
+                }
             }
         }
     }
