@@ -3,7 +3,7 @@
 //!
 //! [`quantize_dir`] writes a model directory whose `model.safetensors` holds the linear layers in
 //! int8 as the kernels read them (`{key}_q`: the panels of [`distil_kernels::quant::I8Weights`],
-//! `{key}_scale`: each row's scale; see [`crate::model::linear::StoredI8`]) and every other tensor
+//! `{key}_scale`: each row's scale; see `StoredI8` in `src/model/linear.rs`) and every other tensor
 //! as the source has it. Loading it (`--dtype int8`) reads the panels in place, with no
 //! quantizing at load; on a CPU that wants the other layout (AMX's 16-row panels against the
 //! vectors' 8) they are moved once, at load, to the same integers. Layers named in `keep` stay

@@ -231,7 +231,8 @@ impl Model {
             .for_each(|l| l.quantize_to_i8(layout))
     }
 
-    /// The weight keys of the linear layers, in [`Model::linears`]' order.
+    /// The weight keys of the linear layers: each block's four projections and two feed-forward
+    /// layers, then the MLM head's transform and projector.
     pub fn linear_keys(&self) -> Vec<String> {
         self.linears().map(|l| l.key.clone()).collect()
     }
