@@ -54,7 +54,7 @@ pub fn all_kernels() -> Vec<Kernels> {
 
 /// Every kernels of [`all_kernels`] with every way of multiplying bytes ([`I8Dot`]) this CPU has
 /// for it: the int8 paths to compare. A way the CPU lacks (AMX or VNNI on most machines) is left
-/// out silently: its loops are tested on every CPU through emulation (`amx.rs`, the `*_16_lanes`
+/// out silently: its loops are tested on every CPU through emulation (`amx/`, the `*_16_lanes`
 /// tests).
 pub fn i8_kernels() -> Vec<Kernels> {
     let mut ways: Vec<Kernels> = Vec::new();

@@ -19,7 +19,7 @@
 //! `YBlock` (`blocks.rs`), never through a slice that spans another's.
 //!
 //! `linear_i8` runs on the same tiles over quads of bytes (`quads.rs`), or, where the CPU has AMX,
-//! on its tile registers (`amx.rs`).
+//! on its tile registers (`amx/`: the loops, and `amx/tiles.rs` the tile unit).
 
 #[cfg(target_arch = "x86_64")]
 mod amx;
@@ -177,7 +177,7 @@ impl Kernels {
     }
 }
 
-/// The AMX tiles (`amx.rs`), `x` quantized with AVX-512.
+/// The AMX tiles (`amx/`), `x` quantized with AVX-512.
 ///
 /// # Safety
 /// The CPU must have AMX-INT8 and AVX-512 F, and the OS must let this process use the tiles.
