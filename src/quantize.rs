@@ -20,6 +20,7 @@ use ndarray::{ArrayView1, Axis};
 use safetensors::tensor::TensorView;
 use safetensors::Dtype as StoredDtype;
 
+use crate::pipelines::masked_lm::top_k;
 use crate::weights::Weights;
 use crate::{Dtype, Engine, Error, Options, Result};
 
@@ -173,13 +174,15 @@ pub fn sensitivity(dir: &Path, texts: &[String], options: &Options) -> Result<Ve
     let max = reference.max_length();
     let ids: Vec<Vec<u32>> = texts.iter().map(|t| reference.encode(t, max).ids).collect();
     let batch: Vec<&[u32]> = ids.iter().map(Vec::as_slice).collect();
-    let outputs = |engine: &Engine| -> Result<(ndarray::Array2<f32>, Option<Vec<usize>>)> {
+    let outputs = |engine: &Engine| -> Result<(ndarray::Array2<f32>, Option<Vec<u32>>)> {
         let hidden = engine.forward(&batch)?;
         let top1 = match engine.model().has_mlm_head() {
             true => {
                 let rows: Vec<usize> = (0..hidden.states().nrows()).collect();
                 let logits = engine.mlm_logits(&hidden, &rows)?;
-                Some(logits.axis_iter(Axis(0)).map(|row| argmax(row)).collect())
+                // The pipeline's top-1 (ties to the lower id).
+                let top1 = |row| top_k(row, 1, None)[0].0;
+                Some(logits.axis_iter(Axis(0)).map(top1).collect())
             }
             false => None,
         };
@@ -211,19 +214,6 @@ pub fn sensitivity(dir: &Path, texts: &[String], options: &Options) -> Result<Ve
     found.sort_by(|a, b| a.mean_cosine.total_cmp(&b.mean_cosine));
     found.extend(all);
     Ok(found)
-}
-
-fn argmax(row: ArrayView1<'_, f32>) -> usize {
-    row.iter()
-        .enumerate()
-        .fold((0, f32::NEG_INFINITY), |best, (i, &v)| {
-            if v > best.1 {
-                (i, v)
-            } else {
-                best
-            }
-        })
-        .0
 }
 
 fn cosine(a: ArrayView1<'_, f32>, b: ArrayView1<'_, f32>) -> f64 {
