@@ -33,6 +33,9 @@ use crate::Isa;
 #[cfg(test)]
 use tiles::Emulated;
 use tiles::{Amx, Tiles, ROWS, ROW_BYTES};
+/// A block's sums, as its four tiles of `C` leave the tile unit.
+type Sums = [[i32; ROWS * ROWS]; 4];
+
 /// Rows of sums in a block's four tiles: the epilogue's unit of work.
 const SEGMENTS: usize = 4 * ROWS;
 
@@ -153,11 +156,7 @@ impl Task<'_> {
             } else {
                 (&mut odd, &even)
             };
-            let mut finish_before = |part: Range<usize>| {
-                if let Some(corner) = pending {
-                    self.finish(before, corner, part, &mut y);
-                }
-            };
+            let before = pending.map(|corner| (before, corner));
             let (a, b) = (
                 &self.bytes[i * self.stride..],
                 &self.w.q[j / ROWS * panel_len..],
@@ -166,17 +165,11 @@ impl Task<'_> {
             // SAFETY: configured tiles (above).
             unsafe {
                 match (two_a, two_b) {
-                    (true, true) => {
-                        self.block::<U, true, true>(unit, a, b, sums, &mut finish_before)
-                    }
-                    (true, false) => {
-                        self.block::<U, true, false>(unit, a, b, sums, &mut finish_before)
-                    }
-                    (false, true) => {
-                        self.block::<U, false, true>(unit, a, b, sums, &mut finish_before)
-                    }
+                    (true, true) => self.block::<U, true, true>(unit, a, b, sums, before, &mut y),
+                    (true, false) => self.block::<U, true, false>(unit, a, b, sums, before, &mut y),
+                    (false, true) => self.block::<U, false, true>(unit, a, b, sums, before, &mut y),
                     (false, false) => {
-                        self.block::<U, false, false>(unit, a, b, sums, &mut finish_before)
+                        self.block::<U, false, false>(unit, a, b, sums, before, &mut y)
                     }
                 }
             }
@@ -196,7 +189,8 @@ impl Task<'_> {
 
     /// The sums of 16 or 32 tokens (from `a`) by 16 or 32 rows of `W` (from `b`), over all of
     /// `k`, into `sums` (tile `C` `t` holds tokens `t / 2` and rows `t % 2`); after each 64 values
-    /// of `k`, `between` is called with its share of the [`SEGMENTS`] (all of them, once).
+    /// of `k`, its share of the [`SEGMENTS`] of the block `before` (its sums and corner) is
+    /// finished into `y` (all of them, once).
     ///
     /// # Safety
     /// Configured tiles.
@@ -206,8 +200,9 @@ impl Task<'_> {
         unit: &mut U,
         a: &[u8],
         b: &[i8],
-        sums: &mut [[i32; ROWS * ROWS]; 4],
-        between: &mut impl FnMut(Range<usize>),
+        sums: &mut Sums,
+        before: Option<(&Sums, (usize, usize))>,
+        y: &mut YBlock<'_>,
     ) {
         let (stride, panel_len) = (self.stride, self.w.layout.panel_len(self.w.k));
         let steps = stride / ROW_BYTES;
@@ -235,7 +230,10 @@ impl Task<'_> {
                         unit.dot::<3, 5, 7>();
                     }
                 }
-                between(step * SEGMENTS / steps..(step + 1) * SEGMENTS / steps);
+                if let Some((sums, corner)) = before {
+                    let part = step * SEGMENTS / steps..(step + 1) * SEGMENTS / steps;
+                    self.finish(sums, corner, part, y);
+                }
             }
             let [s0, s1, s2, s3] = sums;
             unit.store::<0>(s0);
@@ -252,7 +250,7 @@ impl Task<'_> {
     #[inline(always)]
     fn finish(
         &self,
-        sums: &[[i32; ROWS * ROWS]; 4],
+        sums: &Sums,
         (i0, j0): (usize, usize),
         part: Range<usize>,
         y: &mut YBlock<'_>,
@@ -292,10 +290,10 @@ impl Task<'_> {
             for r in rows {
                 let TokenQuant { scale, zero, .. } = self.tokens[i + r];
                 let sums: &[i32; ROWS] = tile[r * ROWS..][..ROWS].try_into().unwrap();
-                let out: &mut [f32; ROWS] = (&mut y.row(i + r)[j..j + ROWS]).try_into().unwrap();
-                for e in 0..ROWS {
-                    out[e] = dequantize(sums[e], scale, zero, w_scale[e], w_sum[e], bias[e]);
-                }
+                let row: [f32; ROWS] = std::array::from_fn(|e| {
+                    dequantize(sums[e], scale, zero, w_scale[e], w_sum[e], bias[e])
+                });
+                y.row(i + r)[j..j + ROWS].copy_from_slice(&row);
             }
         } else {
             let (w_scale, w_sum, bias) = (&self.w.scale[j..], &self.w.sums[j..], &self.bias[j..]);
