@@ -130,10 +130,12 @@ pub(super) struct Task<'a> {
 }
 
 impl Task<'_> {
-    /// `y`'s block, 32 tokens by 32 rows of `W` at a time. The tiles compute one block while the
-    /// vectors dequantize the one before (its sums kept in the other of two buffers), a few rows
-    /// between the products of each 64 values of `k`: the tile unit works on its own, so the
-    /// epilogue costs little more than the instructions that issue the products.
+    /// `y`'s block, 32 tokens by 32 rows of `W` at a time. A block's sums stay in the tiles until
+    /// the next block needs them: its first products store them tile by tile, each just before
+    /// the tile takes its first new product (so the tile unit never waits for all four to
+    /// drain), and the vectors dequantize them between the next block's products, a few rows
+    /// after each 64 values of `k`: the tile unit works on its own, so the epilogue costs little
+    /// more than the instructions that issue the products.
     ///
     /// # Safety
     /// The CPU must have `U`'s instructions.
@@ -144,24 +146,20 @@ impl Task<'_> {
         let corners = (0..cols)
             .step_by(2 * ROWS)
             .flat_map(|j| tokens.clone().step_by(2 * ROWS).map(move |i| (i, j)));
-        let [mut even, mut odd] = [[[0i32; ROWS * ROWS]; 4]; 2];
-        // The corner of the block whose sums wait in the buffer the tiles are not writing.
-        let mut pending: Option<(usize, usize)> = None;
+        let mut sums = [[0i32; ROWS * ROWS]; 4];
+        // The corner of the block whose sums are in the tiles.
+        let mut in_tiles: Option<(usize, usize)> = None;
         // SAFETY: the caller guarantees `U`'s instructions; then the tiles are configured until
         // `release`.
         unsafe { unit.configure() };
-        for (n, (i, j)) in corners.enumerate() {
-            let (sums, before) = if n % 2 == 0 {
-                (&mut even, &odd)
-            } else {
-                (&mut odd, &even)
-            };
-            let before = pending.map(|corner| (before, corner));
+        for (i, j) in corners {
             let (a, b) = (
                 &self.bytes[i * self.stride..],
                 &self.w.q[j / ROWS * panel_len..],
             );
             let (two_a, two_b) = (tokens.end - i > ROWS, cols - j > ROWS);
+            let before = in_tiles;
+            let sums = &mut sums;
             // SAFETY: configured tiles (above).
             unsafe {
                 match (two_a, two_b) {
@@ -173,24 +171,28 @@ impl Task<'_> {
                     }
                 }
             }
-            pending = Some((i, j));
+            in_tiles = Some((i, j));
+        }
+        if let Some(corner) = in_tiles {
+            let [s0, s1, s2, s3] = &mut sums;
+            // SAFETY: configured tiles (above).
+            unsafe {
+                unit.store::<0>(s0);
+                unit.store::<1>(s1);
+                unit.store::<2>(s2);
+                unit.store::<3>(s3);
+            }
+            self.finish(&sums, corner, 0..SEGMENTS, &mut y);
         }
         // SAFETY: configured tiles (above).
         unsafe { unit.release() };
-        if let Some(corner) = pending {
-            let last = if (cols.div_ceil(2 * ROWS) * tokens.len().div_ceil(2 * ROWS)) % 2 == 1 {
-                &even
-            } else {
-                &odd
-            };
-            self.finish(last, corner, 0..SEGMENTS, &mut y);
-        }
     }
 
     /// The sums of 16 or 32 tokens (from `a`) by 16 or 32 rows of `W` (from `b`), over all of
-    /// `k`, into `sums` (tile `C` `t` holds tokens `t / 2` and rows `t % 2`); after each 64 values
-    /// of `k`, its share of the [`SEGMENTS`] of the block `before` (its sums and corner) is
-    /// finished into `y` (all of them, once).
+    /// `k`, left in the tiles (tile `C` `t` holds tokens `t / 2` and rows `t % 2`). The tiles
+    /// hold the sums of the block at `before` (its corner), if any: they are stored to `sums`
+    /// as the first products need their tiles, and, after each 64 values of `k`, a share of
+    /// their [`SEGMENTS`] is finished into `y` (all of them, once).
     ///
     /// # Safety
     /// Configured tiles.
@@ -201,45 +203,59 @@ impl Task<'_> {
         a: &[u8],
         b: &[i8],
         sums: &mut Sums,
-        before: Option<(&Sums, (usize, usize))>,
+        before: Option<(usize, usize)>,
         y: &mut YBlock<'_>,
     ) {
         let (stride, panel_len) = (self.stride, self.w.layout.panel_len(self.w.k));
         let steps = stride / ROW_BYTES;
+        // Stores tile `C`'s sums of the block before (if any) to `sums[C]`, then zeroes it.
+        // SAFETY (of each use): configured tiles.
+        macro_rules! take_tile {
+            ($c:literal) => {
+                if before.is_some() {
+                    unit.store::<$c>(&mut sums[$c]);
+                }
+                unit.zero::<$c>();
+            };
+        }
         // SAFETY: the caller guarantees configured tiles; the loads assert their lengths.
         unsafe {
-            unit.zero::<0>();
-            unit.zero::<1>();
-            unit.zero::<2>();
-            unit.zero::<3>();
             for step in 0..steps {
                 let p = step * ROW_BYTES;
+                let first = step == 0;
                 // Each load as late as can be: tiles are not renamed, so a load waits for the
                 // products that read the tile before.
                 unit.load_a::<4>(&a[p..], stride);
                 unit.load_b::<6>(&b[p * ROWS..]);
+                if first {
+                    take_tile!(0);
+                }
                 unit.dot::<0, 4, 6>();
+                if first {
+                    take_tile!(1);
+                }
                 if TWO_B {
                     unit.load_b::<7>(&b[panel_len + p * ROWS..]);
                     unit.dot::<1, 4, 7>();
                 }
+                if first {
+                    take_tile!(2);
+                }
                 if TWO_A {
                     unit.load_a::<5>(&a[ROWS * stride + p..], stride);
                     unit.dot::<2, 5, 6>();
-                    if TWO_B {
-                        unit.dot::<3, 5, 7>();
-                    }
                 }
-                if let Some((sums, corner)) = before {
+                if first {
+                    take_tile!(3);
+                }
+                if TWO_A && TWO_B {
+                    unit.dot::<3, 5, 7>();
+                }
+                if let Some(corner) = before {
                     let part = step * SEGMENTS / steps..(step + 1) * SEGMENTS / steps;
                     self.finish(sums, corner, part, y);
                 }
             }
-            let [s0, s1, s2, s3] = sums;
-            unit.store::<0>(s0);
-            unit.store::<1>(s1);
-            unit.store::<2>(s2);
-            unit.store::<3>(s3);
         }
     }
 
