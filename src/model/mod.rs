@@ -33,7 +33,7 @@ use embeddings::Embeddings;
 use linear::Linear;
 use mlm_head::MlmHead;
 use profile::{Op, Profiler};
-use scratch::Scratch;
+use scratch::{Scratch, ScratchPool};
 
 /// The elements of an activation, row-major, for the kernels (which take contiguous slices).
 ///
@@ -61,6 +61,8 @@ pub struct Model {
     stored_dtype: &'static str,
     /// The scan of the weights for NaN and infinities, run when an output is not finite.
     finite: FiniteCheck,
+    /// Activation buffers kept between forward passes.
+    scratch: ScratchPool,
 }
 
 /// The last hidden states of a batch: its sequences' token rows one after another, unpadded.
@@ -194,6 +196,7 @@ impl Model {
             dtype,
             stored_dtype: weights.dominant_dtype(),
             finite: weights.finite_check(),
+            scratch: ScratchPool::default(),
             config,
             kernels,
             embeddings,
@@ -376,7 +379,7 @@ impl Model {
             seqs.push(start..ids.len());
         }
         let rows = ids.len();
-        let mut scratch = Scratch::new(c, rows);
+        let mut scratch = Scratch::new(c, rows, &self.scratch);
 
         // Embeddings: x = LayerNorm(word + position (+ token type)).
         let mut x = Array2::zeros((rows, c.dim)); // [rows, dim]
@@ -387,6 +390,7 @@ impl Model {
         for layer in &self.layers {
             layer.forward(k, &mut x, &seqs, &mut scratch, parts, prof); // [rows, dim]
         }
+        scratch.recycle(&self.scratch);
         Hidden { states: x, seqs }
     }
 
