@@ -12,7 +12,7 @@
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, SamplingMode, Throughput};
 use distil_kernels::quant::I8Weights;
 use distil_kernels::{Bf16Dot, I8Dot, Isa, Kernels};
-use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis, Slice};
+use ndarray::{Array2, Axis, Slice};
 use std::hint::black_box;
 
 /// Every instruction set this CPU runs.
@@ -253,43 +253,37 @@ fn linear_i8(c: &mut Criterion) {
     }
 }
 
-/// Attention's two products per head, on strided views of the `[128, 768]` q, k, v matrices as
-/// the model has them: scores `Q_h·K_hᵀ` (128×64×128) and context `P_h·V_h` (128×128×64), for
-/// all 12 heads, on one thread.
-fn attention_gemm(c: &mut Criterion) {
-    let (seq, dim, heads) = (128, 768, 12);
+/// Attention of every head (`softmax(q_h·k_hᵀ/8)·v_h`) on strided views of the `[seq, 768]` q, k,
+/// v matrices as the model has them, 12 heads of 64 at 128 and 512 tokens, on one thread.
+fn attention(c: &mut Criterion) {
+    let (dim, heads) = (768, 12);
     let head_dim = dim / heads;
-    let matrix = |scale| Array2::from_shape_vec((seq, dim), values(seq * dim, scale)).unwrap();
-    let (q, k, v) = (matrix(1.0), matrix(1.0), matrix(1.0));
-    let probs = values(heads * seq * seq, 1.0);
-    let mut scores = vec![0.0; heads * seq * seq];
-    let mut context = Array2::<f32>::zeros((seq, dim));
     let head = |h: usize| Slice::from(h * head_dim..(h + 1) * head_dim);
-    let flops = (2 * heads * seq * head_dim * seq) as u64;
     for kernels in supported() {
-        let mut group = c.benchmark_group(format!("gemm/{}", kernels.isa()));
+        let mut group = c.benchmark_group(format!("attention/{}", kernels.isa()));
         group.sample_size(10).sampling_mode(SamplingMode::Flat);
-        group.throughput(Throughput::Elements(flops));
-        group.bench_function(format!("{heads}x{seq}x{head_dim}x{seq}"), |b| {
-            b.iter(|| {
-                for (h, s) in scores.chunks_exact_mut(seq * seq).enumerate() {
-                    let qh = q.slice_axis(Axis(1), head(h));
-                    let kh = k.slice_axis(Axis(1), head(h));
-                    let s = ArrayViewMut2::from_shape((seq, seq), s).unwrap();
-                    kernels.gemm(0.125, qh, kh.t(), 0.0, s);
-                }
-            })
-        });
-        group.bench_function(format!("{heads}x{seq}x{seq}x{head_dim}"), |b| {
-            b.iter(|| {
-                for (h, p) in probs.chunks_exact(seq * seq).enumerate() {
-                    let ph = ArrayView2::from_shape((seq, seq), p).unwrap();
-                    let vh = v.slice_axis(Axis(1), head(h));
-                    let out = context.slice_axis_mut(Axis(1), head(h));
-                    kernels.gemm(1.0, ph, vh, 0.0, out);
-                }
-            })
-        });
+        for seq in [128, 512] {
+            let matrix = || Array2::from_shape_vec((seq, dim), values(seq * dim, 1.0)).unwrap();
+            let (q, k, v) = (matrix(), matrix(), matrix());
+            let mut context = Array2::<f32>::zeros((seq, dim));
+            let mut scratch = vec![0.0; kernels.attention_scratch(seq, seq, head_dim, head_dim)];
+            group.throughput(Throughput::Elements(
+                (4 * heads * seq * seq * head_dim) as u64,
+            ));
+            group.bench_function(format!("{heads}x{seq}x{head_dim}"), |b| {
+                b.iter(|| {
+                    for h in 0..heads {
+                        let (qh, kh, vh) = (
+                            q.slice_axis(Axis(1), head(h)),
+                            k.slice_axis(Axis(1), head(h)),
+                            v.slice_axis(Axis(1), head(h)),
+                        );
+                        let out = context.slice_axis_mut(Axis(1), head(h));
+                        kernels.attention(0.125, qh, kh, vh, out, &mut scratch);
+                    }
+                })
+            });
+        }
         group.finish();
     }
 }
@@ -303,6 +297,6 @@ criterion_group!(
     gather,
     linear,
     linear_bf16,
-    attention_gemm
+    attention
 );
 criterion_main!(benches);

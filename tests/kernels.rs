@@ -6,11 +6,12 @@
 //! | softmax | `|Δ| ≤ (1e-6 + n·ε/4)·|y| + MIN_POSITIVE` (`n` the row length: the scalar sum's own rounding) |
 //! | layernorm, add+layernorm | `|Δ| ≤ |γ|·(2e-6·max(1, |x̂|) + √n·ε·|μ|/σ) + 2e-6·|β|` (`μ`, `σ` the row's mean and deviation) |
 //! | gelu | `|Δ| ≤ 2e-7·max(1, |x|)` |
+//! | attention | `|Δ| ≤ 2(1e-6 + n·ε/4)·Σ_j p_j·|v_jc|` (`n` keys; the softmax's bound, weighted by `v`) |
 //! | linear | none: bit for bit, on 1 and 2 threads |
 //!
-//! gemm is held to `|Δ| ≤ 2k·ε·(Σ_p |a_ip·b_pj|)` (`k` the inner dimension, scaled by α and β) against
-//! an f64 product, on the scalar path as on the packed one (so the two are within twice that of each
-//! other); linear's scalar twin to `|Δ| ≤ γ_{k+1}·(Σ_p |x_ip·w_jp| + |b_j|)` against f64, with
+//! attention is held to `|Δ| ≤ 2(1e-6 + n·ε/4)·Σ_j p_j·|v_jc|` against the scalar spec (its scores
+//! are the spec's bit for bit; the softmax's bound carries through the weighted sum), and on every
+//! path to the same plus the scores' rounding against f64; linear's scalar twin to `|Δ| ≤ γ_{k+1}·(Σ_p |x_ip·w_jp| + |b_j|)` against f64, with
 //! `γ_n = n·u/(1 - n·u)` and `u = 2⁻²⁴` (its `k` fused multiply-adds and the bias add each round
 //! once); and GELU on every instruction set against `erf` computed in f64 from a series.
 //!
@@ -477,132 +478,161 @@ fn gelu_is_close_to_f64_on_every_isa() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Matrix products
+// Attention
 
-/// `C ← α·A·B + β·C` in f64 from the views' raw parts, and the error scale `Σ_p |a_ip·b_pj|`.
-struct Reference {
-    c: Vec<f64>,
-    scale: Vec<f64>,
+/// Queries, keys, head width and `v` width of the attention cases: one query or key, the shapes
+/// around the tiles (8 queries, 16 or 48 keys), widths that are not multiples of 8 or 16, and the
+/// model's heads (64 wide, 12 to 300 tokens).
+const ATTENTION_CASES: [(usize, usize, usize, usize); 9] = [
+    (1, 1, 1, 1),
+    (1, 12, 64, 64),
+    (5, 7, 3, 10),
+    (12, 12, 64, 64),
+    (8, 48, 16, 16),
+    (17, 33, 13, 17),
+    (40, 129, 32, 32),
+    (128, 128, 64, 64),
+    (9, 300, 64, 48),
+];
+
+/// One attention case's inputs, each a column slice of a wider matrix (as a head is of the
+/// model's `q`, `k`, `v`), and the f64 facts its bounds need.
+struct AttentionCase {
+    shape: (usize, usize, usize, usize),
+    q: Vec<f32>,
+    k: Vec<f32>,
+    v: Vec<f32>,
+    scale: f32,
 }
 
-/// One gemm case: shapes, how A and B are laid out, α and β.
-#[derive(Clone, Copy, Debug)]
-struct GemmCase {
-    m: usize,
-    k: usize,
-    n: usize,
-    /// A is stored transposed (`k × m`) and viewed through `.t()`.
-    a_transposed: bool,
-    /// B and C sit inside wider buffers (row strides larger than their widths).
-    padded: bool,
-    alpha: f32,
-    beta: f32,
-}
+/// Extra columns around each head: the views' row strides exceed their widths.
+const LEFT: usize = 2;
+const RIGHT: usize = 3;
 
-fn gemm_cases() -> Vec<GemmCase> {
-    let shapes = [
-        (1, 1, 1),
-        (2, 3, 4),
-        (7, 9, 15),
-        (17, 51, 100),
-        (12, 64, 128),
-        (33, 100, 17),
-        (64, 257, 48),
-    ];
-    let mut cases = Vec::new();
-    for (m, k, n) in shapes {
-        for a_transposed in [false, true] {
-            for padded in [false, true] {
-                for (alpha, beta) in [(1.0, 0.0), (1.0, 1.0), (0.5, 1.0), (-2.0, 0.0)] {
-                    cases.push(GemmCase {
-                        m,
-                        k,
-                        n,
-                        a_transposed,
-                        padded,
-                        alpha,
-                        beta,
-                    });
-                }
-            }
+impl AttentionCase {
+    fn new(rng: &mut Rng, shape: (usize, usize, usize, usize)) -> Self {
+        let (m, n, d, dv) = shape;
+        AttentionCase {
+            shape,
+            q: rng.vec(m * (LEFT + d + RIGHT), 2.0),
+            k: rng.vec(n * (LEFT + d + RIGHT), 2.0),
+            v: rng.vec(n * (LEFT + dv + RIGHT), 1.0),
+            scale: 1.0 / (d as f32).sqrt(),
         }
     }
-    cases
+
+    /// The head: columns `LEFT..LEFT + width` of a matrix with `rows` rows.
+    fn head(data: &[f32], rows: usize, width: usize) -> ArrayView2<'_, f32> {
+        let full = ArrayView2::from_shape((rows, LEFT + width + RIGHT), data).unwrap();
+        full.slice_axis_move(Axis(1), Slice::from(LEFT..LEFT + width))
+    }
+
+    /// `ctx` from `kernels` in the head columns of a wider matrix whose other columns hold NaN
+    /// (checked untouched), with a NaN-filled scratch.
+    fn run(&self, kernels: Kernels) -> Vec<f32> {
+        let (m, n, d, dv) = self.shape;
+        let width = LEFT + dv + RIGHT;
+        let mut out = vec![f32::NAN; m * width];
+        let mut full = ArrayViewMut2::from_shape((m, width), &mut out).unwrap();
+        let ctx = full.slice_axis_mut(Axis(1), Slice::from(LEFT..LEFT + dv));
+        let mut scratch = vec![f32::NAN; kernels.attention_scratch(m, n, d, dv)];
+        let (q, k) = (Self::head(&self.q, m, d), Self::head(&self.k, n, d));
+        let v = Self::head(&self.v, n, dv);
+        kernels.attention(self.scale, q, k, v, ctx, &mut scratch);
+        let mut head = Vec::with_capacity(m * dv);
+        for row in out.chunks_exact(width) {
+            assert!(row[..LEFT]
+                .iter()
+                .chain(&row[LEFT + dv..])
+                .all(|x| x.is_nan()));
+            head.extend_from_slice(&row[LEFT..LEFT + dv]);
+        }
+        head
+    }
+
+    /// In f64: `ctx`, and per element the scale of its error, `Σ_j p_j·|v_jc|`, and per query the
+    /// most any f32 score can be off (`γ_d·scale·Σ_t |q_t·k_jt|`, its chain's rounding).
+    fn reference(&self) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+        let (m, n, d, dv) = self.shape;
+        let (q, k) = (Self::head(&self.q, m, d), Self::head(&self.k, n, d));
+        let v = Self::head(&self.v, n, dv);
+        let gamma = |n: usize| n as f64 * f64::from(f32::EPSILON) / 2.0 * 1.01;
+        let (mut ctx, mut size, mut score_err) = (vec![], vec![], vec![]);
+        for q_i in q.rows() {
+            let (mut s, mut err) = (vec![0.0f64; n], 0.0f64);
+            for (s_j, k_j) in s.iter_mut().zip(k.rows()) {
+                let products = q_i
+                    .iter()
+                    .zip(k_j)
+                    .map(|(a, b)| f64::from(*a) * f64::from(*b));
+                let (dot, abs) = products.fold((0.0, 0.0), |(d, a), p| (d + p, a + p.abs()));
+                *s_j = dot * f64::from(self.scale);
+                err = err.max(gamma(d + 1) * abs * f64::from(self.scale));
+            }
+            let max = s.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let e: Vec<f64> = s.iter().map(|x| (x - max).exp()).collect();
+            let sum: f64 = e.iter().sum();
+            for c in 0..dv {
+                let column = v.column(c);
+                let weighted = e.iter().zip(column).map(|(e, x)| e / sum * f64::from(*x));
+                ctx.push(weighted.clone().sum());
+                size.push(weighted.map(f64::abs).sum());
+            }
+            score_err.push(err);
+        }
+        (ctx, size, score_err)
+    }
 }
 
 #[test]
-fn gemm_is_within_its_rounding_bound_of_f64_on_every_isa() {
-    let every = all_kernels();
+fn attention_simd_is_within_the_softmax_bound_of_the_scalar_spec() {
     let mut rng = Rng(4);
-    for case in gemm_cases() {
-        let GemmCase { m, k, n, .. } = case;
-        let a_data = rng.vec(m * k, 1.0);
-        let a_view = if case.a_transposed {
-            ArrayView2::from_shape((k, m), &a_data)
-                .unwrap()
-                .reversed_axes()
-        } else {
-            ArrayView2::from_shape((m, k), &a_data).unwrap()
-        };
-        let (b_stride, c_stride) = if case.padded { (n + 5, n + 3) } else { (n, n) };
-        let b_data = rng.vec(k * b_stride, 1.0);
-        let b_full = ArrayView2::from_shape((k, b_stride), &b_data).unwrap();
-        let b_view = b_full.slice_axis(Axis(1), Slice::from(0..n));
-        let c_start = rng.vec(m * c_stride, 1.0);
-
-        // The f64 reference and the error scale, from the same element rule as the views.
-        let a_at = |i: usize, p: usize| {
-            if case.a_transposed {
-                a_data[p * m + i]
-            } else {
-                a_data[i * k + p]
-            }
-        };
-        let mut reference = Reference {
-            c: vec![0.0; m * n],
-            scale: vec![0.0; m * n],
-        };
-        for i in 0..m {
-            for j in 0..n {
-                let (mut acc, mut scale) = (0.0f64, 0.0f64);
-                for p in 0..k {
-                    let prod = f64::from(a_at(i, p)) * f64::from(b_data[p * b_stride + j]);
-                    acc += prod;
-                    scale += prod.abs();
-                }
-                let c0 = f64::from(c_start[i * c_stride + j]);
-                reference.c[i * n + j] = f64::from(case.alpha) * acc + f64::from(case.beta) * c0;
-                reference.scale[i * n + j] =
-                    f64::from(case.alpha.abs()) * scale + f64::from(case.beta.abs()) * c0.abs();
+    for shape in ATTENTION_CASES {
+        let case = AttentionCase::new(&mut rng, shape);
+        let (_, n, _, dv) = shape;
+        let (_, size, _) = case.reference();
+        let want = case.run(Kernels::scalar());
+        for kernels in simd_kernels() {
+            // The scores are the spec's bit for bit; each probability is within the softmax's bound
+            // (`(1e-6 + n·ε/4)·p`, doubled for the product's own rounding) and the context adds
+            // them up weighted by |v|.
+            let tol = 2.0 * (1e-6 + n as f64 * f64::from(f32::EPSILON) / 4.0);
+            for (at, (got, want)) in case.run(kernels).iter().zip(&want).enumerate() {
+                let bound = tol * size[at] + 1e-30;
+                assert!(
+                    (f64::from(*got) - f64::from(*want)).abs() <= bound,
+                    "attention/{} {shape:?} ({}, {}): {got} against {want}",
+                    kernels.isa(),
+                    at / dv,
+                    at % dv
+                );
             }
         }
+    }
+}
 
-        for &kernels in &every {
-            let mut c = c_start.clone();
-            if case.beta == 0.0 {
-                // β = 0 means C is not read: NaN there must not leak into the result.
-                for i in 0..m {
-                    c[i * c_stride..i * c_stride + n].fill(f32::NAN);
-                }
-            }
-            let mut c_full = ArrayViewMut2::from_shape((m, c_stride), &mut c).unwrap();
-            let c_view = c_full.slice_axis_mut(Axis(1), Slice::from(0..n));
-            kernels.gemm(case.alpha, a_view, b_view, case.beta, c_view);
-            for i in 0..m {
-                for j in 0..c_stride {
-                    let got = c[i * c_stride + j];
-                    if j >= n {
-                        assert_eq!(got, c_start[i * c_stride + j], "padding written: {case:?}");
-                        continue;
-                    }
-                    let want = reference.c[i * n + j];
-                    let tol = 2.0 * k as f64 * f64::from(f32::EPSILON) * reference.scale[i * n + j];
-                    assert!(
-                        (f64::from(got) - want).abs() <= tol.max(1e-30),
-                        "gemm/{} {case:?} ({i}, {j}): got {got}, want {want}",
-                        kernels.isa()
-                    );
-                }
+#[test]
+fn attention_is_within_its_rounding_bound_of_f64_on_every_isa() {
+    let mut rng = Rng(5);
+    for shape in ATTENTION_CASES {
+        let case = AttentionCase::new(&mut rng, shape);
+        let (_, n, _, dv) = shape;
+        let (ctx, size, score_err) = case.reference();
+        for kernels in all_kernels() {
+            for (at, got) in case.run(kernels).iter().enumerate() {
+                // A score off by δ moves the weights by a factor within e^(±2δ); then the
+                // softmax's and the context's own roundings.
+                let rel =
+                    2.5 * score_err[at / dv] + 2e-6 + 2.0 * n as f64 * f64::from(f32::EPSILON);
+                let bound = rel * size[at] + 1e-30;
+                assert!(
+                    (f64::from(*got) - ctx[at]).abs() <= bound,
+                    "attention/{} {shape:?} ({}, {}): {got} against {}",
+                    kernels.isa(),
+                    at / dv,
+                    at % dv,
+                    ctx[at]
+                );
             }
         }
     }

@@ -14,11 +14,10 @@ pub enum Isa {
     Avx2,
     /// AVX-512 F (512-bit vectors, 16 lanes of f32).
     ///
-    /// Softmax, layer norm, GELU and the linear layer run at 16 lanes: the same generic bodies as
-    /// AVX2, over the 16-lane vector type (the unit tests also run those bodies at 16 lanes on
-    /// AVX2, through a two-vector stand-in). `gemm` stays on `matrixmultiply`'s AVX2/FMA
-    /// micro-kernel (it has no AVX-512 one), exactly as under `Avx2`. Gathers are plain copies on
-    /// every instruction set.
+    /// Softmax, layer norm, GELU, attention and the linear layer run at 16 lanes: the same generic
+    /// bodies as AVX2, over the 16-lane vector type (the unit tests also run those bodies at 16
+    /// lanes on AVX2, through a two-vector stand-in). Gathers are plain copies on every
+    /// instruction set.
     Avx512,
 }
 

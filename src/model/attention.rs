@@ -77,7 +77,7 @@ impl Attention {
     }
 
     /// `s.ctx ← concat_h(ctx_h)` from `s.q`, `s.k`, `s.v`, for every sequence of the batch (`seqs`
-    /// are row ranges), its heads in parallel.
+    /// are row ranges), its heads in parallel, each in its own scratch (`s.heads`).
     pub fn attend(&self, k: &Kernels, seqs: &[Range<usize>], s: &mut Scratch, prof: &Profiler) {
         let head_dim = self.q_lin.out_dim() / self.n_heads;
         let threads = rayon::current_num_threads();
@@ -89,30 +89,21 @@ impl Attention {
             let kk = s.k.slice_axis(Axis(0), tokens()); // [n, dim]
             let v = s.v.slice_axis(Axis(0), tokens()); // [n, dim]
             let mut ctx = s.ctx.slice_axis_mut(Axis(0), tokens()); // [n, dim]
-                                                                   // Head h is columns h·head_dim.. of q, k, v and ctx: each head writes its own
-                                                                   // columns of ctx, so the concatenation of the heads costs nothing.
+
+            // Head h is columns h·head_dim.. of q, k, v and ctx: each head writes its own columns
+            // of ctx, so the concatenation of the heads costs nothing.
+            let flops = 4.0 * (n * n * head_dim) as f64;
             ctx.axis_chunks_iter_mut(Axis(1), head_dim)
                 .into_par_iter()
+                .zip(s.heads.par_iter_mut())
                 .enumerate()
-                .for_each_init(Vec::new, |scores, (h, ctx_h)| {
+                .for_each(|(h, (ctx_h, scratch))| {
                     let cols = || Slice::from(h * head_dim..(h + 1) * head_dim);
                     let q_h = q.slice_axis(Axis(1), cols()); // [n, head_dim]
                     let k_h = kk.slice_axis(Axis(1), cols()); // [n, head_dim]
                     let v_h = v.slice_axis(Axis(1), cols()); // [n, head_dim]
-
-                    // Exactly n·n floats, so the [n, n] views below cannot fail.
-                    scores.resize(n * n, 0.0);
-                    let flops = 2.0 * (n * n * head_dim) as f64;
-                    prof.time_parallel(Op::Scores, flops, threads, || {
-                        let scores = ArrayViewMut2::from_shape((n, n), &mut scores[..]);
-                        let scores = scores.expect("scores hold n·n floats");
-                        k.gemm(scale, q_h, k_h.t(), 0.0, scores); // [n, n]
-                    });
-                    prof.time_parallel(Op::Softmax, 0.0, threads, || k.softmax_rows(scores, n));
-                    prof.time_parallel(Op::Context, flops, threads, || {
-                        let p = ArrayView2::from_shape((n, n), &scores[..]);
-                        let p = p.expect("scores hold n·n floats");
-                        k.gemm(1.0, p, v_h, 0.0, ctx_h); // [n, head_dim]
+                    prof.time_parallel(Op::Attention, flops, threads, || {
+                        k.attention(scale, q_h, k_h, v_h, ctx_h, scratch); // [n, head_dim]
                     });
                 });
         }

@@ -379,7 +379,8 @@ impl Model {
             seqs.push(start..ids.len());
         }
         let rows = ids.len();
-        let mut scratch = Scratch::new(c, rows, &self.scratch);
+        let longest = batch.iter().map(|seq| seq.len()).max().unwrap_or(0);
+        let mut scratch = Scratch::new(k, c, rows, longest, &self.scratch);
 
         // Embeddings: x = LayerNorm(word + position (+ token type)).
         let mut x = Array2::zeros((rows, c.dim)); // [rows, dim]

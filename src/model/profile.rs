@@ -2,7 +2,7 @@
 //!
 //! The model calls [`Profiler::time`] around each operation; a disabled profiler only runs the
 //! closure (one branch), so the same code path is timed and used. Inside attention the heads run
-//! in parallel, each timing its own scores, softmax and context steps: those add thread time
+//! in parallel, each timing its own `softmax(q·kᵀ)·v`: those add thread time
 //! divided by the pool's thread count, an estimate of their share of the wall time.
 
 // Without the `profile` feature only `Profiler::off` and `time` are used (by the forward pass).
@@ -18,9 +18,7 @@ use std::time::Instant;
 pub enum Op {
     Embeddings,
     QkvLin,
-    Scores,
-    Softmax,
-    Context,
+    Attention,
     OutLin,
     SaLayerNorm,
     Lin1,
@@ -32,12 +30,10 @@ pub enum Op {
 
 impl Op {
     /// Every operation, in the order they run.
-    pub const ALL: [Op; 12] = [
+    pub const ALL: [Op; 10] = [
         Op::Embeddings,
         Op::QkvLin,
-        Op::Scores,
-        Op::Softmax,
-        Op::Context,
+        Op::Attention,
         Op::OutLin,
         Op::SaLayerNorm,
         Op::Lin1,
@@ -61,9 +57,7 @@ impl Op {
         match self {
             Op::Embeddings => "embeddings",
             Op::QkvLin => "attention.{q,k,v}_lin",
-            Op::Scores => "attention scores q·kᵀ",
-            Op::Softmax => "attention softmax",
-            Op::Context => "attention context p·v",
+            Op::Attention => "attention softmax(q·kᵀ)·v",
             Op::OutLin => "attention.out_lin",
             Op::SaLayerNorm => "sa_layer_norm (+residual)",
             Op::Lin1 => "ffn.lin1",

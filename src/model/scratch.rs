@@ -4,6 +4,7 @@
 
 use std::sync::Mutex;
 
+use distil_kernels::Kernels;
 use ndarray::Array2;
 
 use super::config::Config;
@@ -17,6 +18,8 @@ pub struct Scratch {
     pub attn_out: Array2<f32>,   // [rows, dim]
     pub ffn_hidden: Array2<f32>, // [rows, hidden_dim]
     pub ffn_out: Array2<f32>,    // [rows, dim]
+    /// Each head's working space for attention over the longest sequence.
+    pub heads: Vec<Vec<f32>>, // [n_heads][Kernels::attention_scratch]
 }
 
 /// Buffers of finished passes, for the next ones to reuse (one set per pass running at once).
@@ -57,8 +60,10 @@ impl ScratchPool {
 }
 
 impl Scratch {
-    /// Buffers for `rows` tokens, from `pool` where it has them.
-    pub fn new(c: &Config, rows: usize, pool: &ScratchPool) -> Self {
+    /// Buffers for `rows` tokens in sequences of at most `longest`, from `pool` where it has them.
+    pub fn new(k: &Kernels, c: &Config, rows: usize, longest: usize, pool: &ScratchPool) -> Self {
+        let head_dim = c.dim / c.n_heads;
+        let per_head = k.attention_scratch(longest, longest, head_dim, head_dim);
         let array = |cols: usize| {
             Array2::from_shape_vec((rows, cols), pool.take(rows * cols))
                 .expect("a buffer of rows × cols floats")
@@ -71,6 +76,7 @@ impl Scratch {
             attn_out: array(c.dim),
             ffn_hidden: array(c.hidden_dim),
             ffn_out: array(c.dim),
+            heads: (0..c.n_heads).map(|_| pool.take(per_head)).collect(),
         }
     }
 
@@ -89,6 +95,7 @@ impl Scratch {
             let (buffer, _) = array.into_raw_vec_and_offset();
             pool.put(buffer);
         }
+        self.heads.into_iter().for_each(|buffer| pool.put(buffer));
     }
 }
 

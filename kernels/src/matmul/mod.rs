@@ -1,10 +1,5 @@
-//! Matrix multiplication: `C ← α·A·B + β·C` on strided `ndarray` views (a head of attention is
-//! a column slice of `q`, `k`, `v`; `kᵀ` a transposed view), and the linear layer `y = x·Wᵀ + b`
-//! that every projection of the model is.
-//!
-//! `gemm` (attention's `q·kᵀ` and `p·v`) calls `matrixmultiply`'s packed, cache-blocked GEMM on the
-//! SIMD paths (it picks its own AVX2/FMA micro-kernel); the scalar path is the triple loop in
-//! `scalar.rs`.
+//! The linear layer `y = x·Wᵀ + b` that every projection of the model is (attention's own
+//! products are in [`crate::attention`]).
 //!
 //! `linear` has a kernel of its own (`simd.rs` the entry points per instruction set, `plan.rs` how a
 //! layer is cut, `task.rs` a task's loops, `rows.rs` how `W` is read, `tile.rs` the micro-kernel),
@@ -44,8 +39,6 @@ mod tile;
 
 use std::ops::Range;
 
-use ndarray::{ArrayView2, ArrayViewMut2};
-
 use crate::quant::{I8Layout, I8Rows, TokenQuant, TokenScales};
 use crate::{Bf16Dot, I8Dot, Isa, Kernels};
 use blocks::{for_each_block, Grid, YBlock};
@@ -53,24 +46,6 @@ use half::bf16;
 use rayon::prelude::*;
 
 impl Kernels {
-    /// `C ← α·A·B + β·C`, with `A: m×k`, `B: k×n`, `C: m×n`, any strides. When `β = 0`, `C` is
-    /// not read.
-    pub fn gemm(
-        &self,
-        alpha: f32,
-        a: ArrayView2<'_, f32>,
-        b: ArrayView2<'_, f32>,
-        beta: f32,
-        c: ArrayViewMut2<'_, f32>,
-    ) {
-        assert_eq!(a.ncols(), b.nrows(), "inner dimensions of A and B differ");
-        assert_eq!((a.nrows(), b.ncols()), c.dim(), "C is not m×n");
-        match self.isa() {
-            Isa::Scalar => scalar::gemm(alpha, a, b, beta, c),
-            Isa::Avx2 | Isa::Avx512 => packed_gemm(alpha, a, b, beta, c),
-        }
-    }
-
     /// The linear layer `y = x·Wᵀ + b` (`torch.nn.Linear`): `x: m×k`, `W: n×k` (PyTorch's layout),
     /// `b: n`, `y: m×n`, all row-major. Runs on the current rayon pool.
     ///
@@ -346,48 +321,9 @@ fn bf16_pairs(x: &[f32], w: &[bf16], bias: &[f32], y: &mut [f32], m: usize, n: u
     )
 }
 
-/// `matrixmultiply`'s packed GEMM on `ndarray` views.
-fn packed_gemm(
-    alpha: f32,
-    a: ArrayView2<'_, f32>,
-    b: ArrayView2<'_, f32>,
-    beta: f32,
-    mut c: ArrayViewMut2<'_, f32>,
-) {
-    let ((m, k), n) = (a.dim(), b.ncols());
-    if m == 0 || n == 0 {
-        return;
-    }
-    let (sa, sb, sc) = (a.strides(), b.strides(), c.strides());
-    let (rsc, csc) = (sc[0], sc[1]);
-    // SAFETY: an `ndarray` view's element (i, j) lies at `ptr + i·stride[0] + j·stride[1]` inside
-    // the memory it borrows, for every i, j within its shape (the view's invariant), and the
-    // shapes were asserted m×k, k×n and m×n. C is a mutable view: its elements do not overlap one
-    // another, and as a unique borrow it aliases neither A nor B.
-    unsafe {
-        matrixmultiply::sgemm(
-            m,
-            k,
-            n,
-            alpha,
-            a.as_ptr(),
-            sa[0],
-            sa[1],
-            b.as_ptr(),
-            sb[0],
-            sb[1],
-            beta,
-            c.as_mut_ptr(),
-            rsc,
-            csc,
-        )
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use half::bf16;
-    use ndarray::{arr2, Array2};
 
     use crate::testing::all_kernels;
     use crate::Bf16Dot;
@@ -434,17 +370,6 @@ mod tests {
             let mut y: [f32; 0] = [];
             k.linear(&[], &[1.0; 6], &[0.0; 2], &mut y, 0);
             k.linear_bf16(&[], &[bf16::ONE; 6], &[0.0; 2], &mut y, 0);
-        }
-    }
-
-    #[test]
-    fn gemm_2x3_by_hand_with_alpha_and_beta() {
-        // A = [1 2 3; 4 5 6], B = Aᵀ: A·Aᵀ = [14 32; 32 77]; C ← 2·A·Aᵀ + 1·C with C = 1.
-        for k in all_kernels() {
-            let a = arr2(&[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]);
-            let mut c = Array2::ones((2, 2));
-            k.gemm(2.0, a.view(), a.t(), 1.0, c.view_mut());
-            assert_eq!(c, arr2(&[[29.0, 65.0], [65.0, 155.0]]), "{}", k.isa());
         }
     }
 }

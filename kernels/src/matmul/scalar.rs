@@ -1,33 +1,10 @@
 //! The reference matrix products: textbook loops.
 
-use ndarray::{ArrayView2, ArrayViewMut2};
-
 use half::bf16;
 
 use super::blocks::YBlock;
 use super::widen;
 use crate::quant::{dequantize, I8Rows, TokenQuant};
-
-/// `C ← α·A·B + β·C`; `C` is not read when `β = 0`.
-pub fn gemm(
-    alpha: f32,
-    a: ArrayView2<'_, f32>,
-    b: ArrayView2<'_, f32>,
-    beta: f32,
-    mut c: ArrayViewMut2<'_, f32>,
-) {
-    for ((i, j), out) in c.indexed_iter_mut() {
-        let mut acc = 0.0;
-        for p in 0..a.ncols() {
-            acc += a[[i, p]] * b[[p, j]];
-        }
-        *out = if beta == 0.0 {
-            alpha * acc
-        } else {
-            alpha * acc + beta * *out
-        };
-    }
-}
 
 /// `y = x·Wᵀ + b` for the rows and columns `y` holds: `x` is all `m × k` of the input, `w` the
 /// rows of `W` matching `y`'s columns, `bias` the matching `b`.

@@ -8,9 +8,9 @@
 //! The SIMD paths (`simd.rs`) use a polynomial `exp` within 1 ulp of the true one; they match the
 //! scalar spec to about 1e-6 relative (`tests/kernels.rs` states the bound).
 
-mod scalar;
+pub(crate) mod scalar;
 #[cfg(target_arch = "x86_64")]
-mod simd;
+pub(crate) mod simd;
 
 use crate::{Isa, Kernels};
 

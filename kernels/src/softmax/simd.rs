@@ -35,7 +35,7 @@ pub(super) unsafe fn softmax_rows_avx512(x: &mut [f32], row_len: usize) {
 /// # Safety
 /// The CPU must have `V`'s instruction set.
 #[inline(always)]
-unsafe fn softmax<V: Vector>(x: &mut [f32]) {
+pub(crate) unsafe fn softmax<V: Vector>(x: &mut [f32]) {
     // The row maximum.
     // SAFETY: the caller guarantees `V`'s instruction set (this fn's # Safety); `load` gets whole
     // chunks of `V::LANES`, `load_partial` the shorter rest.
