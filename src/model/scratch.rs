@@ -64,6 +64,7 @@ impl Scratch {
     pub fn new(k: &Kernels, c: &Config, rows: usize, longest: usize, pool: &ScratchPool) -> Self {
         let head_dim = c.dim / c.n_heads;
         let per_head = k.attention_scratch(longest, longest, head_dim, head_dim);
+        // Cannot fail: `take(len)` returns exactly `len` floats, here `rows × cols`.
         let array = |cols: usize| {
             Array2::from_shape_vec((rows, cols), pool.take(rows * cols))
                 .expect("a buffer of rows × cols floats")
