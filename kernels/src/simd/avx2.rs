@@ -52,6 +52,42 @@ impl F32x8 {
             F32x8(_mm256_castsi256_ps(sum))
         }
     }
+
+    /// The 8×8 matrix whose rows are `rows`, transposed: lane `c` of row `r` becomes lane `r` of
+    /// row `c`. Three rounds of shuffles, each pairing lanes across twice the distance of the one
+    /// before (neighbouring rows' lanes, then pairs of them, then the 128-bit halves).
+    ///
+    /// # Safety
+    /// The CPU must have AVX.
+    #[inline(always)]
+    pub(crate) unsafe fn transpose(rows: [F32x8; 8]) -> [F32x8; 8] {
+        // SAFETY: the caller guarantees AVX, all these shuffles need.
+        unsafe {
+            let r = rows.map(|v| v.0);
+            // Rows a, b: a0 b0 a1 b1 | a4 b4 a5 b5 (lo) and a2 b2 a3 b3 | a6 b6 a7 b7 (hi).
+            let lo = |i: usize| _mm256_unpacklo_ps(r[i], r[i + 1]);
+            let hi = |i: usize| _mm256_unpackhi_ps(r[i], r[i + 1]);
+            let pairs = [lo(0), hi(0), lo(2), hi(2), lo(4), hi(4), lo(6), hi(6)];
+            // Rows a to d: a0 b0 c0 d0 | a4 b4 c4 d4, then lanes 1|5, 2|6, 3|7; the same of e to h.
+            let quads = |p: usize| {
+                [
+                    _mm256_shuffle_ps::<0x44>(pairs[p], pairs[p + 2]),
+                    _mm256_shuffle_ps::<0xEE>(pairs[p], pairs[p + 2]),
+                    _mm256_shuffle_ps::<0x44>(pairs[p + 1], pairs[p + 3]),
+                    _mm256_shuffle_ps::<0xEE>(pairs[p + 1], pairs[p + 3]),
+                ]
+            };
+            let (front, back) = (quads(0), quads(4));
+            // Column c < 4 joins the low halves of front[c] and back[c]; column c + 4 the high ones.
+            std::array::from_fn(|c| {
+                F32x8(if c < 4 {
+                    _mm256_permute2f128_ps::<0x20>(front[c], back[c])
+                } else {
+                    _mm256_permute2f128_ps::<0x31>(front[c - 4], back[c - 4])
+                })
+            })
+        }
+    }
 }
 
 impl Vector for F32x8 {

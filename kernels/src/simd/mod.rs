@@ -182,6 +182,37 @@ mod tests {
         }
     }
 
+    #[test]
+    fn avx2_transpose_swaps_rows_and_columns() {
+        if !supported_or_skip(Isa::Avx2) {
+            return;
+        }
+        let matrix: Vec<f32> = (0..64).map(|i| i as f32).collect();
+        let mut got = [0.0f32; 64];
+        // SAFETY: AVX2 was checked above; every load and store takes 8 lanes of a row of 8.
+        unsafe { avx2_transpose(&matrix, &mut got) };
+        for (r, row) in got.chunks_exact(8).enumerate() {
+            for (c, &v) in row.iter().enumerate() {
+                assert_eq!(v, matrix[c * 8 + r], "row {r}, column {c}");
+            }
+        }
+    }
+
+    /// `F32x8::transpose` of the 8×8 row-major `matrix` into `out`.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn avx2_transpose(matrix: &[f32], out: &mut [f32]) {
+        // SAFETY: this fn's # Safety guarantees AVX2; both slices hold 8 rows of 8.
+        unsafe {
+            let rows = std::array::from_fn(|r| F32x8::load(&matrix[r * 8..]));
+            for (r, v) in F32x8::transpose(rows).into_iter().enumerate() {
+                v.store(&mut out[r * 8..]);
+            }
+        }
+    }
+
     /// `exp(x)` in lane 0 of an AVX2 vector.
     ///
     /// # Safety
