@@ -254,13 +254,27 @@ fn linear_i8(c: &mut Criterion) {
 }
 
 /// Attention of every head (`softmax(q_h·k_hᵀ/8)·v_h`) on strided views of the `[seq, 768]` q, k,
-/// v matrices as the model has them, 12 heads of 64 at 128 and 512 tokens, on one thread.
+/// v matrices as the model has them, 12 heads of 64 at 128 and 512 tokens, on one thread: in f32
+/// (`"attention/avx512/f32"`) and over pairs of bf16 (`"attention/avx512/bf16-pairs"` with
+/// `vdpbf16ps`, `"attention/avx512/bf16-widened"` without).
 fn attention(c: &mut Criterion) {
     let (dim, heads) = (768, 12);
     let head_dim = dim / heads;
     let head = |h: usize| Slice::from(h * head_dim..(h + 1) * head_dim);
-    for kernels in supported() {
-        let mut group = c.benchmark_group(format!("attention/{}", kernels.isa()));
+    let ways = supported().into_iter().flat_map(|k| {
+        // The scalar twin in bf16 is a spec, not a kernel to time.
+        let simd = k.isa() != Isa::Scalar;
+        let bf16 = Bf16Dot::ALL.map(|dot| k.with_bf16_dot(dot).ok().filter(|_| simd));
+        let bf16 = bf16.map(|k| k.map(|k| (k, true)));
+        std::iter::once(Some((k, false))).chain(bf16).flatten()
+    });
+    for (kernels, bf16) in ways {
+        let products = if bf16 {
+            format!("bf16-{}", kernels.bf16_dot())
+        } else {
+            "f32".to_string()
+        };
+        let mut group = c.benchmark_group(format!("attention/{}/{products}", kernels.isa()));
         group.sample_size(10).sampling_mode(SamplingMode::Flat);
         for seq in [128, 512] {
             let matrix = || Array2::from_shape_vec((seq, dim), values(seq * dim, 1.0)).unwrap();
@@ -279,7 +293,11 @@ fn attention(c: &mut Criterion) {
                             v.slice_axis(Axis(1), head(h)),
                         );
                         let out = context.slice_axis_mut(Axis(1), head(h));
-                        kernels.attention(0.125, qh, kh, vh, out, &mut scratch);
+                        if bf16 {
+                            kernels.attention_bf16(0.125, qh, kh, vh, out, &mut scratch);
+                        } else {
+                            kernels.attention(0.125, qh, kh, vh, out, &mut scratch);
+                        }
                     }
                 })
             });

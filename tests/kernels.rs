@@ -25,7 +25,7 @@
 
 use distil_kernels::quant::{I8Layout, I8Weights, TokenQuant};
 use distil_kernels::testing::{all_kernels, i8_kernels, simd_kernels};
-use distil_kernels::Kernels;
+use distil_kernels::{Bf16Dot, Kernels};
 use ndarray::{ArrayView2, ArrayViewMut2, Axis, Slice};
 
 /// Row lengths for the row kernels: short, odd, around the vector widths, and the model's own.
@@ -530,6 +530,11 @@ impl AttentionCase {
     /// `ctx` from `kernels` in the head columns of a wider matrix whose other columns hold NaN
     /// (checked untouched), with a NaN-filled scratch.
     fn run(&self, kernels: Kernels) -> Vec<f32> {
+        self.run_in(kernels, false)
+    }
+
+    /// [`run`](Self::run), with the products over pairs of bf16 if `bf16`.
+    fn run_in(&self, kernels: Kernels, bf16: bool) -> Vec<f32> {
         let (m, n, d, dv) = self.shape;
         let width = LEFT + dv + RIGHT;
         let mut out = vec![f32::NAN; m * width];
@@ -538,7 +543,11 @@ impl AttentionCase {
         let mut scratch = vec![f32::NAN; kernels.attention_scratch(m, n, d, dv)];
         let (q, k) = (Self::head(&self.q, m, d), Self::head(&self.k, n, d));
         let v = Self::head(&self.v, n, dv);
-        kernels.attention(self.scale, q, k, v, ctx, &mut scratch);
+        if bf16 {
+            kernels.attention_bf16(self.scale, q, k, v, ctx, &mut scratch);
+        } else {
+            kernels.attention(self.scale, q, k, v, ctx, &mut scratch);
+        }
         let mut head = Vec::with_capacity(m * dv);
         for row in out.chunks_exact(width) {
             assert!(row[..LEFT]
@@ -635,6 +644,89 @@ fn attention_is_within_its_rounding_bound_of_f64_on_every_isa() {
                 );
             }
         }
+    }
+}
+
+#[test]
+fn attention_bf16_simd_is_within_a_bf16_rounding_of_the_scalar_spec() {
+    let mut rng = Rng(6);
+    for shape in ATTENTION_CASES {
+        let case = AttentionCase::new(&mut rng, shape);
+        let (_, n, _, dv) = shape;
+        let (_, size, _) = case.reference();
+        let want = case.run_in(Kernels::scalar(), true);
+        for kernels in simd_kernels() {
+            // The scores are the spec's bit for bit, the probabilities within the softmax's bound
+            // of its; rounded to bf16 a probability can then land one bf16 step (2⁻⁸ relative)
+            // away from the spec's.
+            let tol = 2.0 * (1e-6 + n as f64 * f64::from(f32::EPSILON) / 4.0) + 2f64.powi(-8);
+            for (at, (got, want)) in case.run_in(kernels, true).iter().zip(&want).enumerate() {
+                let bound = tol * size[at] + 1e-30;
+                assert!(
+                    (f64::from(*got) - f64::from(*want)).abs() <= bound,
+                    "attention_bf16/{}/{} {shape:?} ({}, {}): {got} against {want}",
+                    kernels.isa(),
+                    kernels.bf16_dot(),
+                    at / dv,
+                    at % dv
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn attention_bf16_is_within_its_rounding_bound_of_f64_on_every_isa() {
+    let mut rng = Rng(7);
+    let gamma = |n: usize| n as f64 * f64::from(f32::EPSILON) / 2.0 * 1.01;
+    for shape in ATTENTION_CASES {
+        let case = AttentionCase::new(&mut rng, shape);
+        let (_, n, d, dv) = shape;
+        let (ctx, size, score_err) = case.reference();
+        for kernels in all_kernels() {
+            for (at, got) in case.run_in(kernels, true).iter().enumerate() {
+                // q and k rounded to bf16 (2⁻⁹ relative each) move each product by up to 2⁻⁸ of
+                // its size, on top of the chain's rounding; the probabilities and v rounded to
+                // bf16 move the context by up to 2⁻⁸ of its size.
+                let bf16_score_err =
+                    score_err[at / dv] * (1.0 + 2f64.powi(-8) * 1.01 / gamma(d + 1));
+                let rel = 2.5 * bf16_score_err
+                    + 2f64.powi(-8) * 1.01
+                    + 2e-6
+                    + 2.0 * n as f64 * f64::from(f32::EPSILON);
+                let bound = rel * size[at] + 1e-30;
+                assert!(
+                    (f64::from(*got) - ctx[at]).abs() <= bound,
+                    "attention_bf16/{} {shape:?} ({}, {}): {got} against {}",
+                    kernels.isa(),
+                    at / dv,
+                    at % dv,
+                    ctx[at]
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn attention_bf16_by_vdpbf16ps_equals_the_widened_pairs_bit_for_bit() {
+    let fastest = Kernels::fastest();
+    let (Ok(pairs), Ok(widened)) = (
+        fastest.with_bf16_dot(Bf16Dot::Pairs),
+        fastest.with_bf16_dot(Bf16Dot::Widened),
+    ) else {
+        eprintln!("skipped: this CPU has no AVX-512 BF16");
+        return;
+    };
+    let mut rng = Rng(8);
+    for shape in ATTENTION_CASES {
+        let case = AttentionCase::new(&mut rng, shape);
+        let bits = |ctx: Vec<f32>| ctx.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(
+            bits(case.run_in(pairs, true)),
+            bits(case.run_in(widened, true)),
+            "{shape:?}"
+        );
     }
 }
 

@@ -19,6 +19,11 @@
 //! bit-identical to the twin's; the softmax's polynomial `exp` is within 1 ulp of `f32::exp`, so
 //! the outputs agree with the twin's to about 1e-6 relative (`tests/kernels.rs` states the bound).
 //!
+//! [`Kernels::attention_bf16`] runs the same blocks with both products over pairs of bf16 (`q`,
+//! `k`, the probabilities and `v` rounded; the sums and the softmax f32): `vdpbf16ps` where the
+//! kernels multiply bf16 in pairs, two FMAs on each widened pair elsewhere, the same numbers
+//! either way (`tile::Dot`); its scalar twin is `scalar::attention_bf16`.
+//!
 //! Each call is single-threaded: the model runs the heads in parallel.
 
 mod scalar;
@@ -29,7 +34,7 @@ mod tile;
 
 use ndarray::{ArrayView2, ArrayViewMut2};
 
-use crate::{Isa, Kernels};
+use crate::{Bf16Dot, Isa, Kernels};
 
 impl Kernels {
     /// The floats [`attention`](Self::attention) needs as `scratch` for `queries` queries over
@@ -66,6 +71,39 @@ impl Kernels {
         ctx: ArrayViewMut2<'_, f32>,
         scratch: &mut [f32],
     ) {
+        self.attend(Products::F32, scale, q, k, v, ctx, scratch)
+    }
+
+    /// [`attention`](Self::attention) with both products over pairs of bf16: `q`, `k`, the
+    /// probabilities and `v` rounded to bf16, each pair's two products added into f32 sums as
+    /// `vdpbf16ps` adds them (the softmax stays f32). With [`Bf16Dot::Pairs`] that instruction
+    /// (twice an FMA's products per instruction, where it pays); elsewhere each pair widened
+    /// and multiplied by two FMAs, which gives the same numbers (wherever no sum falls below
+    /// 2⁻¹²⁶) at no gain.
+    pub fn attention_bf16(
+        &self,
+        scale: f32,
+        q: ArrayView2<'_, f32>,
+        k: ArrayView2<'_, f32>,
+        v: ArrayView2<'_, f32>,
+        ctx: ArrayViewMut2<'_, f32>,
+        scratch: &mut [f32],
+    ) {
+        self.attend(Products::Bf16, scale, q, k, v, ctx, scratch)
+    }
+
+    /// Checks the shapes and the scratch, then runs this CPU's kernel for `products`.
+    #[allow(clippy::too_many_arguments)]
+    fn attend(
+        &self,
+        products: Products,
+        scale: f32,
+        q: ArrayView2<'_, f32>,
+        k: ArrayView2<'_, f32>,
+        v: ArrayView2<'_, f32>,
+        ctx: ArrayViewMut2<'_, f32>,
+        scratch: &mut [f32],
+    ) {
         let ((m, d), (n, dv)) = (q.dim(), v.dim());
         assert_eq!(k.dim(), (n, d), "k is not n×d");
         assert_eq!(ctx.dim(), (m, dv), "ctx is not m×dv");
@@ -79,21 +117,58 @@ impl Kernels {
             scratch.len() >= need,
             "attention scratch holds fewer than {need} floats"
         );
-        match self.isa() {
-            Isa::Scalar => scalar::attention(scale, q, k, v, ctx, scratch),
-            // SAFETY: a `Kernels` holds Avx2 only if the CPU has AVX2 and FMA (`Kernels::force`,
-            // `Kernels::fastest`); the shapes and the scratch's length were checked above.
+        #[cfg(target_arch = "x86_64")]
+        use {
+            simd::{attention_avx2, attention_avx512, attention_avx512_bf16},
+            tile::{Bf16Widened, F32Fma},
+        };
+        match (self.isa(), products) {
+            (Isa::Scalar, Products::F32) => scalar::attention(scale, q, k, v, ctx, scratch),
+            (Isa::Scalar, Products::Bf16) => scalar::attention_bf16(scale, q, k, v, ctx, scratch),
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => unsafe { simd::attention_avx2(scale, q, k, v, ctx, scratch) },
-            // SAFETY: a `Kernels` holds Avx512 only if the CPU has AVX-512 F; as above.
+            (Isa::Avx2, products) => {
+                // SAFETY: a `Kernels` holds Avx2 only if the CPU has AVX2 and FMA
+                // (`Kernels::force`, `Kernels::fastest`); the shapes and the scratch's length were
+                // checked above.
+                unsafe {
+                    match products {
+                        Products::F32 => attention_avx2::<F32Fma>(scale, q, k, v, ctx, scratch),
+                        Products::Bf16 => {
+                            attention_avx2::<Bf16Widened>(scale, q, k, v, ctx, scratch)
+                        }
+                    }
+                }
+            }
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => unsafe { simd::attention_avx512(scale, q, k, v, ctx, scratch) },
+            (Isa::Avx512, products) => {
+                // SAFETY: a `Kernels` holds Avx512 only if the CPU has AVX-512 F, and
+                // `Bf16Dot::Pairs` only if it has AVX-512 BF16 too (`Kernels::with_bf16_dot`); as
+                // above for the rest.
+                unsafe {
+                    match products {
+                        Products::F32 => attention_avx512::<F32Fma>(scale, q, k, v, ctx, scratch),
+                        Products::Bf16 if self.bf16_dot() == Bf16Dot::Pairs => {
+                            attention_avx512_bf16(scale, q, k, v, ctx, scratch)
+                        }
+                        Products::Bf16 => {
+                            attention_avx512::<Bf16Widened>(scale, q, k, v, ctx, scratch)
+                        }
+                    }
+                }
+            }
             #[cfg(not(target_arch = "x86_64"))]
-            Isa::Avx2 | Isa::Avx512 => {
+            (Isa::Avx2 | Isa::Avx512, _) => {
                 unreachable!("x86 instruction sets are never supported here")
             }
         }
     }
+}
+
+/// What attention's two products multiply.
+#[derive(Clone, Copy)]
+enum Products {
+    F32,
+    Bf16,
 }
 
 #[cfg(test)]

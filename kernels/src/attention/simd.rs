@@ -1,21 +1,27 @@
-//! Attention of one head on SIMD vectors: one generic body, instantiated for AVX2 and AVX-512.
+//! Attention of one head on SIMD vectors: one generic body, instantiated for AVX2 and AVX-512, its
+//! products over f32 words or pairs of bf16 (the tile's [`Dot`]).
 //!
 //! ```text
-//! kᵀ → kt~  [d, n~]     v → v~  [n, dv~]          (packed once; n~, dv~ whole vectors, zeros past)
+//! kᵀ → kt~  [d~, n~]     v → v~  [n~', dv~]       (packed once; n~, dv~ whole vectors, zeros past)
 //! per block of ROWS queries:
-//!   q → q~       [ROWS, d]                         (rows past m zero)
+//!   q → q~       [ROWS, d~]                        (rows past m zero)
 //!   s~ = scale · q~·kt~   [ROWS, n~]               (tiles of ROWS × KEY_VECTORS vectors)
 //!   softmax of each row's first n
-//!   o~ = s~[.., ..n] · v~  [ROWS, dv~]             (tiles of ROWS × V_VECTORS vectors)
+//!   p~ = the words of s~'s rows                    (pairs of bf16; f32 words are s~ itself)
+//!   o~ = p~ · v~  [ROWS, dv~]                      (tiles of ROWS × V_VECTORS vectors)
 //!   ctx ← o~[.., ..dv]
 //! ```
 //!
+//! `d~` and `n~'` count words along each product's depth: `d` and `n` for f32, half as many pairs
+//! of bf16 (`v~`'s row `t` then holds keys `2t` and `2t + 1`, each lane a pair of one column).
 //! The block's scores (`ROWS·n~` floats: 16 KB at 512 keys) stay in L1 from the first product to
-//! the second; `kt~` and `v~` (128 KB each for 512 keys of a 64-wide head) stay in L2.
+//! the second; `kt~` and `v~` (128 KB each for 512 keys of a 64-wide head in f32) stay in L2.
 
-use ndarray::{s, ArrayView2, ArrayViewMut2};
+use std::borrow::Cow;
 
-use super::tile::{tile, Strided, ROWS};
+use ndarray::{s, ArrayView1, ArrayView2, ArrayViewMut2, Axis};
+
+use super::tile::{tile, Bf16Pairs, Dot, Strided, ROWS};
 use crate::simd::{F32x16, F32x8, Vector};
 use crate::softmax::simd::softmax;
 
@@ -24,19 +30,20 @@ const KEY_VECTORS: usize = 3;
 /// Vectors of `v`'s columns a tile of the context takes (16 accumulators).
 const V_VECTORS: usize = 2;
 
-/// The floats of scratch a call with `lanes`-wide vectors needs: `kt~`, `v~`, `q~`, `s~`, `o~`.
+/// The floats of scratch a call with `lanes`-wide vectors needs, in f32 words or pairs of bf16:
+/// `kt~`, `v~`, `q~`, `s~`, `p~`, `o~`.
 pub(super) fn scratch_len(lanes: usize, n: usize, d: usize, dv: usize) -> usize {
     let (n_pad, dv_pad) = (n.next_multiple_of(lanes), dv.next_multiple_of(lanes));
-    d * n_pad + n * dv_pad + ROWS * (d + n_pad + dv_pad)
+    d * n_pad + n * dv_pad + ROWS * (d + 2 * n_pad + dv_pad)
 }
 
-/// `ctx ← softmax(scale · q·kᵀ) · v`, with AVX2 and FMA.
+/// `ctx ← softmax(scale · q·kᵀ) · v`, with AVX2 and FMA, the products over `D`'s words.
 ///
 /// # Safety
 /// The CPU must have AVX2 and FMA; the shapes agree, `n > 0`, `d > 0`, and `scratch` holds
 /// [`scratch_len`]`(8, …)` floats (`Kernels::attention` checks them).
 #[target_feature(enable = "avx2,fma")]
-pub(super) unsafe fn attention_avx2(
+pub(super) unsafe fn attention_avx2<D: Dot<F32x8>>(
     scale: f32,
     q: ArrayView2<'_, f32>,
     k: ArrayView2<'_, f32>,
@@ -44,16 +51,17 @@ pub(super) unsafe fn attention_avx2(
     ctx: ArrayViewMut2<'_, f32>,
     scratch: &mut [f32],
 ) {
-    // SAFETY: this fn's # Safety guarantees AVX2 and FMA, `F32x8`'s instruction set.
-    unsafe { attention::<F32x8>(scale, q, k, v, ctx, scratch) }
+    // SAFETY: this fn's # Safety guarantees AVX2 and FMA, `F32x8`'s instruction set and all the
+    // dots on it need.
+    unsafe { attention::<F32x8, D>(scale, q, k, v, ctx, scratch) }
 }
 
-/// `ctx ← softmax(scale · q·kᵀ) · v`, with AVX-512 F.
+/// `ctx ← softmax(scale · q·kᵀ) · v`, with AVX-512 F, the products over `D`'s words.
 ///
 /// # Safety
 /// The CPU must have AVX-512 F; as [`attention_avx2`] for the rest (`scratch_len(16, …)`).
 #[target_feature(enable = "avx512f")]
-pub(super) unsafe fn attention_avx512(
+pub(super) unsafe fn attention_avx512<D: Dot<F32x16>>(
     scale: f32,
     q: ArrayView2<'_, f32>,
     k: ArrayView2<'_, f32>,
@@ -61,16 +69,34 @@ pub(super) unsafe fn attention_avx512(
     ctx: ArrayViewMut2<'_, f32>,
     scratch: &mut [f32],
 ) {
-    // SAFETY: this fn's # Safety guarantees AVX-512 F, `F32x16`'s instruction set.
-    unsafe { attention::<F32x16>(scale, q, k, v, ctx, scratch) }
+    // SAFETY: this fn's # Safety guarantees AVX-512 F, `F32x16`'s instruction set and all the
+    // dots on it need but `Bf16Pairs`, which has an entry point of its own.
+    unsafe { attention::<F32x16, D>(scale, q, k, v, ctx, scratch) }
+}
+
+/// `ctx ← softmax(scale · q·kᵀ) · v` with both products over pairs of bf16 by `vdpbf16ps`.
+///
+/// # Safety
+/// The CPU must have AVX-512 F and AVX-512 BF16; as [`attention_avx512`] for the rest.
+#[target_feature(enable = "avx512f,avx512bf16")]
+pub(super) unsafe fn attention_avx512_bf16(
+    scale: f32,
+    q: ArrayView2<'_, f32>,
+    k: ArrayView2<'_, f32>,
+    v: ArrayView2<'_, f32>,
+    ctx: ArrayViewMut2<'_, f32>,
+    scratch: &mut [f32],
+) {
+    // SAFETY: this fn's # Safety guarantees AVX-512 F and BF16, all `F32x16` and `Bf16Pairs` need.
+    unsafe { attention::<F32x16, Bf16Pairs>(scale, q, k, v, ctx, scratch) }
 }
 
 /// The generic body: see the module's outline.
 ///
 /// # Safety
-/// The CPU must have `V`'s instruction set.
+/// The CPU must have `V`'s and `D`'s instruction sets.
 #[inline(always)]
-pub(super) unsafe fn attention<V: Vector>(
+pub(super) unsafe fn attention<V: Vector, D: Dot<V>>(
     scale: f32,
     q: ArrayView2<'_, f32>,
     k: ArrayView2<'_, f32>,
@@ -80,35 +106,53 @@ pub(super) unsafe fn attention<V: Vector>(
 ) {
     let ((m, d), (n, dv)) = (q.dim(), v.dim());
     let (n_pad, dv_pad) = (n.next_multiple_of(V::LANES), dv.next_multiple_of(V::LANES));
-    let (kt, rest) = scratch.split_at_mut(d * n_pad);
-    let (vp, rest) = rest.split_at_mut(n * dv_pad);
-    let (qb, rest) = rest.split_at_mut(ROWS * d);
+    // Words along the depth of the scores (`d`) and of the context (the keys).
+    let (d_words, n_words) = (d.div_ceil(D::PER_WORD), n.div_ceil(D::PER_WORD));
+    let (kt, rest) = scratch.split_at_mut(d_words * n_pad);
+    let (vp, rest) = rest.split_at_mut(n_words * dv_pad);
+    let (qb, rest) = rest.split_at_mut(ROWS * d_words);
     let (sb, rest) = rest.split_at_mut(ROWS * n_pad);
+    let (pb, rest) = rest.split_at_mut(ROWS * n_pad);
     let ob = &mut rest[..ROWS * dv_pad];
 
-    pack_transposed(k, kt, n_pad, KEY_VECTORS * V::LANES);
-    pack(v, vp, dv_pad);
+    // SAFETY: the caller guarantees `D`'s instruction set, all the packing needs.
+    unsafe {
+        pack_transposed::<V, D>(k, kt, n_pad, KEY_VECTORS * V::LANES, qb);
+        pack_key_words::<V, D>(v, vp, dv_pad);
+    }
 
     for i0 in (0..m).step_by(ROWS) {
         let rows = ROWS.min(m - i0);
-        pack(q.slice(s![i0..i0 + rows, ..]), qb, d);
-        qb[rows * d..].fill(0.0);
+        for (row, out) in q
+            .slice(s![i0..i0 + rows, ..])
+            .rows()
+            .into_iter()
+            .zip(qb.chunks_exact_mut(d_words))
+        {
+            // SAFETY: the caller guarantees `D`'s instruction set.
+            unsafe { pack_words::<V, D>(&contiguous(row), out) };
+        }
+        qb[rows * d_words..].fill(0.0);
 
-        let queries = Strided { at: qb, stride: d };
+        let queries = Strided {
+            at: qb,
+            stride: d_words,
+        };
         for j0 in (0..n_pad).step_by(KEY_VECTORS * V::LANES) {
             // The strip of kᵀ for keys j0.. (see `pack_transposed`).
             let width = (n_pad - j0).min(KEY_VECTORS * V::LANES);
             let keys = Strided {
-                at: &kt[j0 * d..],
+                at: &kt[j0 * d_words..],
                 stride: width,
             };
             let out = &mut sb[j0..];
-            // SAFETY: the caller guarantees `V`'s instruction set; `tile` checks its slices.
+            // SAFETY: the caller guarantees `V`'s and `D`'s instruction sets; `tile` checks its
+            // slices.
             unsafe {
                 match (n_pad - j0) / V::LANES {
-                    1 => tile::<V, 1>(scale, queries, keys, d, out, n_pad),
-                    2 => tile::<V, 2>(scale, queries, keys, d, out, n_pad),
-                    _ => tile::<V, KEY_VECTORS>(scale, queries, keys, d, out, n_pad),
+                    1 => tile::<V, D, 1>(scale, queries, keys, d_words, out, n_pad),
+                    2 => tile::<V, D, 2>(scale, queries, keys, d_words, out, n_pad),
+                    _ => tile::<V, D, KEY_VECTORS>(scale, queries, keys, d_words, out, n_pad),
                 }
             }
         }
@@ -118,8 +162,19 @@ pub(super) unsafe fn attention<V: Vector>(
             unsafe { softmax::<V>(&mut row[..n]) };
         }
 
+        // f32 words are the probabilities themselves; pairs are packed (every row: those past
+        // `rows` hold finite scores of zero queries, and their outputs are not kept).
+        let probabilities = if D::PER_WORD == 1 {
+            &*sb
+        } else {
+            for (row, out) in sb.chunks_exact(n_pad).zip(pb.chunks_exact_mut(n_pad)) {
+                // SAFETY: as above.
+                unsafe { pack_words::<V, D>(&row[..n], out) };
+            }
+            &*pb
+        };
         let probabilities = Strided {
-            at: sb,
+            at: probabilities,
             stride: n_pad,
         };
         for c0 in (0..dv_pad).step_by(V_VECTORS * V::LANES) {
@@ -131,8 +186,8 @@ pub(super) unsafe fn attention<V: Vector>(
             // SAFETY: as for the scores.
             unsafe {
                 match (dv_pad - c0) / V::LANES {
-                    1 => tile::<V, 1>(1.0, probabilities, values, n, out, dv_pad),
-                    _ => tile::<V, V_VECTORS>(1.0, probabilities, values, n, out, dv_pad),
+                    1 => tile::<V, D, 1>(1.0, probabilities, values, n_words, out, dv_pad),
+                    _ => tile::<V, D, V_VECTORS>(1.0, probabilities, values, n_words, out, dv_pad),
                 }
             }
         }
@@ -144,36 +199,80 @@ pub(super) unsafe fn attention<V: Vector>(
     }
 }
 
-/// Copies the rows of `src` into `dst`, `width` apart, each followed by zeros up to `width`.
-fn pack(src: ArrayView2<'_, f32>, dst: &mut [f32], width: usize) {
-    for (row, out) in src.rows().into_iter().zip(dst.chunks_exact_mut(width)) {
-        let (head, pad) = out.split_at_mut(row.len());
-        match row.as_slice() {
-            Some(row) => head.copy_from_slice(row),
-            None => head.iter_mut().zip(row).for_each(|(o, x)| *o = *x),
-        }
-        pad.fill(0.0);
+/// A row as one slice: borrowed where it is contiguous (a head's row always is), else copied.
+fn contiguous(row: ArrayView1<'_, f32>) -> Cow<'_, [f32]> {
+    match row.to_slice() {
+        Some(row) => Cow::Borrowed(row),
+        None => Cow::Owned(row.to_vec()),
     }
 }
 
+/// Writes the words of `D` holding `values` into the start of `out`, then zeros.
+///
+/// # Safety
+/// The CPU must have `D`'s instruction set.
+#[inline(always)]
+unsafe fn pack_words<V: Vector, D: Dot<V>>(values: &[f32], out: &mut [f32]) {
+    let (head, pad) = out.split_at_mut(values.len().div_ceil(D::PER_WORD));
+    // SAFETY: the caller guarantees `D`'s instruction set.
+    unsafe { D::pack(values, head) };
+    pad.fill(0.0);
+}
+
 /// Writes `kᵀ` into `kt` in strips of `strip` keys (the last may be narrower, down to `n_pad`):
-/// the strip of keys `j0..j0 + w` starts at `j0·d` and holds, `w` apart, each column of those
-/// keys' rows of `k`, zeros past `n`. A tile of scores then reads its strip in one stream.
-fn pack_transposed(k: ArrayView2<'_, f32>, kt: &mut [f32], n_pad: usize, strip: usize) {
+/// the strip of keys `j0..j0 + w` starts at `j0·d~` and holds, `w` apart, each word of `d` of
+/// those keys' rows of `k`, zeros past `n`. A tile of scores then reads its strip in one stream.
+/// `words` is room for one key's words.
+///
+/// # Safety
+/// The CPU must have `D`'s instruction set.
+#[inline(always)]
+unsafe fn pack_transposed<V: Vector, D: Dot<V>>(
+    k: ArrayView2<'_, f32>,
+    kt: &mut [f32],
+    n_pad: usize,
+    strip: usize,
+    words: &mut [f32],
+) {
     let (n, d) = k.dim();
+    let words = &mut words[..d.div_ceil(D::PER_WORD)];
     for j0 in (0..n_pad).step_by(strip) {
         let width = (n_pad - j0).min(strip);
-        let panel = &mut kt[j0 * d..(j0 + width) * d];
+        let panel = &mut kt[j0 * words.len()..(j0 + width) * words.len()];
+        panel.fill(0.0);
         let keys = k.slice(s![j0.min(n)..(j0 + width).min(n), ..]);
-        for (column, out) in keys
-            .columns()
-            .into_iter()
-            .zip(panel.chunks_exact_mut(width))
-        {
-            let (head, pad) = out.split_at_mut(keys.nrows());
-            head.iter_mut().zip(column).for_each(|(o, x)| *o = *x);
-            pad.fill(0.0);
+        for (c, key) in keys.rows().into_iter().enumerate() {
+            // SAFETY: the caller guarantees `D`'s instruction set.
+            unsafe { D::pack(&contiguous(key), words) };
+            for (p, &word) in words.iter().enumerate() {
+                panel[p * width + c] = word;
+            }
         }
+    }
+}
+
+/// Writes `v` into `vp` as rows of words of keys, `width` apart: row `t` holds, for each column,
+/// the word of keys `t·PER_WORD..` (one or two of them; zeros past `n` and past `v`'s columns).
+///
+/// # Safety
+/// The CPU must have `D`'s instruction set.
+#[inline(always)]
+unsafe fn pack_key_words<V: Vector, D: Dot<V>>(
+    v: ArrayView2<'_, f32>,
+    vp: &mut [f32],
+    width: usize,
+) {
+    assert!(D::PER_WORD <= 2, "words of more than two keys");
+    for (group, out) in v
+        .axis_chunks_iter(Axis(0), D::PER_WORD)
+        .zip(vp.chunks_exact_mut(width))
+    {
+        let (head, pad) = out.split_at_mut(v.ncols());
+        let first = contiguous(group.row(0));
+        let second = (group.nrows() > 1).then(|| contiguous(group.row(1)));
+        // SAFETY: the caller guarantees `D`'s instruction set.
+        unsafe { D::pack_across(&first, second.as_deref(), head) };
+        pad.fill(0.0);
     }
 }
 
@@ -181,7 +280,9 @@ fn pack_transposed(k: ArrayView2<'_, f32>, kt: &mut [f32], n_pad: usize, strip: 
 mod tests {
     use ndarray::Array2;
 
-    use super::{attention, scratch_len};
+    use super::super::scalar;
+    use super::super::tile::{Bf16Widened, F32Fma};
+    use super::{attention, scratch_len, Dot};
     use crate::simd::F32x8x2;
     use crate::testing::supported_or_skip;
     use crate::Isa;
@@ -191,15 +292,17 @@ mod tests {
     /// # Safety
     /// The CPU must have AVX2 and FMA; as `attention_avx2` for the rest.
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn attention_16_lanes(
+    unsafe fn attention_16_lanes<D: Dot<F32x8x2>>(
         q: &Array2<f32>,
         k: &Array2<f32>,
         v: &Array2<f32>,
         ctx: &mut Array2<f32>,
         scratch: &mut [f32],
     ) {
-        // SAFETY: this fn's # Safety guarantees AVX2 and FMA, all `F32x8x2` needs.
-        unsafe { attention::<F32x8x2>(0.3, q.view(), k.view(), v.view(), ctx.view_mut(), scratch) }
+        let (q, k, v) = (q.view(), k.view(), v.view());
+        // SAFETY: this fn's # Safety guarantees AVX2 and FMA, all `F32x8x2` and the dots on it
+        // need.
+        unsafe { attention::<F32x8x2, D>(0.3, q, k, v, ctx.view_mut(), scratch) }
     }
 
     #[test]
@@ -217,19 +320,27 @@ mod tests {
             let q = Array2::from_shape_fn((m, d), |(i, t)| value(i * d + t, 1));
             let k = Array2::from_shape_fn((n, d), |(j, t)| value(j * d + t, 2));
             let v = Array2::from_shape_fn((n, dv), |(j, c)| value(j * dv + c, 3));
-            let mut want = Array2::zeros((m, dv));
-            let mut scores = vec![0.0; n];
             let (qv, kv, vv) = (q.view(), k.view(), v.view());
-            super::super::scalar::attention(0.3, qv, kv, vv, want.view_mut(), &mut scores);
-            let mut got = Array2::from_elem((m, dv), f32::NAN);
+            let mut scores = vec![0.0; n];
+            let [mut want, mut want_bf16] = [(); 2].map(|_| Array2::zeros((m, dv)));
+            scalar::attention(0.3, qv, kv, vv, want.view_mut(), &mut scores);
+            scalar::attention_bf16(0.3, qv, kv, vv, want_bf16.view_mut(), &mut scores);
             let mut scratch = vec![f32::NAN; scratch_len(16, n, d, dv)];
+            let [mut got, mut got_bf16] = [(); 2].map(|_| Array2::from_elem((m, dv), f32::NAN));
             // SAFETY: AVX2 and FMA were checked above; the scratch is `scratch_len(16, …)`.
-            unsafe { attention_16_lanes(&q, &k, &v, &mut got, &mut scratch) };
-            for (g, w) in got.iter().zip(&want) {
-                assert!(
-                    (g - w).abs() <= 1e-5 * w.abs().max(1.0),
-                    "{m}×{n}×{d}×{dv}: {g} against {w}"
-                );
+            unsafe {
+                attention_16_lanes::<F32Fma>(&q, &k, &v, &mut got, &mut scratch);
+                attention_16_lanes::<Bf16Widened>(&q, &k, &v, &mut got_bf16, &mut scratch);
+            }
+            // The softmax's `exp` is within an ulp of the spec's; in bf16 a probability may then
+            // round one bf16 step (2⁻⁸) the other way.
+            for (got, want, tol) in [(got, want, 1e-5), (got_bf16, want_bf16, 1e-2)] {
+                for (g, w) in got.iter().zip(&want) {
+                    assert!(
+                        (g - w).abs() <= tol * w.abs().max(1.0),
+                        "{m}×{n}×{d}×{dv}: {g} against {w}"
+                    );
+                }
             }
         }
     }

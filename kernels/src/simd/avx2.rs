@@ -261,4 +261,18 @@ impl Vector for F32x8 {
             _mm_storel_epi64(dst.as_mut_ptr().cast(), bytes)
         }
     }
+
+    #[inline(always)]
+    unsafe fn widen_bf16_pairs(self) -> (Self, Self) {
+        // SAFETY: the caller guarantees AVX2; the casts reinterpret bits.
+        unsafe {
+            let bits = _mm256_castps_si256(self.0);
+            let lo = _mm256_slli_epi32::<16>(bits);
+            let hi = _mm256_and_si256(bits, _mm256_set1_epi32(-65_536));
+            (
+                F32x8(_mm256_castsi256_ps(lo)),
+                F32x8(_mm256_castsi256_ps(hi)),
+            )
+        }
+    }
 }

@@ -47,6 +47,40 @@ impl F32x16 {
             F32x16(_mm512_dpbf16_ps(self.0, x, w))
         }
     }
+
+    /// The 32 values of `lo` then `hi`, each rounded to bf16 (`vcvtne2ps2bf16`: to nearest, ties
+    /// to even, denormals to zero), as 16 pairs: lane `i` holds value `2i` in its low half and
+    /// `2i + 1` in its high one.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512 F and AVX-512 BF16.
+    #[inline(always)]
+    pub(crate) unsafe fn bf16_pairs(lo: F32x16, hi: F32x16) -> F32x16 {
+        // SAFETY: the caller guarantees AVX-512 F and BF16; the transmute reinterprets 512 bits.
+        unsafe {
+            let pairs = _mm512_cvtne2ps_pbh(hi.0, lo.0);
+            F32x16(std::mem::transmute::<__m512bh, __m512>(pairs))
+        }
+    }
+
+    /// `a` and `b` interleaved: `a0 b0 a1 b1 … a7 b7` and `a8 b8 … a15 b15`.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512 F.
+    #[inline(always)]
+    pub(crate) unsafe fn interleave(a: F32x16, b: F32x16) -> (F32x16, F32x16) {
+        // SAFETY: the caller guarantees AVX-512 F. Index `i` picks lane `i mod 16` of `a` below
+        // 16 and of `b` from 16.
+        unsafe {
+            let lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+            let hi =
+                _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+            (
+                F32x16(_mm512_permutex2var_ps(a.0, lo, b.0)),
+                F32x16(_mm512_permutex2var_ps(a.0, hi, b.0)),
+            )
+        }
+    }
 }
 
 impl F32x16 {
@@ -221,6 +255,20 @@ impl Vector for F32x16 {
         unsafe {
             let bytes = _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(self.0));
             _mm_storeu_si128(dst.as_mut_ptr().cast(), bytes)
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn widen_bf16_pairs(self) -> (Self, Self) {
+        // SAFETY: the caller guarantees AVX-512 F; the casts reinterpret bits.
+        unsafe {
+            let bits = _mm512_castps_si512(self.0);
+            let lo = _mm512_slli_epi32::<16>(bits);
+            let hi = _mm512_and_si512(bits, _mm512_set1_epi32(-65_536));
+            (
+                F32x16(_mm512_castsi512_ps(lo)),
+                F32x16(_mm512_castsi512_ps(hi)),
+            )
         }
     }
 }

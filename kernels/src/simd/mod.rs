@@ -71,6 +71,9 @@ pub(crate) trait Vector: Copy {
     /// (little-endian) of `dst[w]`, for `w < LANES / 4`. The int8 layer's input is bytes laid four
     /// to an f32-sized word.
     unsafe fn store_bytes(self, dst: &mut [f32]);
+    /// Each lane read as two bf16 (its low and its high 16 bits), widened to f32: the lanes' low
+    /// halves, then their high ones. Exact: a bf16 is the high half of an f32.
+    unsafe fn widen_bf16_pairs(self) -> (Self, Self);
 }
 
 /// The inputs `exp` clamps to: `round(x·log₂e)` then stays in `-127..=127`, and `2⁻¹²⁷` is built as 0.

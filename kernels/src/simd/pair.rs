@@ -169,4 +169,12 @@ impl Vector for F32x8x2 {
             self.1.store_bytes(&mut dst[2..4]);
         }
     }
+
+    unsafe fn widen_bf16_pairs(self) -> (Self, Self) {
+        // SAFETY: as `store`.
+        unsafe {
+            let ((lo0, hi0), (lo1, hi1)) = (self.0.widen_bf16_pairs(), self.1.widen_bf16_pairs());
+            (F32x8x2(lo0, lo1), F32x8x2(hi0, hi1))
+        }
+    }
 }
