@@ -29,7 +29,8 @@ pub struct Options {
     pub dtype: Dtype,
     /// How bf16 weights are multiplied; `None` picks what is faster on this CPU (pairs on AMD's
     /// with AVX-512 BF16, widened elsewhere: see [`Bf16Dot`]). Pairs on a CPU or instruction set
-    /// without AVX-512 BF16 is an error at load.
+    /// without AVX-512 BF16 is an error at load. Under [`Dtype::Int8`], pairs also take
+    /// attention's products to bf16 ([`Engine::attention_dtype`]).
     pub bf16_dot: Option<Bf16Dot>,
     /// How int8 bytes are multiplied; `None` picks the fastest this CPU has (AMX tiles, then
     /// AVX-512 VNNI, then AVX2: see [`I8Dot`]). A way the CPU or instruction set lacks is an
@@ -169,6 +170,12 @@ impl Engine {
     /// [`Dtype::F32`], which has none.
     pub fn bf16_dot(&self) -> Option<Bf16Dot> {
         (self.dtype() == Dtype::Bf16).then(|| self.model.kernels().bf16_dot())
+    }
+
+    /// What attention's `q·kᵀ` and `p·v` multiply in: [`Dtype::Bf16`] (pairs, `vdpbf16ps`) under
+    /// int8 where [`Options::bf16_dot`] is (or defaults to) pairs, [`Dtype::F32`] otherwise.
+    pub fn attention_dtype(&self) -> Dtype {
+        self.model.attention_dtype()
     }
 
     /// How the kernels multiply int8 bytes ([`Options::i8_dot`]); `None` unless the dtype is

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use distil::model::profile::Profiler;
-use distil::{Bf16Dot, Engine, Error, I8Dot, Model, Options, Result};
+use distil::{Bf16Dot, Dtype, Engine, Error, I8Dot, Model, Options, Result};
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
@@ -118,6 +118,7 @@ pub fn run(args: BenchArgs, options: &Options) -> Result<ExitCode> {
             "batch": batch, "seq": seq, "threads": engine.threads(), "mode": mode,
             "dtype": engine.dtype().name(), "isa": engine.isa().name(),
             "bf16_dot": engine.bf16_dot().map(Bf16Dot::name), "i8_dot": engine.i8_dot().map(I8Dot::name),
+            "attention_dtype": engine.attention_dtype().name(),
             "runs": args.runs,
         });
         println!("{doc}");
@@ -132,12 +133,17 @@ pub fn run(args: BenchArgs, options: &Options) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `f32`, `bf16 (vdpbf16ps)` / `bf16 (widened)` or `int8 (vpdpbusd)` / …: the dtype and how its
-/// products are multiplied.
+/// `f32`, `bf16 (vdpbf16ps)` / `bf16 (widened)` or `int8 (vpdpbusd)` / `int8 (vpdpbusd,
+/// attention bf16)` / …: the dtype, how its products are multiplied, and attention's dtype where
+/// it is not f32.
 pub fn dtype_label(engine: &Engine) -> String {
+    let attention = match engine.attention_dtype() {
+        Dtype::F32 => String::new(),
+        other => format!(", attention {other}"),
+    };
     match (engine.bf16_dot(), engine.i8_dot()) {
-        (Some(dot), _) => format!("{} ({dot})", engine.dtype()),
-        (None, Some(dot)) => format!("{} ({dot})", engine.dtype()),
+        (Some(dot), _) => format!("{} ({dot}{attention})", engine.dtype()),
+        (None, Some(dot)) => format!("{} ({dot}{attention})", engine.dtype()),
         (None, None) => engine.dtype().to_string(),
     }
 }

@@ -296,6 +296,14 @@ impl Model {
         self.dtype
     }
 
+    /// What attention's two products multiply in (`Attention::products`): bf16 pairs under int8
+    /// where the kernels multiply bf16 in pairs, f32 otherwise.
+    pub fn attention_dtype(&self) -> Dtype {
+        self.layers
+            .first()
+            .map_or(Dtype::F32, |layer| layer.attention.products(&self.kernels))
+    }
+
     /// The dtype most of the checkpoint's bytes are stored in (`f32`, `f16`, `bf16` or `int8`).
     pub fn stored_dtype(&self) -> &'static str {
         self.stored_dtype

@@ -78,6 +78,7 @@ pub(super) async fn info(State(app): State<Arc<App>>) -> Response {
             "isa": engine.isa().name(),
             "bf16_dot": engine.bf16_dot().map(Bf16Dot::name),
             "i8_dot": engine.i8_dot().map(I8Dot::name),
+            "attention_dtype": engine.attention_dtype().name(),
             "max_length": engine.max_length(),
             "vocab_size": config.vocab_size,
             "dim": config.dim,
