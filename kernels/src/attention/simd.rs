@@ -194,7 +194,10 @@ pub(super) unsafe fn attention<V: Vector, D: Dot<V>>(
 
         let mut block = ctx.slice_mut(s![i0..i0 + rows, ..]);
         for (mut ctx_i, o_i) in block.rows_mut().into_iter().zip(ob.chunks_exact(dv_pad)) {
-            ctx_i.iter_mut().zip(o_i).for_each(|(c, o)| *c = *o);
+            match ctx_i.as_slice_mut() {
+                Some(ctx_i) => ctx_i.copy_from_slice(&o_i[..dv]),
+                None => ctx_i.iter_mut().zip(o_i).for_each(|(c, o)| *c = *o),
+            }
         }
     }
 }
