@@ -79,13 +79,12 @@ impl F32x8 {
             };
             let (front, back) = (quads(0), quads(4));
             // Column c < 4 joins the low halves of front[c] and back[c]; column c + 4 the high ones.
-            std::array::from_fn(|c| {
-                F32x8(if c < 4 {
-                    _mm256_permute2f128_ps::<0x20>(front[c], back[c])
-                } else {
-                    _mm256_permute2f128_ps::<0x31>(front[c - 4], back[c - 4])
-                })
-            })
+            let mut columns = [F32x8(_mm256_setzero_ps()); 8];
+            for c in 0..4 {
+                columns[c] = F32x8(_mm256_permute2f128_ps::<0x20>(front[c], back[c]));
+                columns[c + 4] = F32x8(_mm256_permute2f128_ps::<0x31>(front[c], back[c]));
+            }
+            columns
         }
     }
 }
