@@ -23,6 +23,7 @@
 //! CPU lacks an instruction set, both leave it out and say so, or fail under `CI=true`
 //! ([`distil_kernels::testing::supported_or_skip`]).
 
+use distil_kernels::matmul::I8Layer;
 use distil_kernels::quant::{I8Layout, I8Weights, TokenQuant};
 use distil_kernels::testing::{all_kernels, i8_kernels, simd_kernels};
 use distil_kernels::{Bf16Dot, Kernels};
@@ -930,6 +931,48 @@ fn linear_i8_equals_its_scalar_twin_bit_for_bit_on_one_and_two_threads() {
                             want[at]
                         );
                     }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn linears_i8_of_one_input_equal_each_layer_alone_bit_for_bit() {
+    // Attention's q, k and v from one quantization of x: three layers of different widths (two
+    // tiles' worth of rows, and a count no tile divides) against `linear_i8` one at a time.
+    let mut rng = Rng(9);
+    let ways = i8_kernels();
+    for (m, k) in [(1, 8), (12, 64), (33, 100), (130, 768)] {
+        let x = rng.vec(m * k, 2.0);
+        let widths = [16, 40, 13];
+        for layout in I8_LAYOUTS {
+            let weights = widths.map(|n| I8Weights::quantize(&rng.vec(n * k, 0.5), k, layout));
+            let biases = widths.map(|n| rng.vec(n, 0.1));
+            for &kernels in &ways {
+                let mut together = widths.map(|n| vec![f32::NAN; m * n]);
+                let mut layers: Vec<I8Layer<'_>> = together
+                    .iter_mut()
+                    .zip(&weights)
+                    .zip(&biases)
+                    .map(|((y, w), bias)| I8Layer {
+                        w: w.rows(),
+                        bias,
+                        y,
+                    })
+                    .collect();
+                kernels.linears_i8(&x, &mut layers, m);
+                for ((y, w), bias) in together.iter().zip(&weights).zip(&biases) {
+                    let mut alone = vec![f32::NAN; y.len()];
+                    kernels.linear_i8(&x, w.rows(), bias, &mut alone, m);
+                    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(
+                        bits(y),
+                        bits(&alone),
+                        "{} ({}, W {layout:?}) {m}x{k}",
+                        kernels.isa(),
+                        kernels.i8_dot()
+                    );
                 }
             }
         }

@@ -70,9 +70,8 @@ impl Attention {
     ) {
         let (rows, dim) = (x.nrows(), self.q_lin.out_dim());
         prof.time(Op::QkvLin, 6.0 * (rows * dim * dim) as f64, || {
-            self.q_lin.forward(k, x, q); // [rows, dim]
-            self.k_lin.forward(k, x, kk); // [rows, dim]
-            self.v_lin.forward(k, x, v); // [rows, dim]
+            let linears = [&self.q_lin, &self.k_lin, &self.v_lin];
+            Linear::forward_each(k, x, linears, [q, kk, v]); // [rows, dim] each
         });
     }
 

@@ -1,5 +1,6 @@
 //! `torch.nn.Linear`: `y = x·Wᵀ + b`, with `W` stored `[out, in]` as PyTorch saves it.
 
+use distil_kernels::matmul::I8Layer;
 use distil_kernels::quant::{row_sums, I8Layout, I8Rows, I8Weights};
 use distil_kernels::Kernels;
 use half::bf16;
@@ -196,5 +197,40 @@ impl Linear {
             Weight::I8(w) => k.linear_i8(flat(x), w.rows(), b, flat_mut(y), rows),
             Weight::StoredI8(w) => k.linear_i8(flat(x), w.rows(), b, flat_mut(y), rows),
         }
+    }
+
+    /// `ys[i] ← x·W_iᵀ + b_i` for each of `linears` (attention's `q_lin`, `k_lin`, `v_lin`): where
+    /// all are int8 in one layout, one call of `Kernels::linears_i8`, which quantizes and packs
+    /// `x` once for all of them (the same answers as one by one); otherwise one by one.
+    pub fn forward_each<const N: usize>(
+        k: &Kernels,
+        x: ArrayView2<'_, f32>,
+        linears: [&Linear; N],
+        ys: [ArrayViewMut2<'_, f32>; N],
+    ) {
+        let rows = linears.map(Linear::i8_rows);
+        let shared = rows.iter().flatten().map(|w| (w.k, w.layout));
+        let one_quantization = rows.iter().all(Option::is_some)
+            && shared
+                .clone()
+                .all(|shape| Some(shape) == shared.clone().next());
+        if !one_quantization {
+            for (linear, y) in linears.into_iter().zip(ys) {
+                linear.forward(k, x, y);
+            }
+            return;
+        }
+        let mut layers: Vec<I8Layer<'_>> = rows
+            .into_iter()
+            .flatten()
+            .zip(linears)
+            .zip(ys)
+            .map(|((w, linear), y)| I8Layer {
+                w,
+                bias: linear.bias.as_slice(),
+                y: flat_mut(y),
+            })
+            .collect();
+        k.linears_i8(flat(x), &mut layers, x.nrows());
     }
 }

@@ -116,40 +116,68 @@ impl Kernels {
     /// the same integers, so the same answers bit for bit, and, as in f32, a row of `y` depends on
     /// its row of `x` alone.
     pub fn linear_i8(&self, x: &[f32], w: I8Rows<'_>, bias: &[f32], y: &mut [f32], m: usize) {
-        let (n, k) = (w.n(), w.k);
-        assert_eq!(bias.len(), n, "b is not as long as W's rows");
+        self.linears_i8(x, &mut [I8Layer { w, bias, y }], m)
+    }
+
+    /// [`linear_i8`](Self::linear_i8) of one `x` by each of `layers` (attention's `q`, `k` and
+    /// `v`), with the same answers: on the vector tiles `x` is quantized and packed once for all
+    /// of them. The layers share `k` and a layout (asserted).
+    pub fn linears_i8(&self, x: &[f32], layers: &mut [I8Layer<'_>], m: usize) {
+        let Some(first) = layers.first() else {
+            return;
+        };
+        let (k, layout) = (first.w.k, first.w.layout);
+        for layer in layers.iter() {
+            assert_eq!(
+                (layer.w.k, layer.w.layout),
+                (k, layout),
+                "the layers differ in k or layout"
+            );
+            assert_eq!(
+                layer.bias.len(),
+                layer.w.n(),
+                "b is not as long as W's rows"
+            );
+            assert_eq!(layer.y.len(), m * layer.w.n(), "output is not m×n");
+        }
         assert_eq!(x.len(), m * k, "input is not m×k");
-        assert_eq!(y.len(), m * n, "output is not m×n");
         if m == 0 {
             return;
         }
-        match (self.i8_dot(), w.layout) {
+        match (self.i8_dot(), layout) {
             #[cfg(target_arch = "x86_64")]
             (I8Dot::Tdpbusd, I8Layout::Amx) if k.is_multiple_of(4) => {
-                // SAFETY: a `Kernels` multiplies with `tdpbusd` only on a CPU with AMX-INT8 that
-                // the OS lets this process use, and with Avx512 kernels (the CPU has AVX-512 F:
-                // `I8Dot::is_supported`, `Kernels::with_i8_dot`).
-                unsafe { amx_tiles(x, w, bias, y, m) }
+                for layer in layers.iter_mut() {
+                    // SAFETY: a `Kernels` multiplies with `tdpbusd` only on a CPU with AMX-INT8
+                    // that the OS lets this process use, and with Avx512 kernels (the CPU has
+                    // AVX-512 F: `I8Dot::is_supported`, `Kernels::with_i8_dot`).
+                    unsafe { amx_tiles(x, layer.w, layer.bias, layer.y, m) }
+                }
             }
             #[cfg(target_arch = "x86_64")]
-            (dot, I8Layout::Vectors) if dot != I8Dot::Scalar && k.is_multiple_of(4) => i8_quads(
-                self.isa(),
-                self.vector_i8_dot() == I8Dot::Vpdpbusd,
-                x,
-                w,
-                bias,
-                y,
-                m,
-            ),
+            (dot, I8Layout::Vectors) if dot != I8Dot::Scalar && k.is_multiple_of(4) => {
+                let vnni = self.vector_i8_dot() == I8Dot::Vpdpbusd;
+                i8_quads(self.isa(), vnni, x, layers, m)
+            }
             _ => {
                 let tokens: Vec<TokenQuant> = x.par_chunks_exact(k).map(TokenQuant::of).collect();
-                scalar_blocks(y, m, n, |y| {
-                    let j = y.columns();
-                    scalar::linear_i8(x, &tokens, w.slice(j.clone()), &bias[j], y)
-                })
+                for layer in layers.iter_mut() {
+                    let (w, bias) = (layer.w, layer.bias);
+                    scalar_blocks(layer.y, m, w.n(), |y| {
+                        let j = y.columns();
+                        scalar::linear_i8(x, &tokens, w.slice(j.clone()), &bias[j], y)
+                    })
+                }
             }
         }
     }
+}
+
+/// One layer of [`Kernels::linears_i8`]: `y ← x·Wᵀ + b`, with `y` `m × n` for `W`'s `n` rows.
+pub struct I8Layer<'a> {
+    pub w: I8Rows<'a>,
+    pub bias: &'a [f32],
+    pub y: &'a mut [f32],
 }
 
 /// The AMX tiles (`amx/`), `x` quantized with AVX-512.
@@ -166,10 +194,11 @@ unsafe fn amx_tiles(x: &[f32], w: I8Rows<'_>, bias: &[f32], y: &mut [f32], m: us
 }
 
 /// The int8 tiles: `x` quantized into words of four bytes (`k / 4` a row, `quads.rs`) with
-/// `isa`'s vectors, then packed and multiplied as the plan for AVX-512 (with VNNI) or AVX2 says.
+/// `isa`'s vectors and packed, once, then multiplied by each layer as the plan for AVX-512 (with
+/// VNNI) or AVX2 says.
 #[cfg(target_arch = "x86_64")]
-fn i8_quads(isa: Isa, vnni: bool, x: &[f32], w: I8Rows<'_>, bias: &[f32], y: &mut [f32], m: usize) {
-    let (n, k) = (bias.len(), w.k);
+fn i8_quads(isa: Isa, vnni: bool, x: &[f32], layers: &mut [I8Layer<'_>], m: usize) {
+    let k = layers[0].w.k;
     let mut words = vec![0.0f32; m * k / 4];
     let mut tokens = vec![TokenQuant::NON_FINITE; m];
     quads::quantize(isa, x, k, &mut words, k / 4, &mut tokens);
@@ -183,29 +212,31 @@ fn i8_quads(isa: Isa, vnni: bool, x: &[f32], w: I8Rows<'_>, bias: &[f32], y: &mu
     } else {
         plan::AVX2_NARROW
     };
-    for_each_task(
-        tile,
-        &words,
-        pack::Words::F32,
-        k / 4,
-        y,
-        m,
-        n,
-        |xp, j, y, kc, scratch| {
-            let (w, bias) = (w.slice(j.clone()), &bias[j]);
-            // SAFETY: `vnni` holds only for a `Kernels` of Avx512 on a CPU with AVX-512 VNNI
-            // (`I8Dot::is_supported`), and this path is taken only for a way other than the
-            // scalar twin's, which needs Avx2 or Avx512 kernels, whose CPU has AVX2
-            // (`Isa::is_supported`); the bodies assert every length their unchecked reads rely on.
-            unsafe {
-                if vnni {
-                    simd::linear_i8_avx512_vnni(xp, w, tokens, bias, y, kc, scratch)
-                } else {
-                    simd::linear_i8_avx2(xp, w, tokens, bias, y, kc, scratch)
-                }
-            }
-        },
-    )
+    let blocking = pack::Blocking::new(m, k / 4, tile.nr, tile.lanes);
+    pack::with_packed(&words, blocking, pack::Words::F32, |xp| {
+        for layer in layers.iter_mut() {
+            let (w, bias, n) = (layer.w, layer.bias, layer.w.n());
+            let plan = plan::Plan::new(tile, m, n, k / 4, rayon::current_num_threads());
+            for_each_block(layer.y, m, n, plan.grid, |y| {
+                let j = y.columns();
+                let (w, bias) = (w.slice(j.clone()), &bias[j]);
+                task::with_scratch(plan.scratch_len(), |scratch| {
+                    // SAFETY: `vnni` holds only for a `Kernels` of Avx512 on a CPU with AVX-512
+                    // VNNI (`I8Dot::is_supported`), and this path is taken only for a way other
+                    // than the scalar twin's, which needs Avx2 or Avx512 kernels, whose CPU has
+                    // AVX2 (`Isa::is_supported`); the bodies assert every length their unchecked
+                    // reads rely on.
+                    unsafe {
+                        if vnni {
+                            simd::linear_i8_avx512_vnni(xp, w, tokens, bias, y, plan.kc, scratch)
+                        } else {
+                            simd::linear_i8_avx2(xp, w, tokens, bias, y, plan.kc, scratch)
+                        }
+                    }
+                })
+            })
+        }
+    })
 }
 
 /// The f32 a bf16 equals: its bits are the f32's high half (a NaN stays a NaN, payload and all).
