@@ -199,43 +199,44 @@ unsafe fn amx_tiles(x: &[f32], w: I8Rows<'_>, bias: &[f32], y: &mut [f32], m: us
 #[cfg(target_arch = "x86_64")]
 fn i8_quads(isa: Isa, vnni: bool, x: &[f32], layers: &mut [I8Layer<'_>], m: usize) {
     let k = layers[0].w.k;
-    let mut words = vec![0.0f32; m * k / 4];
-    let mut tokens = vec![TokenQuant::NON_FINITE; m];
-    quads::quantize(isa, x, k, &mut words, k / 4, &mut tokens);
-    let (scale, zero): (Vec<f32>, Vec<i32>) = tokens.iter().map(|t| (t.scale, t.zero)).unzip();
-    let tokens = TokenScales {
-        scale: &scale,
-        zero: &zero,
-    };
-    let tile = if vnni {
-        plan::Tile::new(Isa::Avx512, m)
-    } else {
-        plan::AVX2_NARROW
-    };
-    let blocking = pack::Blocking::new(m, k / 4, tile.nr, tile.lanes);
-    pack::with_packed(&words, blocking, pack::Words::F32, |xp| {
-        for layer in layers.iter_mut() {
-            let (w, bias, n) = (layer.w, layer.bias, layer.w.n());
-            let plan = plan::Plan::new(tile, m, n, k / 4, rayon::current_num_threads());
-            for_each_block(layer.y, m, n, plan.grid, |y| {
-                let j = y.columns();
-                let (w, bias) = (w.slice(j.clone()), &bias[j]);
-                task::with_scratch(plan.scratch_len(), |scratch| {
-                    // SAFETY: `vnni` holds only for a `Kernels` of Avx512 on a CPU with AVX-512
-                    // VNNI (`I8Dot::is_supported`), and this path is taken only for a way other
-                    // than the scalar twin's, which needs Avx2 or Avx512 kernels, whose CPU has
-                    // AVX2 (`Isa::is_supported`); the bodies assert every length their unchecked
-                    // reads rely on.
-                    unsafe {
-                        if vnni {
-                            simd::linear_i8_avx512_vnni(xp, w, tokens, bias, y, plan.kc, scratch)
-                        } else {
-                            simd::linear_i8_avx2(xp, w, tokens, bias, y, plan.kc, scratch)
+    quads::with_quantized(isa, x, k, |words, tokens| {
+        let (scale, zero): (Vec<f32>, Vec<i32>) = tokens.iter().map(|t| (t.scale, t.zero)).unzip();
+        let tokens = TokenScales {
+            scale: &scale,
+            zero: &zero,
+        };
+        let tile = if vnni {
+            plan::Tile::new(Isa::Avx512, m)
+        } else {
+            plan::AVX2_NARROW
+        };
+        let blocking = pack::Blocking::new(m, k / 4, tile.nr, tile.lanes);
+        pack::with_packed(words, blocking, pack::Words::F32, |xp| {
+            for layer in layers.iter_mut() {
+                let (w, bias, n) = (layer.w, layer.bias, layer.w.n());
+                let plan = plan::Plan::new(tile, m, n, k / 4, rayon::current_num_threads());
+                for_each_block(layer.y, m, n, plan.grid, |y| {
+                    let j = y.columns();
+                    let (w, bias) = (w.slice(j.clone()), &bias[j]);
+                    task::with_scratch(plan.scratch_len(), |scratch| {
+                        // SAFETY: `vnni` holds only for a `Kernels` of Avx512 on a CPU with AVX-512
+                        // VNNI (`I8Dot::is_supported`), and this path is taken only for a way other
+                        // than the scalar twin's, which needs Avx2 or Avx512 kernels, whose CPU has
+                        // AVX2 (`Isa::is_supported`); the bodies assert every length their unchecked
+                        // reads rely on.
+                        unsafe {
+                            if vnni {
+                                simd::linear_i8_avx512_vnni(
+                                    xp, w, tokens, bias, y, plan.kc, scratch,
+                                )
+                            } else {
+                                simd::linear_i8_avx2(xp, w, tokens, bias, y, plan.kc, scratch)
+                            }
                         }
-                    }
+                    })
                 })
-            })
-        }
+            }
+        })
     })
 }
 
