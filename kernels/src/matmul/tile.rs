@@ -178,12 +178,19 @@ pub(super) struct Panel<'a, T> {
 /// Bytes in a cache line.
 const LINE_BYTES: usize = 64;
 
-/// How far ahead of the current step each row of `W` is prefetched: four cache lines. `W` comes
-/// from memory (or L3) in `MR` streams a row apart, which the hardware prefetchers follow poorly
-/// (each crosses a 4 KB page every few hundred steps); asking for each row's line four lines
-/// ahead made the encoder 3% faster at 1×128 (interleaved runs) and the linear layers run at
-/// 62-72% of the FMA peak instead of 51-57%.
-const PREFETCH_AHEAD: usize = 4 * LINE_BYTES;
+/// How far ahead of the current step each row of `W` read in place is prefetched: four cache
+/// lines. `W` comes from memory (or L3) in `MR` streams a row apart, which the hardware
+/// prefetchers follow poorly (each crosses a 4 KB page every few hundred steps); asking for each
+/// row's line four lines ahead made the encoder 3% faster at 1×128 (interleaved runs) and the
+/// linear layers run at 62-72% of the FMA peak instead of 51-57%. (24 lines made the f32 encoder
+/// 13% slower at 1×12 on Zen 4.)
+const ROWS_AHEAD: usize = 4 * LINE_BYTES;
+
+/// How far ahead a panel of interleaved rows (int8's, one stream) is prefetched: 24 lines, 1.5
+/// KB. With a few tokens a step takes a few cycles, and four lines ahead left the stream waiting
+/// on memory: 24 made the int8 encoder 0.87× its time at 1×12 and 0.94× at 1×128 on Zen 4 (12
+/// lines 1.03× of 24, 48 the same as 24).
+const PANEL_AHEAD: usize = 24 * LINE_BYTES;
 
 /// Asks for the cache line holding `at` into L1. A hint: it never faults, whatever `at` is, so `at`
 /// may lie past the end of the row.
@@ -225,10 +232,10 @@ pub(super) unsafe fn tile<V: Vector, D: Step<V>, const MR: usize, const NV: usiz
     let starts: [usize; MR] = std::array::from_fn(|r| r.min(rows - 1) * stride + ks.start * step);
     let step_bytes = step * size_of::<D::W>();
     // Rows less than a cache line apart share their lines: one prefetch serves them all.
-    let streams = if stride * size_of::<D::W>() < LINE_BYTES {
-        1
+    let (streams, ahead) = if stride * size_of::<D::W>() < LINE_BYTES {
+        (1, PANEL_AHEAD)
     } else {
-        MR
+        (MR, ROWS_AHEAD)
     };
 
     // SAFETY: the caller guarantees `V`'s and `D`'s instruction sets (this fn's # Safety). Each
@@ -254,7 +261,7 @@ pub(super) unsafe fn tile<V: Vector, D: Step<V>, const MR: usize, const NV: usiz
                 for (r, start) in starts.into_iter().enumerate() {
                     if r < streams {
                         let line = w.as_ptr().wrapping_add(start + at);
-                        prefetch(line.cast::<u8>().wrapping_add(PREFETCH_AHEAD));
+                        prefetch(line.cast::<u8>().wrapping_add(ahead));
                     }
                 }
             }
