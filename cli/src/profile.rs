@@ -1,6 +1,7 @@
 //! `distil profile`: where the time of a forward pass goes, per operation, beside the machine's
 //! measured FP32 peak (the share of it only for the operations that compute in f32: under
-//! `--dtype bf16` or `int8` the linear layers' GFLOP/s stand alone). Profiled passes are not split by sequences or rows between the threads (see
+//! `--dtype bf16` or `int8` the linear layers' GFLOP/s stand alone, and so do attention's where
+//! it multiplies bf16 pairs). Profiled passes are not split by sequences or rows between the threads (see
 //! `Model::forward`), so that each operation's time is its own: `distil bench` times the split
 //! schedule, which can be faster from 128 tokens up.
 
@@ -66,8 +67,12 @@ pub fn run(args: ProfileArgs, options: &Options) -> Result<ExitCode> {
         }
         let ms = t.seconds / runs * 1e3;
         let gflops = t.flops / t.seconds / 1e9;
-        // An int8 or bf16 linear layer has a peak of its own, which this does not measure.
-        let f32_op = engine.dtype() == Dtype::F32 || !op.is_linear();
+        // An int8 or bf16 linear layer, or attention in bf16 pairs, has a peak of its own, which
+        // this does not measure.
+        let f32_op = match op {
+            Op::Attention => engine.attention_dtype() == Dtype::F32,
+            op => engine.dtype() == Dtype::F32 || !op.is_linear(),
+        };
         let (g, p) = if t.flops > 0.0 && f32_op {
             (
                 format!("{gflops:.1}"),
