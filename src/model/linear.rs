@@ -209,11 +209,10 @@ impl Linear {
         ys: [ArrayViewMut2<'_, f32>; N],
     ) {
         let rows = linears.map(Linear::i8_rows);
-        let shared = rows.iter().flatten().map(|w| (w.k, w.layout));
-        let one_quantization = rows.iter().all(Option::is_some)
-            && shared
-                .clone()
-                .all(|shape| Some(shape) == shared.clone().next());
+        // All int8, with one `k` and one layout.
+        let shape = |w: &Option<I8Rows<'_>>| w.map(|w| (w.k, w.layout));
+        let first = rows.first().and_then(shape);
+        let one_quantization = first.is_some() && rows.iter().all(|w| shape(w) == first);
         if !one_quantization {
             for (linear, y) in linears.into_iter().zip(ys) {
                 linear.forward(k, x, y);
