@@ -20,6 +20,8 @@
 mod amx;
 mod blocks;
 #[cfg(target_arch = "x86_64")]
+mod local;
+#[cfg(target_arch = "x86_64")]
 mod pack;
 #[cfg(target_arch = "x86_64")]
 mod plan;

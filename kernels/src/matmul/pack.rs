@@ -23,6 +23,8 @@ use half::bf16;
 use rayon::prelude::*;
 use std::cell::RefCell;
 
+use super::local::with_buffer;
+
 /// Where the packed values start in the buffer: 64 bytes, a cache line, so that a block's rows
 /// (`nr` floats, 64 bytes for AVX2's 16 and a multiple of it for AVX-512's 32) never straddle two.
 const ALIGN_FLOATS: usize = 16;
@@ -132,10 +134,9 @@ thread_local! {
     static BUFFER: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Packs `x` (`m × k` words, row-major) as `blocking` and `words` say and runs `f` on the result, using the
-/// thread's buffer (or a fresh one if a call further up this thread's stack holds it, as when a
-/// rayon worker that waits inside `linear` picks up another `linear`). Blocks are packed in
-/// parallel on the current rayon pool.
+/// Packs `x` (`m × k` words, row-major) as `blocking` and `words` say and runs `f` on the result,
+/// in the thread's buffer (`local::with_buffer`). Blocks are packed in parallel on the current
+/// rayon pool.
 pub(super) fn with_packed<R>(
     x: &[f32],
     blocking: Blocking,
@@ -147,9 +148,8 @@ pub(super) fn with_packed<R>(
         blocking.m * blocking.k * words.per_word(),
         "input is not m×k"
     );
-    let run = |buf: &mut Vec<f32>| {
-        let len = blocking.len();
-        buf.resize(len + ALIGN_FLOATS, 0.0);
+    let len = blocking.len();
+    with_buffer(&BUFFER, len + ALIGN_FLOATS, |buf| {
         let start = buf
             .as_ptr()
             .align_offset(ALIGN_FLOATS * 4)
@@ -157,10 +157,6 @@ pub(super) fn with_packed<R>(
         let data = &mut buf[start..start + len];
         pack(x, blocking, words, data);
         f(PackedX { data, blocking })
-    };
-    BUFFER.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut buf) => run(&mut buf),
-        Err(_) => run(&mut Vec::new()),
     })
 }
 

@@ -10,6 +10,7 @@ use std::cell::RefCell;
 
 use rayon::prelude::*;
 
+use super::local::with_buffer;
 use crate::quant::TokenQuant;
 use crate::simd::{F32x16, F32x8, Vector};
 use crate::Isa;
@@ -21,8 +22,7 @@ thread_local! {
 }
 
 /// Runs `f` on the words of the `m` rows of `x` ([`quantize`]: `k / 4` a row, in the thread's
-/// buffer, or a fresh one if a call further up this thread's stack holds it) and each row's
-/// quantization.
+/// buffer, `local::with_buffer`) and each row's quantization.
 pub(super) fn with_quantized<R>(
     isa: Isa,
     x: &[f32],
@@ -31,16 +31,9 @@ pub(super) fn with_quantized<R>(
 ) -> R {
     let m = x.len() / k;
     let mut tokens = vec![TokenQuant::NON_FINITE; m];
-    let run = |buf: &mut Vec<f32>| {
-        let len = m * k / 4;
-        buf.resize(buf.len().max(len), 0.0);
-        let words = &mut buf[..len];
+    with_buffer(&WORDS, m * k / 4, |words| {
         quantize(isa, x, k, words, k / 4, &mut tokens);
         f(words, &tokens)
-    };
-    WORDS.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut buf) => run(&mut buf),
-        Err(_) => run(&mut Vec::new()),
     })
 }
 

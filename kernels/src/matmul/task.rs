@@ -33,6 +33,7 @@ use std::cell::RefCell;
 use std::ops::Range;
 
 use super::blocks::YBlock;
+use super::local::with_buffer;
 use super::pack::{Block, PackedX};
 use super::rows::Rows;
 use super::tile::tile;
@@ -105,20 +106,12 @@ thread_local! {
     static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Runs `f` on `len` floats of the thread's scratch (or of a fresh buffer, if a call further up
-/// this thread's stack holds it).
+/// Runs `f` on `len` floats of the thread's scratch (`local::with_buffer`).
 ///
 /// Called outside the `#[target_feature]` entry points: a closure does not inherit its enclosing
 /// function's target features, and the micro-kernel inside one would not be compiled for them.
 pub(super) fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
-    let run = |buf: &mut Vec<f32>| {
-        buf.resize(buf.len().max(len), 0.0);
-        f(&mut buf[..len])
-    };
-    SCRATCH.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut buf) => run(&mut buf),
-        Err(_) => run(&mut Vec::new()),
-    })
+    with_buffer(&SCRATCH, len, f)
 }
 
 /// The steps of `k` pass by pass, `kc` at a time.
