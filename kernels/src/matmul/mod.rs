@@ -215,27 +215,21 @@ fn i8_quads(isa: Isa, vnni: bool, x: &[f32], layers: &mut [I8Layer<'_>], m: usiz
         let blocking = pack::Blocking::new(m, k / 4, tile.nr, tile.lanes);
         pack::with_packed(words, blocking, pack::Words::F32, |xp| {
             for layer in layers.iter_mut() {
-                let (w, bias, n) = (layer.w, layer.bias, layer.w.n());
-                let plan = plan::Plan::new(tile, m, n, k / 4, rayon::current_num_threads());
-                for_each_block(layer.y, m, n, plan.grid, |y| {
-                    let j = y.columns();
+                let (w, bias) = (layer.w, layer.bias);
+                tasks(tile, xp, layer.y, w.n(), |xp, j, y, kc, scratch| {
                     let (w, bias) = (w.slice(j.clone()), &bias[j]);
-                    task::with_scratch(plan.scratch_len(), |scratch| {
-                        // SAFETY: `vnni` holds only for a `Kernels` of Avx512 on a CPU with AVX-512
-                        // VNNI (`I8Dot::is_supported`), and this path is taken only for a way other
-                        // than the scalar twin's, which needs Avx2 or Avx512 kernels, whose CPU has
-                        // AVX2 (`Isa::is_supported`); the bodies assert every length their unchecked
-                        // reads rely on.
-                        unsafe {
-                            if vnni {
-                                simd::linear_i8_avx512_vnni(
-                                    xp, w, tokens, bias, y, plan.kc, scratch,
-                                )
-                            } else {
-                                simd::linear_i8_avx2(xp, w, tokens, bias, y, plan.kc, scratch)
-                            }
+                    // SAFETY: `vnni` holds only for a `Kernels` of Avx512 on a CPU with AVX-512
+                    // VNNI (`I8Dot::is_supported`), and this path is taken only for a way other
+                    // than the scalar twin's, which needs Avx2 or Avx512 kernels, whose CPU has
+                    // AVX2 (`Isa::is_supported`); the bodies assert every length their unchecked
+                    // reads rely on.
+                    unsafe {
+                        if vnni {
+                            simd::linear_i8_avx512_vnni(xp, w, tokens, bias, y, kc, scratch)
+                        } else {
+                            simd::linear_i8_avx2(xp, w, tokens, bias, y, kc, scratch)
                         }
-                    })
+                    }
                 })
             }
         })
@@ -271,9 +265,8 @@ fn scalar_blocks(y: &mut [f32], m: usize, n: usize, f: impl Fn(YBlock<'_>) + Syn
     for_each_block(y, m, n, grid, f)
 }
 
-/// The SIMD tiles' frame: `x` packed as `words` (`steps` words a row) for `tile`, `y` (`m × n`)
-/// cut as the plan says into tasks on the current rayon pool, and `run` called for each with
-/// `x~`, the task's columns, its block of `y`, the steps per pass and its scratch.
+/// The SIMD tiles' frame: `x` packed as `words` (`steps` words a row) for `tile`, then the tasks
+/// of `y` (`m × n`, [`tasks`]).
 #[cfg(target_arch = "x86_64")]
 #[allow(clippy::too_many_arguments)]
 fn for_each_task(
@@ -286,14 +279,27 @@ fn for_each_task(
     n: usize,
     run: impl Fn(pack::PackedX<'_>, Range<usize>, YBlock<'_>, usize, &mut [f32]) + Sync,
 ) {
+    let blocking = pack::Blocking::new(m, steps, tile.nr, tile.lanes);
+    pack::with_packed(x, blocking, words, |xp| tasks(tile, xp, y, n, run))
+}
+
+/// `y` (`m × n`, `m` the tokens of the packed `xp`) cut as the plan for `tile` says into tasks on
+/// the current rayon pool, and `run` called for each with `x~`, the task's columns, its block of
+/// `y`, the steps per pass and its scratch.
+#[cfg(target_arch = "x86_64")]
+fn tasks(
+    tile: plan::Tile,
+    xp: pack::PackedX<'_>,
+    y: &mut [f32],
+    n: usize,
+    run: impl Fn(pack::PackedX<'_>, Range<usize>, YBlock<'_>, usize, &mut [f32]) + Sync,
+) {
+    let (m, steps) = (xp.blocking.m, xp.blocking.k);
     let plan = plan::Plan::new(tile, m, n, steps, rayon::current_num_threads());
-    let blocking = pack::Blocking::new(m, steps, plan.tile.nr, plan.tile.lanes);
-    pack::with_packed(x, blocking, words, |xp| {
-        for_each_block(y, m, n, plan.grid, |y| {
-            let j = y.columns();
-            task::with_scratch(plan.scratch_len(), |scratch| {
-                run(xp, j, y, plan.kc, scratch)
-            })
+    for_each_block(y, m, n, plan.grid, |y| {
+        let j = y.columns();
+        task::with_scratch(plan.scratch_len(), |scratch| {
+            run(xp, j, y, plan.kc, scratch)
         })
     })
 }
