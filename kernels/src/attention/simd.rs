@@ -22,7 +22,7 @@ use std::borrow::Cow;
 use ndarray::{s, ArrayView1, ArrayView2, ArrayViewMut2, Axis};
 
 use super::tile::{tile, Bf16Pairs, Dot, Strided, ROWS};
-use crate::simd::{F32x16, F32x8, Vector};
+use crate::simd::{prefetch, F32x16, F32x8, Vector};
 use crate::softmax::simd::softmax;
 
 /// Vectors of keys a tile of scores takes (24 accumulators).
@@ -125,7 +125,7 @@ pub(super) unsafe fn attention<V: Vector, D: Dot<V>>(
         let rows = ROWS.min(m - i0);
         // The next block's queries arrive while this block computes.
         for ahead in (i0 + ROWS..m).take(ROWS) {
-            prefetch(q.row(ahead));
+            prefetch_row(q.row(ahead));
         }
         for (row, out) in q
             .slice(s![i0..i0 + rows, ..])
@@ -212,16 +212,13 @@ pub(super) unsafe fn attention<V: Vector, D: Dot<V>>(
 const AHEAD: usize = 4;
 
 /// Asks for the cache lines of `row` (contiguous or not: only its first element's line then).
-fn prefetch(row: ArrayView1<'_, f32>) {
+fn prefetch_row(row: ArrayView1<'_, f32>) {
     let lines = match row.as_slice() {
         Some(row) => row.len().div_ceil(16),
         None => 1,
     };
     for line in 0..lines {
-        let at = row.as_ptr().wrapping_add(line * 16);
-        // SAFETY: `prefetcht0` is SSE, which every x86-64 CPU has, and reads nothing the program
-        // can observe: it cannot fault, whatever the address.
-        unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(at.cast()) }
+        prefetch(row.as_ptr().wrapping_add(line * 16).cast());
     }
 }
 
@@ -269,7 +266,7 @@ unsafe fn pack_transposed<V: Vector, D: Dot<V>>(
         let keys = k.slice(s![j0.min(n)..(j0 + width).min(n), ..]);
         for (c, key) in keys.rows().into_iter().enumerate() {
             if j0 + c + AHEAD < n {
-                prefetch(k.row(j0 + c + AHEAD));
+                prefetch_row(k.row(j0 + c + AHEAD));
             }
             // SAFETY: the caller guarantees `D`'s instruction set.
             unsafe { D::pack(&contiguous(key), words) };
@@ -296,7 +293,7 @@ unsafe fn pack_key_words<V: Vector, D: Dot<V>>(
     for (t, (group, out)) in groups.zip(vp.chunks_exact_mut(width)).enumerate() {
         for ahead in (t * D::PER_WORD + AHEAD..).take(D::PER_WORD) {
             if ahead < v.nrows() {
-                prefetch(v.row(ahead));
+                prefetch_row(v.row(ahead));
             }
         }
         let (head, pad) = out.split_at_mut(v.ncols());

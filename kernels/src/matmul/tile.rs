@@ -17,7 +17,7 @@ use std::ops::Range;
 
 use half::bf16;
 
-use crate::simd::{F32x16, F32x8, Vector};
+use crate::simd::{prefetch, F32x16, F32x8, Vector};
 
 /// What one step of a tile multiplies.
 ///
@@ -191,15 +191,6 @@ const ROWS_AHEAD: usize = 4 * LINE_BYTES;
 /// on memory: 24 made the int8 encoder 0.87× its time at 1×12 and 0.94× at 1×128 on Zen 4 (12
 /// lines 1.03× of 24, 48 the same as 24).
 const PANEL_AHEAD: usize = 24 * LINE_BYTES;
-
-/// Asks for the cache line holding `at` into L1. A hint: it never faults, whatever `at` is, so `at`
-/// may lie past the end of the row.
-#[inline(always)]
-fn prefetch(at: *const u8) {
-    // SAFETY: `prefetcht0` is SSE, which every x86-64 CPU has, and reads nothing the program can
-    // observe: it cannot fault, even on an address outside any allocation.
-    unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(at.cast()) }
-}
 
 /// One pass of one tile: continues the sums of a block of `NV` vectors of tokens by the `MR` rows
 /// of `panel` (`panel.rows ≤ MR`; rows past the last repeat it) over its steps, in order, from

@@ -7,7 +7,7 @@
 //! `body::<F32x16>`. Everything inlines into the entry point, so the intrinsics compile to straight
 //! vector code with that entry point's features.
 //!
-//! This module also holds the vector `exp` that softmax and GELU share.
+//! This module also holds the vector `exp` that softmax and GELU share, and `prefetch`.
 
 mod avx2;
 mod avx512;
@@ -18,6 +18,15 @@ pub(crate) use avx2::F32x8;
 pub(crate) use avx512::F32x16;
 #[cfg(test)]
 pub(crate) use pair::F32x8x2;
+
+/// Asks for the cache line holding `at` into L1. A hint: it never faults, whatever `at` is, so `at`
+/// may lie past the end of a row.
+#[inline(always)]
+pub(crate) fn prefetch(at: *const u8) {
+    // SAFETY: `prefetcht0` is SSE, which every x86-64 CPU has, and reads nothing the program can
+    // observe: it cannot fault, even on an address outside any allocation.
+    unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(at.cast()) }
+}
 
 /// A vector of `LANES` f32 lanes and the few operations the kernels need.
 ///
