@@ -41,9 +41,9 @@ pub(super) fn attention_bf16(
         let mut acc = 0.0f32;
         for p in (0..a.len()).step_by(2) {
             if p + 1 < a.len() {
-                acc = to_bf16(a[p + 1]).mul_add(to_bf16(b[p + 1]), acc);
+                acc = widened(a[p + 1]).mul_add(widened(b[p + 1]), acc);
             }
-            acc = to_bf16(a[p]).mul_add(to_bf16(b[p]), acc);
+            acc = widened(a[p]).mul_add(widened(b[p]), acc);
         }
         acc
     })
@@ -71,11 +71,17 @@ fn each_query(
     }
 }
 
-/// `x` rounded to bf16 and back (exact), denormals flushed to zero.
-fn to_bf16(x: f32) -> f32 {
-    if x.abs() < f32::MIN_POSITIVE {
+/// `x` rounded to bf16 (to nearest, ties to even), denormals flushed to zero: how every value of
+/// attention's bf16 products is rounded, here and in the SIMD packing (`tile::bf16_pair`).
+pub(super) fn to_bf16(x: f32) -> bf16 {
+    bf16::from_f32(if x.abs() < f32::MIN_POSITIVE {
         0.0f32.copysign(x)
     } else {
-        bf16::from_f32(x).to_f32()
-    }
+        x
+    })
+}
+
+/// [`to_bf16`] and back (exact).
+fn widened(x: f32) -> f32 {
+    to_bf16(x).to_f32()
 }

@@ -7,8 +7,7 @@
 //! `C = 3`, 24 accumulators, 3 loads and 8 broadcasts for 24 multiply-adds. A word is one f32
 //! ([`F32Fma`]) or a pair of bf16 along the depth ([`Bf16Pairs`], [`Bf16Widened`]).
 
-use half::bf16;
-
+use super::scalar::to_bf16;
 use crate::simd::{F32x16, Vector};
 
 /// What one step of a tile multiplies: a word of `a` by a word of `b`, into an f32 sum.
@@ -84,18 +83,10 @@ pub(super) struct Bf16Pairs;
 /// denormals as zero, and [`bf16_pair`] flushes them before they reach either.
 pub(super) struct Bf16Widened;
 
-/// Two values of the depth as one word of bf16: the first in the low half, each rounded to
-/// nearest (ties to even), denormals flushed to zero.
+/// Two values of the depth as one word of bf16: the first in the low half, each rounded as the
+/// spec rounds them (`scalar::to_bf16`).
 pub(super) fn bf16_pair(values: &[f32]) -> f32 {
-    let half = |i: usize| {
-        let v = values.get(i).copied().unwrap_or(0.0);
-        let v = if v.abs() < f32::MIN_POSITIVE {
-            0.0f32.copysign(v)
-        } else {
-            v
-        };
-        u32::from(bf16::from_f32(v).to_bits())
-    };
+    let half = |i: usize| u32::from(to_bf16(values.get(i).copied().unwrap_or(0.0)).to_bits());
     f32::from_bits(half(0) | half(1) << 16)
 }
 
@@ -204,9 +195,9 @@ pub(super) unsafe fn tile<V: Vector, D: Dot<V>, const C: usize>(
     assert!(a.at.len() >= (ROWS - 1) * a.stride + depth);
     assert!(b.at.len() >= (depth - 1) * b.stride + width);
     assert!(out.len() >= (ROWS - 1) * out_stride + width);
-    // SAFETY: the caller guarantees `V`'s and `D`'s instruction sets (this fn's # Safety). By the asserts
-    // above: each broadcast reads `a(i, p)` at `i·a.stride + p < (ROWS - 1)·a.stride + depth`;
-    // each load of `b` takes `LANES` elements from `p·b.stride + c·LANES`, ending by
+    // SAFETY: the caller guarantees `V`'s and `D`'s instruction sets (this fn's # Safety). By the
+    // asserts above: each broadcast reads `a(i, p)` at `i·a.stride + p < (ROWS - 1)·a.stride +
+    // depth`; each load of `b` takes `LANES` elements from `p·b.stride + c·LANES`, ending by
     // `(depth - 1)·b.stride + width`; each store writes `LANES` elements ending by
     // `(ROWS - 1)·out_stride + width`.
     unsafe {
