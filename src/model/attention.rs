@@ -116,13 +116,9 @@ impl Attention {
                     let q_h = q.slice_axis(Axis(1), cols()); // [n, head_dim]
                     let k_h = kk.slice_axis(Axis(1), cols()); // [n, head_dim]
                     let v_h = v.slice_axis(Axis(1), cols()); // [n, head_dim]
-                    prof.time_parallel(Op::Attention, flops, threads, || {
-                        if bf16 {
-                            k.attention_bf16(scale, q_h, k_h, v_h, ctx_h, scratch);
-                        // [n, head_dim]
-                        } else {
-                            k.attention(scale, q_h, k_h, v_h, ctx_h, scratch); // [n, head_dim]
-                        }
+                    prof.time_parallel(Op::Attention, flops, threads, || match bf16 {
+                        true => k.attention_bf16(scale, q_h, k_h, v_h, ctx_h, scratch),
+                        false => k.attention(scale, q_h, k_h, v_h, ctx_h, scratch),
                     });
                 });
         }
