@@ -238,7 +238,7 @@ fn linear_i8(c: &mut Criterion) {
         for m in [1, 12, 128, 512] {
             for (k, n) in shapes {
                 let x = values(m * k, 1.0);
-                let w = I8Weights::quantize(&values(n * k, 0.05), k, kernels.i8_layout());
+                let w = I8Weights::quantize(&values(n * k, 0.05), k);
                 let bias = values(n, 0.1);
                 let mut y = vec![0.0; m * n];
                 group.throughput(Throughput::Elements((2 * m * k * n) as u64));

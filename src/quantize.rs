@@ -5,9 +5,8 @@
 //! int8 as the kernels read them (`{key}_q`: the panels of [`distil_kernels::quant::I8Weights`],
 //! `{key}_scale`: each row's scale; see `StoredI8` in `src/model/linear.rs`) and every other tensor
 //! as the source has it. Loading it (`--dtype int8`) reads the panels in place, with no
-//! quantizing at load; on a CPU that wants the other layout (AMX's 16-row panels against the
-//! vectors' 8) they are moved once, at load, to the same integers. Layers named in `keep` stay
-//! as they were, and stay so when the file is loaded.
+//! quantizing at load, on every CPU (the panels are one layout for every instruction set). Layers
+//! named in `keep` stay as they were, and stay so when the file is loaded.
 //!
 //! [`sensitivity`] quantizes one layer at a time and compares the model's last hidden states (and
 //! the MLM head's top-1, where there is one) with f32's on calibration texts: the measurement
@@ -16,6 +15,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use distil_kernels::quant::{padded_k, PANEL_ROWS};
 use ndarray::{ArrayView1, Axis};
 use safetensors::tensor::TensorView;
 use safetensors::Dtype as StoredDtype;
@@ -72,11 +72,10 @@ pub fn quantize_dir(
     for linear in model.linears() {
         match linear.i8_rows() {
             Some(rows) => {
-                let panel_rows = rows.layout.panel_rows();
                 let shape = vec![
-                    rows.n().div_ceil(panel_rows),
-                    rows.layout.padded_k(rows.k) / 4,
-                    panel_rows,
+                    rows.n().div_ceil(PANEL_ROWS),
+                    padded_k(rows.k) / 4,
+                    PANEL_ROWS,
                     4,
                 ];
                 let q: &[u8] = bytemuck::cast_slice(rows.q);

@@ -3,8 +3,6 @@
 use std::fmt;
 use std::sync::OnceLock;
 
-use crate::quant::I8Layout;
-
 /// An instruction set a kernel can be written for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Isa {
@@ -200,8 +198,7 @@ pub struct Kernels {
 /// answers bit for bit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum I8Dot {
-    /// AMX tiles (`tdpbusd`: 16 tokens × 16 rows × 64 values of `k` per instruction), on the
-    /// weights in [`I8Layout::Amx`](crate::quant::I8Layout::Amx).
+    /// AMX tiles (`tdpbusd`: 16 tokens × 16 rows × 64 values of `k` per instruction).
     Tdpbusd,
     /// AVX-512 VNNI (`vpdpbusd`: four products a lane).
     Vpdpbusd,
@@ -380,25 +377,6 @@ impl Kernels {
     /// How [`Kernels::linear_i8`] multiplies bytes. The answers are the same every way.
     pub fn i8_dot(&self) -> I8Dot {
         self.i8_dot
-    }
-
-    /// How the vector tiles multiply bytes for these kernels: `vpdpbusd` where the CPU has it and
-    /// the choice is AMX's or VNNI's, else `vpmaddubsw` (or the scalar twin's plain sums).
-    pub(crate) fn vector_i8_dot(&self) -> I8Dot {
-        match self.i8_dot {
-            I8Dot::Tdpbusd if I8Dot::Vpdpbusd.is_supported(self.isa) => I8Dot::Vpdpbusd,
-            I8Dot::Tdpbusd => I8Dot::Vpmaddubsw,
-            dot => dot,
-        }
-    }
-
-    /// The layout [`Kernels::linear_i8`] wants its weights in (it takes either, the other one
-    /// through the scalar twin).
-    pub fn i8_layout(&self) -> I8Layout {
-        match self.i8_dot {
-            I8Dot::Tdpbusd => I8Layout::Amx,
-            _ => I8Layout::Vectors,
-        }
     }
 
     /// The instruction set in use.

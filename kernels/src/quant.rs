@@ -22,65 +22,51 @@
 
 use rayon::prelude::*;
 
+#[cfg(target_arch = "x86_64")]
+use crate::simd::Vector;
+
 /// The largest magnitude of a quantized weight (see the module doc).
 pub const WEIGHT_MAX: i32 = 64;
 
 /// The largest `k` whose sums cannot overflow `i32`: `k · 255 · 64` plus the zero point's term.
 pub const MAX_K: usize = (i32::MAX as usize) / (2 * 255 * WEIGHT_MAX as usize);
 
-/// How [`I8Weights`] lays out its rows: in panels, each holding, for every quad of `k` (four
-/// values, `k` padded with zeros), the quad of each of its rows in turn. `W[j, p]` is byte `p mod 4`
-/// of word `(p / 4)·rows + j mod rows` of panel `j / rows` (the last panel padded with zero rows).
-/// A panel is one sequential stream: the weights are copied anyway when they are quantized, and
-/// this order costs nothing more.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum I8Layout {
-    /// Panels of 8 rows, `k` padded to a multiple of 4: a step of the vector tiles (`vpdpbusd`,
-    /// `vpmaddubsw`; one quad of each of their 8 rows) reads 32 contiguous bytes.
-    Vectors,
-    /// Panels of 16 rows, `k` padded to a multiple of 64: every 64 values of `k` of a panel are one
-    /// AMX tile of `B` for `tdpbusd` (16 quads by 16 rows, 64 bytes a quad), 1 KB contiguous.
-    Amx,
+/// Rows of `W` in one panel of [`I8Weights`]. A panel holds, for every quad of `k` (four values,
+/// `k` padded with zeros to a multiple of [`K_ALIGN`]), the quad of each of its 16 rows in turn:
+/// `W[j, p]` is byte `p mod 4` of word `(p / 4)·16 + j mod 16` of panel `j / 16` (the last panel
+/// padded with zero rows). So one quad of `k` of a panel is 64 contiguous bytes: one vector of
+/// the vector tiles (`vpdpbusd`'s 16 lanes, or two of AVX2's 8), and every 64 values of `k` are
+/// one AMX tile of `B` for `tdpbusd` (16 quads by 16 rows, 1 KB). One layout for every
+/// instruction set: a quantized checkpoint runs as written on any CPU.
+pub const PANEL_ROWS: usize = 16;
+
+/// What the panels pad `k` to a multiple of: an AMX tile's 64 bytes of one row.
+pub const K_ALIGN: usize = 64;
+
+/// `k` padded as the panels hold it.
+pub fn padded_k(k: usize) -> usize {
+    k.next_multiple_of(K_ALIGN)
 }
 
-impl I8Layout {
-    /// Rows of `W` in one panel: the tiles' height.
-    pub fn panel_rows(self) -> usize {
-        match self {
-            I8Layout::Vectors => 8,
-            I8Layout::Amx => 16,
-        }
-    }
-
-    /// `k` padded as the panels hold it.
-    pub fn padded_k(self, k: usize) -> usize {
-        match self {
-            I8Layout::Vectors => k.next_multiple_of(4),
-            I8Layout::Amx => k.next_multiple_of(64),
-        }
-    }
-
-    /// The bytes of one panel of rows `k` long.
-    pub(crate) fn panel_len(self, k: usize) -> usize {
-        self.padded_k(k) * self.panel_rows()
-    }
+/// The bytes of one panel of rows `k` long.
+pub(crate) fn panel_len(k: usize) -> usize {
+    padded_k(k) * PANEL_ROWS
 }
 
-/// A linear layer's weights in int8, per output channel: `n` rows of `k`, in panels for the tiles
-/// ([`I8Layout`]).
+/// A linear layer's weights in int8, per output channel: `n` rows of `k`, in panels of
+/// [`PANEL_ROWS`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct I8Weights {
     q: Vec<i8>,
     scale: Vec<f32>,
     sums: Vec<i32>,
     k: usize,
-    layout: I8Layout,
 }
 
 /// A borrowed [`I8Weights`], or some of its panels.
 #[derive(Clone, Copy, Debug)]
 pub struct I8Rows<'a> {
-    /// The panels of quantized weights (see [`I8Layout`]).
+    /// The panels of quantized weights (see [`PANEL_ROWS`]).
     pub q: &'a [i8],
     /// Each row's scale.
     pub scale: &'a [f32],
@@ -88,26 +74,24 @@ pub struct I8Rows<'a> {
     pub sums: &'a [i32],
     /// The row length.
     pub k: usize,
-    /// How `q` is laid out.
-    pub layout: I8Layout,
 }
 
 impl I8Weights {
-    /// Quantizes `w` (`n × k`, row-major) row by row into `layout`'s panels, in parallel on the
-    /// current rayon pool. `k` must be positive, at most [`MAX_K`], and divide `w.len()`.
-    pub fn quantize(w: &[f32], k: usize, layout: I8Layout) -> Self {
+    /// Quantizes `w` (`n × k`, row-major) row by row into panels, in parallel on the current
+    /// rayon pool. `k` must be positive, at most [`MAX_K`], and divide `w.len()`.
+    pub fn quantize(w: &[f32], k: usize) -> Self {
         assert!(
             k > 0 && k <= MAX_K && w.len().is_multiple_of(k),
             "W is not n×k"
         );
         let n = w.len() / k;
-        let (panel_rows, panel_len) = (layout.panel_rows(), layout.panel_len(k));
-        let mut q = vec![0i8; n.div_ceil(panel_rows) * panel_len];
+        let panel_len = panel_len(k);
+        let mut q = vec![0i8; n.div_ceil(PANEL_ROWS) * panel_len];
         let (mut scale, mut sums) = (vec![1.0f32; n], vec![0i32; n]);
         q.par_chunks_exact_mut(panel_len)
-            .zip(w.par_chunks(panel_rows * k))
-            .zip(scale.par_chunks_mut(panel_rows))
-            .zip(sums.par_chunks_mut(panel_rows))
+            .zip(w.par_chunks(PANEL_ROWS * k))
+            .zip(scale.par_chunks_mut(PANEL_ROWS))
+            .zip(sums.par_chunks_mut(PANEL_ROWS))
             .for_each(|(((panel, rows), scales), sums)| {
                 let mut row_q = vec![0i8; k];
                 for (r, row) in rows.chunks_exact(k).enumerate() {
@@ -121,20 +105,14 @@ impl I8Weights {
                     }
                     sums[r] = row_q.iter().map(|&q| i32::from(q)).sum();
                     for (quad, values) in row_q.chunks(4).enumerate() {
-                        let at = (quad * panel_rows + r) * 4;
+                        let at = (quad * PANEL_ROWS + r) * 4;
                         for (b, &q) in values.iter().enumerate() {
                             panel[at + b] = q;
                         }
                     }
                 }
             });
-        I8Weights {
-            q,
-            scale,
-            sums,
-            k,
-            layout,
-        }
+        I8Weights { q, scale, sums, k }
     }
 
     /// All the rows.
@@ -144,7 +122,6 @@ impl I8Weights {
             scale: &self.scale,
             sums: &self.sums,
             k: self.k,
-            layout: self.layout,
         }
     }
 }
@@ -155,68 +132,36 @@ impl<'a> I8Rows<'a> {
         self.scale.len()
     }
 
-    /// Rows `j`, which must start on a panel (a multiple of the layout's panel rows).
+    /// Rows `j`, which must start on a panel (a multiple of [`PANEL_ROWS`]).
     pub fn slice(self, j: std::ops::Range<usize>) -> I8Rows<'a> {
-        let rows = self.layout.panel_rows();
         assert!(
-            j.start.is_multiple_of(rows),
+            j.start.is_multiple_of(PANEL_ROWS),
             "rows {j:?} do not start a panel"
         );
-        let len = self.layout.panel_len(self.k);
+        let len = panel_len(self.k);
         I8Rows {
-            q: &self.q[j.start / rows * len..j.end.div_ceil(rows) * len],
+            q: &self.q[j.start / PANEL_ROWS * len..j.end.div_ceil(PANEL_ROWS) * len],
             scale: &self.scale[j.clone()],
             sums: &self.sums[j],
             ..self
         }
     }
 
-    /// The same rows in `layout`'s panels (the same integers and scales: the answers do not change).
-    pub fn to_layout(self, layout: I8Layout) -> I8Weights {
-        let (n, k) = (self.n(), self.k);
-        let (panel_rows, panel_len) = (layout.panel_rows(), layout.panel_len(k));
-        let mut q = vec![0i8; n.div_ceil(panel_rows) * panel_len];
-        q.par_chunks_exact_mut(panel_len)
-            .enumerate()
-            .for_each(|(panel, bytes)| {
-                for r in 0..panel_rows.min(n - panel * panel_rows) {
-                    for p in 0..k {
-                        bytes[(p / 4 * panel_rows + r) * 4 + p % 4] =
-                            self.get(panel * panel_rows + r, p);
-                    }
-                }
-            });
-        I8Weights {
-            q,
-            scale: self.scale.to_vec(),
-            sums: self.sums.to_vec(),
-            k,
-            layout,
-        }
-    }
-
     /// `W[j, p]`, quantized.
     pub fn get(&self, j: usize, p: usize) -> i8 {
-        let rows = self.layout.panel_rows();
-        let panel = j / rows * self.layout.panel_len(self.k);
-        self.q[panel + (p / 4 * rows + j % rows) * 4 + p % 4]
+        let panel = j / PANEL_ROWS * panel_len(self.k);
+        self.q[panel + (p / 4 * PANEL_ROWS + j % PANEL_ROWS) * 4 + p % 4]
     }
 }
 
 /// Each row's sum of its quantized weights (what [`I8Rows::sums`] holds), from `n` rows of `k` in
-/// `layout`'s panels `q`, whose length must be the layout's for `n × k`; or, if a weight lies
+/// the panels `q`, whose length must be the panels' for `n × k`; or, if a weight lies
 /// outside `±WEIGHT_MAX` (which no quantizing makes, and which AVX2's products would not compute
 /// exactly), its row and position.
-pub fn row_sums(
-    q: &[i8],
-    n: usize,
-    k: usize,
-    layout: I8Layout,
-) -> Result<Vec<i32>, (usize, usize)> {
-    let (panel_rows, panel_len) = (layout.panel_rows(), layout.panel_len(k));
+pub fn row_sums(q: &[i8], n: usize, k: usize) -> Result<Vec<i32>, (usize, usize)> {
     assert_eq!(
         q.len(),
-        n.div_ceil(panel_rows) * panel_len,
+        n.div_ceil(PANEL_ROWS) * panel_len(k),
         "q is not n×k in panels"
     );
     let rows = I8Rows {
@@ -224,7 +169,6 @@ pub fn row_sums(
         scale: &[],
         sums: &[],
         k,
-        layout,
     };
     (0..n)
         .into_par_iter()
@@ -353,6 +297,30 @@ pub(crate) fn dequantize(
     bias + (x_scale * w_scale) * (sum - x_zero * w_sum) as f32
 }
 
+/// [`dequantize`] lane by lane: `sum` holds the `i32` sums of one token by `LANES` rows of `W`
+/// (in an f32's bits, as `w_sum` their rows' sums), `w_scale` and `bias` the rows' scales and
+/// biases. The same operations in the same order, so the same bits.
+///
+/// # Safety
+/// The CPU must have `V`'s instruction set.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub(crate) unsafe fn dequantize_lanes<V: Vector>(
+    sum: V,
+    x_scale: f32,
+    x_zero: i32,
+    w_scale: V,
+    w_sum: V,
+    bias: V,
+) -> V {
+    // SAFETY: the caller guarantees `V`'s instruction set; the arithmetic touches no memory.
+    unsafe {
+        let zero = V::splat(f32::from_bits(x_zero as u32));
+        let difference = sum.sub_int_product(zero, w_sum).int_to_float();
+        bias.add(V::splat(x_scale).mul(w_scale).mul(difference))
+    }
+}
+
 /// The tokens' quantizations as the tiles' epilogue reads them: scales and zero points in two
 /// arrays, so that its loop over a run of tokens reads each contiguously (and vectorizes).
 #[derive(Clone, Copy, Debug)]
@@ -368,41 +336,32 @@ mod tests {
     #[test]
     fn weights_by_hand() {
         // Row 0: max 2.0, scale 2/64; 1.0 → 32, -2.0 → -64, 0.01 → 0.32 → 0. Row 1: zeros.
-        let w = I8Weights::quantize(&[1.0, -2.0, 0.01, 0.0, 0.0, 0.0], 3, I8Layout::Vectors);
+        let w = I8Weights::quantize(&[1.0, -2.0, 0.01, 0.0, 0.0, 0.0], 3);
         let rows = w.rows();
         let q: Vec<i8> = (0..2)
             .flat_map(|j| (0..3).map(move |p| rows.get(j, p)))
             .collect();
         assert_eq!(q, [32, -64, 0, 0, 0, 0]);
-        // One panel of 8 rows by one quad: row 0's quad (32, -64, 0, pad), then row 1's, and so on.
-        assert_eq!(w.q.len(), 8 * 4);
-        assert_eq!(w.q[..8], [32, -64, 0, 0, 0, 0, 0, 0]);
-        assert_eq!(w.scale, [2.0 / 64.0, 1.0]);
-        assert_eq!(w.sums, [-32, 0]);
-        // For AMX: one panel of 16 rows by 64 values (16 quads), row 0's first quad first.
-        let w = I8Weights::quantize(&[1.0, -2.0, 0.01, 0.0, 0.0, 0.0], 3, I8Layout::Amx);
+        // One panel of 16 rows by 64 values (16 quads): row 0's first quad (32, -64, 0, pad),
+        // then row 1's, and so on; zeros everywhere else.
         assert_eq!(w.q.len(), 16 * 64);
         assert_eq!(w.q[..8], [32, -64, 0, 0, 0, 0, 0, 0]);
         assert!(w.q[8..].iter().all(|&q| q == 0));
-        assert_eq!(w.rows().get(0, 1), -64);
+        assert_eq!(w.scale, [2.0 / 64.0, 1.0]);
+        assert_eq!(w.sums, [-32, 0]);
     }
 
     #[test]
-    fn layouts_convert_both_ways_and_the_sums_are_recomputed() {
+    fn the_sums_are_recomputed_and_a_weight_out_of_range_is_named() {
         let (n, k) = (21, 70);
         let w: Vec<f32> = (0..n * k)
             .map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0)
             .collect();
-        let [vectors, amx] =
-            [I8Layout::Vectors, I8Layout::Amx].map(|l| I8Weights::quantize(&w, k, l));
-        assert_eq!(vectors.rows().to_layout(I8Layout::Amx), amx);
-        assert_eq!(amx.rows().to_layout(I8Layout::Vectors), vectors);
-        for w in [&vectors, &amx] {
-            assert_eq!(row_sums(&w.q, n, k, w.layout), Ok(w.sums.clone()));
-        }
-        let mut bad = amx.q.clone();
+        let w = I8Weights::quantize(&w, k);
+        assert_eq!(row_sums(&w.q, n, k), Ok(w.sums.clone()));
+        let mut bad = w.q.clone();
         bad[(2 * 16 + 5) * 4 + 3] = 65; // row 5, position 2·4 + 3
-        assert_eq!(row_sums(&bad, n, k, I8Layout::Amx), Err((5, 11)));
+        assert_eq!(row_sums(&bad, n, k), Err((5, 11)));
     }
 
     #[test]
@@ -421,7 +380,7 @@ mod tests {
         assert!(TokenQuant::of(&[1.0, f32::NAN]).scale.is_nan());
         assert!(TokenQuant::of(&[f32::INFINITY]).scale.is_nan());
         assert_eq!(TokenQuant::of(&[1.0, f32::NAN]).quantize(3.0), 0);
-        let w = I8Weights::quantize(&[1.0, f32::NAN, 1.0, 1.0], 2, I8Layout::Vectors);
+        let w = I8Weights::quantize(&[1.0, f32::NAN, 1.0, 1.0], 2);
         assert!(w.scale[0].is_nan() && w.scale[1] == 1.0 / 64.0);
         let t = TokenQuant::of(&[1.0]);
         let y = dequantize(0, t.scale, t.zero, w.scale[0], 0, 0.0);

@@ -1,7 +1,7 @@
 //! `torch.nn.Linear`: `y = x·Wᵀ + b`, with `W` stored `[out, in]` as PyTorch saves it.
 
 use distil_kernels::matmul::I8Layer;
-use distil_kernels::quant::{row_sums, I8Layout, I8Rows, I8Weights};
+use distil_kernels::quant::{padded_k, row_sums, I8Rows, I8Weights, PANEL_ROWS};
 use distil_kernels::Kernels;
 use half::bf16;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Zip};
@@ -27,22 +27,21 @@ pub enum Weight {
     F32(Tensor2),
     /// Rounded to bf16 (to nearest, ties to even) at load.
     Bf16(Array2<bf16>),
-    /// Quantized to int8 per output channel at load (or moved to this CPU's layout).
+    /// Quantized to int8 per output channel at load.
     I8(I8Weights),
     /// In int8 as `distil quantize` stored it, read in place.
     StoredI8(StoredI8),
 }
 
 /// int8 weights from a checkpoint of `distil quantize`: `{key}_q`, the panels of
-/// [`I8Weights`] as a tensor `[panels, k / 4, rows, 4]` (`k` padded as the layout pads it; `rows`,
-/// 8 or 16, says the layout), and `{key}_scale`, each row's scale (`[out]`, f32). Each row's sum is
+/// [`I8Weights`] as a tensor `[panels, k / 4, 16, 4]` (`k` padded as the panels pad it), and
+/// `{key}_scale`, each row's scale (`[out]`, f32). Each row's sum is
 /// recomputed at load, which also checks every weight is within the quantizer's range.
 pub struct StoredI8 {
     q: I8Tensor,
     scale: Tensor1,
     sums: Vec<i32>,
     k: usize,
-    layout: I8Layout,
 }
 
 impl StoredI8 {
@@ -53,7 +52,6 @@ impl StoredI8 {
             scale: self.scale.as_slice(),
             sums: &self.sums,
             k: self.k,
-            layout: self.layout,
         }
     }
 
@@ -62,27 +60,29 @@ impl StoredI8 {
         let q_key = format!("{key}_q");
         let q = p.i8_tensor(&q_key)?;
         let path = p.path();
-        let layout = match q.shape() {
-            [_, _, 8, 4] => I8Layout::Vectors,
-            [_, _, 16, 4] => I8Layout::Amx,
-            other => {
-                return Err(Error::weights(
-                    path,
-                    format!("tensor {:?} has the shape {other:?}; int8 panels are [panels, k/4, 8 or 16, 4]", p.key(&q_key)),
-                ))
-            }
-        };
-        let rows = layout.panel_rows();
-        let want = [out_dim.div_ceil(rows), layout.padded_k(in_dim) / 4, rows, 4];
+        let want = [
+            out_dim.div_ceil(PANEL_ROWS),
+            padded_k(in_dim) / 4,
+            PANEL_ROWS,
+            4,
+        ];
         if q.shape() != want {
-            return Err(Error::shape_mismatch(
+            // Panels of 8 rows: written by distil quantize before its panels became one layout.
+            let hint = if q.shape().get(2) == Some(&8) {
+                "; it was written by an older distil quantize (8-row panels): quantize the model again"
+            } else {
+                ""
+            };
+            return Err(Error::weights(
                 path,
-                &p.key(&q_key),
-                &want,
-                q.shape(),
+                format!(
+                    "tensor {:?} has the shape {:?}, not {want:?} (int8 panels [panels, k/4, 16, 4]){hint}",
+                    p.key(&q_key),
+                    q.shape()
+                ),
             ));
         }
-        let sums = row_sums(q.as_slice(), out_dim, in_dim, layout).map_err(|(j, at)| {
+        let sums = row_sums(q.as_slice(), out_dim, in_dim).map_err(|(j, at)| {
             Error::weights(
                 path,
                 format!(
@@ -97,7 +97,6 @@ impl StoredI8 {
             scale: p.tensor(&format!("{key}_scale"), out_dim)?,
             sums,
             k: in_dim,
-            layout,
         })
     }
 }
@@ -153,21 +152,10 @@ impl Linear {
 
     /// Holds `W` in int8 from now on. A row holding NaN or an infinity gets a NaN scale, so its
     /// outputs stay non-finite and the deferred scan of the mapped weights still names it.
-    /// Its bytes are laid out as `layout` (the one the kernels read: [`Kernels::i8_layout`]).
-    pub fn quantize_to_i8(&mut self, layout: I8Layout) {
+    pub fn quantize_to_i8(&mut self) {
         if let Weight::F32(w) = &self.weight {
             let k = w.view().ncols();
-            self.weight = Weight::I8(I8Weights::quantize(w.as_slice(), k, layout));
-        }
-    }
-
-    /// Moves int8 weights stored in another layout than `layout` into it (a copy; the same
-    /// integers).
-    pub fn move_to_i8_layout(&mut self, layout: I8Layout) {
-        if let Weight::StoredI8(w) = &self.weight {
-            if w.layout != layout {
-                self.weight = Weight::I8(w.rows().to_layout(layout));
-            }
+            self.weight = Weight::I8(I8Weights::quantize(w.as_slice(), k));
         }
     }
 
@@ -200,7 +188,7 @@ impl Linear {
     }
 
     /// `ys[i] ← x·W_iᵀ + b_i` for each of `linears` (attention's `q_lin`, `k_lin`, `v_lin`): where
-    /// all are int8 in one layout, one call of `Kernels::linears_i8`, which quantizes and packs
+    /// all are int8 with one `k`, one call of `Kernels::linears_i8`, which quantizes and packs
     /// `x` once for all of them (the same answers as one by one); otherwise one by one.
     pub fn forward_each<const N: usize>(
         k: &Kernels,
@@ -209,8 +197,8 @@ impl Linear {
         ys: [ArrayViewMut2<'_, f32>; N],
     ) {
         let rows = linears.map(Linear::i8_rows);
-        // All int8, with one `k` and one layout.
-        let shape = |w: &Option<I8Rows<'_>>| w.map(|w| (w.k, w.layout));
+        // All int8, with one `k`.
+        let shape = |w: &Option<I8Rows<'_>>| w.map(|w| w.k);
         let first = rows.first().and_then(shape);
         let one_quantization = first.is_some() && rows.iter().all(|w| shape(w) == first);
         if !one_quantization {

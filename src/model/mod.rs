@@ -158,23 +158,19 @@ impl Model {
             }
             Dtype::F32 => {}
             Dtype::Bf16 => model.linears_mut().for_each(Linear::round_to_bf16),
-            Dtype::Int8 if stored_i8 => {
-                let layout = model.kernels.i8_layout();
-                model.linears_mut().for_each(|l| l.move_to_i8_layout(layout))
-            }
+            Dtype::Int8 if stored_i8 => {}
             Dtype::Int8 => model.quantize_linears(|_| true),
         }
         Ok(model)
     }
 
     /// Quantizes to int8 the f32 linear layers whose weight key `which` accepts (the dtype becomes
-    /// int8, with the others left as they are), in the kernels' layout.
+    /// int8, with the others left as they are).
     pub(crate) fn quantize_linears(&mut self, which: impl Fn(&str) -> bool) {
-        let layout = self.kernels.i8_layout();
         self.dtype = Dtype::Int8;
         self.linears_mut()
             .filter(|l| which(&l.key))
-            .for_each(|l| l.quantize_to_i8(layout))
+            .for_each(Linear::quantize_to_i8)
     }
 
     /// The weight keys of the linear layers: each block's four projections and two feed-forward

@@ -1,7 +1,7 @@
 //! The linear layer in f32, bf16 and int8 against its scalar twins and against f64.
 
 use distil_kernels::matmul::I8Layer;
-use distil_kernels::quant::{I8Layout, I8Weights, TokenQuant};
+use distil_kernels::quant::{I8Weights, TokenQuant};
 use distil_kernels::testing::i8_kernels;
 
 use super::*;
@@ -157,10 +157,9 @@ fn linear_rows_do_not_depend_on_the_batch_or_the_threads() {
     }
 }
 
-/// The int8 layer of each linear case: `W` quantized once in each layout, and the scalar twin's
-/// `y`.
+/// The int8 layer of each linear case: `W` quantized, and the scalar twin's `y`.
 struct I8Case {
-    w: [I8Weights; 2],
+    w: I8Weights,
     want: Vec<f32>,
 }
 
@@ -170,42 +169,37 @@ fn i8_cases() -> &'static [I8Case] {
         linear_cases()
             .iter()
             .map(|case| {
-                let w = I8_LAYOUTS.map(|layout| I8Weights::quantize(&case.w, case.k, layout));
+                let w = I8Weights::quantize(&case.w, case.k);
                 let mut want = vec![f32::NAN; case.m * case.n];
-                Kernels::scalar().linear_i8(&case.x, w[0].rows(), &case.bias, &mut want, case.m);
+                Kernels::scalar().linear_i8(&case.x, w.rows(), &case.bias, &mut want, case.m);
                 I8Case { w, want }
             })
             .collect()
     })
 }
 
-const I8_LAYOUTS: [I8Layout; 2] = [I8Layout::Vectors, I8Layout::Amx];
-
 #[test]
 fn linear_i8_equals_its_scalar_twin_bit_for_bit_on_one_and_two_threads() {
     // Integer sums: AMX, VNNI, AVX2's vpmaddubsw and the twin give the same answers, whatever the
-    // tile, the blocking, the threads or the weights' layout (k not a multiple of 4, or a layout
-    // the way does not read, takes the twin; the twin reads both layouts).
+    // tile, the blocking or the threads (k not a multiple of 4 takes the twin).
     let ways = i8_kernels();
     let pools = pools();
     for (case, I8Case { w, want }) in linear_cases().iter().zip(i8_cases()) {
         let LinearCase { m, k, n, .. } = *case;
         for (threads, pool) in [1, 2].into_iter().zip(&pools) {
-            for (w, layout) in w.iter().zip(I8_LAYOUTS) {
-                for &kernels in &ways {
-                    let mut y = vec![f32::NAN; m * n];
-                    pool.install(|| kernels.linear_i8(&case.x, w.rows(), &case.bias, &mut y, m));
-                    if let Some(at) = (0..m * n).find(|&e| y[e].to_bits() != want[e].to_bits()) {
-                        panic!(
-                            "linear_i8/{} ({}, W {layout:?}) {m}x{k}x{n} on {threads} threads ({}, {}): got {:e}, the twin {:e}",
-                            kernels.isa(),
-                            kernels.i8_dot(),
-                            at / n,
-                            at % n,
-                            y[at],
-                            want[at]
-                        );
-                    }
+            for &kernels in &ways {
+                let mut y = vec![f32::NAN; m * n];
+                pool.install(|| kernels.linear_i8(&case.x, w.rows(), &case.bias, &mut y, m));
+                if let Some(at) = (0..m * n).find(|&e| y[e].to_bits() != want[e].to_bits()) {
+                    panic!(
+                        "linear_i8/{} ({}) {m}x{k}x{n} on {threads} threads ({}, {}): got {:e}, the twin {:e}",
+                        kernels.isa(),
+                        kernels.i8_dot(),
+                        at / n,
+                        at % n,
+                        y[at],
+                        want[at]
+                    );
                 }
             }
         }
@@ -221,34 +215,32 @@ fn linears_i8_of_one_input_equal_each_layer_alone_bit_for_bit() {
     for (m, k) in [(1, 8), (12, 64), (33, 100), (130, 768)] {
         let x = rng.vec(m * k, 2.0);
         let widths = [16, 40, 13];
-        for layout in I8_LAYOUTS {
-            let weights = widths.map(|n| I8Weights::quantize(&rng.vec(n * k, 0.5), k, layout));
-            let biases = widths.map(|n| rng.vec(n, 0.1));
-            for &kernels in &ways {
-                let mut together = widths.map(|n| vec![f32::NAN; m * n]);
-                let mut layers: Vec<I8Layer<'_>> = together
-                    .iter_mut()
-                    .zip(&weights)
-                    .zip(&biases)
-                    .map(|((y, w), bias)| I8Layer {
-                        w: w.rows(),
-                        bias,
-                        y,
-                    })
-                    .collect();
-                kernels.linears_i8(&x, &mut layers, m);
-                for ((y, w), bias) in together.iter().zip(&weights).zip(&biases) {
-                    let mut alone = vec![f32::NAN; y.len()];
-                    kernels.linear_i8(&x, w.rows(), bias, &mut alone, m);
-                    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-                    assert_eq!(
-                        bits(y),
-                        bits(&alone),
-                        "{} ({}, W {layout:?}) {m}x{k}",
-                        kernels.isa(),
-                        kernels.i8_dot()
-                    );
-                }
+        let weights = widths.map(|n| I8Weights::quantize(&rng.vec(n * k, 0.5), k));
+        let biases = widths.map(|n| rng.vec(n, 0.1));
+        for &kernels in &ways {
+            let mut together = widths.map(|n| vec![f32::NAN; m * n]);
+            let mut layers: Vec<I8Layer<'_>> = together
+                .iter_mut()
+                .zip(&weights)
+                .zip(&biases)
+                .map(|((y, w), bias)| I8Layer {
+                    w: w.rows(),
+                    bias,
+                    y,
+                })
+                .collect();
+            kernels.linears_i8(&x, &mut layers, m);
+            for ((y, w), bias) in together.iter().zip(&weights).zip(&biases) {
+                let mut alone = vec![f32::NAN; y.len()];
+                kernels.linear_i8(&x, w.rows(), bias, &mut alone, m);
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(
+                    bits(y),
+                    bits(&alone),
+                    "{} ({}) {m}x{k}",
+                    kernels.isa(),
+                    kernels.i8_dot()
+                );
             }
         }
     }
@@ -297,7 +289,7 @@ fn linear_i8_turns_a_non_finite_token_into_nan_and_leaves_the_others() {
     let w = rng.vec(n * k, 0.1);
     let bias = rng.vec(n, 1.0);
     for kernels in i8_kernels() {
-        let w = I8Weights::quantize(&w, k, kernels.i8_layout());
+        let w = I8Weights::quantize(&w, k);
         let mut y = vec![0.0; m * n];
         kernels.linear_i8(&x, w.rows(), &bias, &mut y, m);
         for (i, row) in y.chunks_exact(n).enumerate() {

@@ -13,12 +13,15 @@
 //! thread reads only its share of the weights, once. Each task writes its block of `y` through a
 //! `YBlock` (`blocks.rs`), never through a slice that spans another's.
 //!
-//! `linear_i8` runs on the same tiles over quads of bytes (`quads.rs`), or, where the CPU has AMX,
-//! on its tile registers (`amx/`: the loops, and `amx/tiles.rs` the tile unit).
+//! `linear_i8` runs on a tile of its own (`i8_task.rs`: tokens broadcast, rows of `W` in the
+//! lanes, so that its sums come out as rows of `y`) over quads of bytes (`quads.rs`), or, where the
+//! CPU has AMX, on its tile registers (`amx/`: the loops, and `amx/tiles.rs` the tile unit).
 
 #[cfg(target_arch = "x86_64")]
 mod amx;
 mod blocks;
+#[cfg(target_arch = "x86_64")]
+mod i8_task;
 #[cfg(target_arch = "x86_64")]
 mod local;
 #[cfg(target_arch = "x86_64")]
@@ -41,7 +44,7 @@ mod tile;
 
 use std::ops::Range;
 
-use crate::quant::{I8Layout, I8Rows, TokenQuant, TokenScales};
+use crate::quant::{padded_k, I8Rows, TokenQuant, TokenScales};
 use crate::{Bf16Dot, I8Dot, Isa, Kernels};
 use blocks::{for_each_block, Grid, YBlock};
 use half::bf16;
@@ -111,30 +114,25 @@ impl Kernels {
     /// token's row of `x` quantized to bytes at run time, integer products summed exactly, and
     /// the sum dequantized (the scheme: [`crate::quant`]).
     ///
-    /// The bytes are multiplied as [`Kernels::i8_dot`] says: on AMX tiles (`tdpbusd`, `W` in
-    /// [`I8Layout::Amx`]), with AVX-512 VNNI's `vpdpbusd` (four bytes a lane), with AVX2's
-    /// `vpmaddubsw` and `vpmaddwd` (the same in three instructions), or by the scalar twin in
-    /// plain `i32` (`W` in a layout the chosen way does not read also goes to the twin). All give
-    /// the same integers, so the same answers bit for bit, and, as in f32, a row of `y` depends on
-    /// its row of `x` alone.
+    /// The bytes are multiplied as [`Kernels::i8_dot`] says: on AMX tiles (`tdpbusd`), with
+    /// AVX-512 VNNI's `vpdpbusd` (four bytes a lane), with AVX2's `vpmaddubsw` and `vpmaddwd`
+    /// (the same in three instructions), or by the scalar twin in plain `i32` (which also takes
+    /// every `k` that is not a multiple of 4). All give the same integers, so the same answers
+    /// bit for bit, and, as in f32, a row of `y` depends on its row of `x` alone.
     pub fn linear_i8(&self, x: &[f32], w: I8Rows<'_>, bias: &[f32], y: &mut [f32], m: usize) {
         self.linears_i8(x, &mut [I8Layer { w, bias, y }], m)
     }
 
     /// [`linear_i8`](Self::linear_i8) of one `x` by each of `layers` (attention's `q`, `k` and
     /// `v`), with the same answers: on the vector tiles `x` is quantized and packed once for all
-    /// of them. The layers share `k` and a layout (asserted).
+    /// of them. The layers share `k` (asserted).
     pub fn linears_i8(&self, x: &[f32], layers: &mut [I8Layer<'_>], m: usize) {
         let Some(first) = layers.first() else {
             return;
         };
-        let (k, layout) = (first.w.k, first.w.layout);
+        let k = first.w.k;
         for layer in layers.iter() {
-            assert_eq!(
-                (layer.w.k, layer.w.layout),
-                (k, layout),
-                "the layers differ in k or layout"
-            );
+            assert_eq!(layer.w.k, k, "the layers differ in k");
             assert_eq!(
                 layer.bias.len(),
                 layer.w.n(),
@@ -146,9 +144,9 @@ impl Kernels {
         if m == 0 {
             return;
         }
-        match (self.i8_dot(), layout) {
+        match self.i8_dot() {
             #[cfg(target_arch = "x86_64")]
-            (I8Dot::Tdpbusd, I8Layout::Amx) if k.is_multiple_of(4) => {
+            I8Dot::Tdpbusd if k.is_multiple_of(4) => {
                 for layer in layers.iter_mut() {
                     // SAFETY: a `Kernels` multiplies with `tdpbusd` only on a CPU with AMX-INT8
                     // that the OS lets this process use, and with Avx512 kernels (the CPU has
@@ -157,9 +155,8 @@ impl Kernels {
                 }
             }
             #[cfg(target_arch = "x86_64")]
-            (dot, I8Layout::Vectors) if dot != I8Dot::Scalar && k.is_multiple_of(4) => {
-                let vnni = self.vector_i8_dot() == I8Dot::Vpdpbusd;
-                i8_quads(self.isa(), vnni, x, layers, m)
+            dot @ (I8Dot::Vpdpbusd | I8Dot::Vpmaddubsw) if k.is_multiple_of(4) => {
+                i8_quads(self.isa(), dot == I8Dot::Vpdpbusd, x, layers, m)
             }
             _ => {
                 let tokens: Vec<TokenQuant> = x.par_chunks_exact(k).map(TokenQuant::of).collect();
@@ -195,29 +192,30 @@ unsafe fn amx_tiles(x: &[f32], w: I8Rows<'_>, bias: &[f32], y: &mut [f32], m: us
     unsafe { amx::linear_i8(Isa::Avx512, run, x, w, bias, y, m) }
 }
 
-/// The int8 tiles: `x` quantized into words of four bytes (`k / 4` a row, `quads.rs`) with
-/// `isa`'s vectors and packed, once, then multiplied by each layer as the plan for AVX-512 (with
-/// VNNI) or AVX2 says.
+/// The int8 tiles on vectors (`i8_task.rs`): `x` quantized into words of four bytes (`quads.rs`,
+/// rows padded with zeros as `W`'s panels pad `k`) with `isa`'s vectors and packed, once, then
+/// multiplied by each layer with AVX-512 VNNI or AVX2.
 #[cfg(target_arch = "x86_64")]
 fn i8_quads(isa: Isa, vnni: bool, x: &[f32], layers: &mut [I8Layer<'_>], m: usize) {
-    let k = layers[0].w.k;
-    quads::with_quantized(isa, x, k, |words, tokens| {
+    let w = layers[0].w;
+    let steps = padded_k(w.k) / 4;
+    quads::with_quantized(isa, x, w.k, steps, |words, tokens| {
         let (scale, zero): (Vec<f32>, Vec<i32>) = tokens.iter().map(|t| (t.scale, t.zero)).unzip();
         let tokens = TokenScales {
             scale: &scale,
             zero: &zero,
         };
-        let tile = if vnni {
-            plan::Tile::new(Isa::Avx512, m)
-        } else {
-            plan::AVX2_NARROW
-        };
-        let blocking = pack::Blocking::new(m, k / 4, tile.nr, tile.lanes);
+        let tile = if vnni { plan::AVX512_I8 } else { plan::AVX2_I8 };
+        let blocking = pack::Blocking::new(m, steps, tile.nr, tile.lanes);
         pack::with_packed(words, blocking, pack::Words::F32, |xp| {
             for layer in layers.iter_mut() {
                 let (w, bias) = (layer.w, layer.bias);
                 tasks(tile, xp, layer.y, w.n(), |xp, j, y, kc, scratch| {
-                    let (w, bias) = (w.slice(j.clone()), &bias[j]);
+                    let out = i8_task::I8Out {
+                        w: w.slice(j.clone()),
+                        tokens,
+                        bias: &bias[j],
+                    };
                     // SAFETY: `vnni` holds only for a `Kernels` of Avx512 on a CPU with AVX-512
                     // VNNI (`I8Dot::is_supported`), and this path is taken only for a way other
                     // than the scalar twin's, which needs Avx2 or Avx512 kernels, whose CPU has
@@ -225,9 +223,9 @@ fn i8_quads(isa: Isa, vnni: bool, x: &[f32], layers: &mut [I8Layer<'_>], m: usiz
                     // reads rely on.
                     unsafe {
                         if vnni {
-                            simd::linear_i8_avx512_vnni(xp, w, tokens, bias, y, kc, scratch)
+                            simd::linear_i8_avx512_vnni(xp, out, y, kc, scratch)
                         } else {
-                            simd::linear_i8_avx2(xp, w, tokens, bias, y, kc, scratch)
+                            simd::linear_i8_avx2(xp, out, y, kc, scratch)
                         }
                     }
                 })

@@ -48,6 +48,24 @@ pub(super) const AVX512_NARROW: Tile = Tile {
     lanes: 16,
 };
 
+/// The int8 tile on AVX2 (`i8_task.rs`; `mr` rows of `W` in the lanes, `nr` tokens broadcast, packed
+/// `nr` words a step): 4 tokens by two vectors (16 rows of `W`, a panel): 8 accumulators, the
+/// two vectors of `W`, a broadcast, `vpmaddubsw`'s and `vpmaddwd`'s results and their ones, in 16
+/// `ymm`.
+pub(super) const AVX2_I8: Tile = Tile {
+    mr: 16,
+    nr: 4,
+    lanes: 4,
+};
+
+/// The int8 tile on AVX-512: 6 tokens by four vectors (64 rows of `W`, four panels): 24
+/// accumulators, four vectors of `W` and a broadcast in 32 `zmm`, 24 `vpdpbusd` for 10 loads a step.
+pub(super) const AVX512_I8: Tile = Tile {
+    mr: 64,
+    nr: 6,
+    lanes: 6,
+};
+
 impl Tile {
     /// The tile for `m` tokens: one vector wide if that holds them all.
     pub(super) fn new(isa: Isa, m: usize) -> Tile {

@@ -21,25 +21,26 @@ thread_local! {
     static WORDS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Runs `f` on the words of the `m` rows of `x` ([`quantize`]: `k / 4` a row, in the thread's
-/// buffer, `local::with_buffer`) and each row's quantization.
+/// Runs `f` on the words of the `m` rows of `x` ([`quantize`]: `row_words` a row, `k / 4` of
+/// them and zeros after, in the thread's buffer, `local::with_buffer`) and each row's quantization.
 pub(super) fn with_quantized<R>(
     isa: Isa,
     x: &[f32],
     k: usize,
+    row_words: usize,
     f: impl FnOnce(&[f32], &[TokenQuant]) -> R,
 ) -> R {
     let m = x.len() / k;
     let mut tokens = vec![TokenQuant::NON_FINITE; m];
-    with_buffer(&WORDS, m * k / 4, |words| {
-        quantize(isa, x, k, words, k / 4, &mut tokens);
+    with_buffer(&WORDS, m * row_words, |words| {
+        quantize(isa, x, k, words, row_words, &mut tokens);
         f(words, &tokens)
     })
 }
 
 /// Quantizes the `m` rows of `x` (`k` values each, `k` a multiple of 4) into `words` (rows of
-/// `row_words`, each starting with its `k / 4` words; the rest, and any rows past `m`, left as
-/// they are) and `tokens`, rows in parallel on the current rayon pool, with `isa`'s vectors.
+/// `row_words`, each its `k / 4` words then zeros; any rows past `m` left as they are) and
+/// `tokens`, rows in parallel on the current rayon pool, with `isa`'s vectors.
 pub(super) fn quantize(
     isa: Isa,
     x: &[f32],
@@ -55,7 +56,8 @@ pub(super) fn quantize(
         .zip(words.par_chunks_exact_mut(row_words))
         .zip(tokens.par_iter_mut())
         .for_each(|((row, words), token)| {
-            let words = &mut words[..k / 4];
+            let (words, padding) = words.split_at_mut(k / 4);
+            padding.fill(0.0);
             *token = match isa {
                 // SAFETY: a `Kernels` holds Avx512 only if the CPU has AVX-512 F, and Avx2 only if
                 // it has AVX2 and FMA (`Isa::is_supported`).

@@ -8,7 +8,6 @@ use half::bf16;
 
 use super::tile::{F32Fma, Panel, Step};
 use super::widen;
-use crate::quant::{I8Layout, I8Rows};
 use crate::simd::Vector;
 
 /// Rows of `W` where a task's tiles read them.
@@ -55,54 +54,6 @@ impl<V: Vector, W: Copy, S: Step<V, W = W>> Rows<V> for InPlace<'_, W, S> {
             rows,
             stride: self.k,
             step: S::PER_STEP,
-            ks,
-        }
-    }
-}
-
-/// int8 `W` in panels of 8 rows ([`I8Layout::Vectors`]), multiplied as `S` says
-/// (a quad of bytes a step): the task's rows start on a panel.
-pub(super) struct I8Panels<'a, S> {
-    w: I8Rows<'a>,
-    step: PhantomData<S>,
-}
-
-impl<'a, S> I8Panels<'a, S> {
-    pub(super) fn new(w: I8Rows<'a>) -> Self {
-        I8Panels {
-            w,
-            step: PhantomData,
-        }
-    }
-}
-
-impl<V: Vector, S: Step<V, W = i8>> Rows<V> for I8Panels<'_, S> {
-    type D = S;
-
-    #[inline(always)]
-    fn panel<'a>(
-        &'a self,
-        j: usize,
-        rows: usize,
-        ks: Range<usize>,
-        _: &mut [f32],
-    ) -> Panel<'a, i8> {
-        let layout = self.w.layout;
-        assert_eq!(
-            layout,
-            I8Layout::Vectors,
-            "W is not in panels for the vector tiles"
-        );
-        let panel_rows = layout.panel_rows();
-        assert!(j.is_multiple_of(panel_rows) && rows <= panel_rows);
-        let len = layout.panel_len(self.w.k);
-        // All the panel's rows, even past `rows`: the last panel is padded with zero rows, and with
-        // a constant count the tile reads every row at a constant offset from one pointer.
-        Panel {
-            w: &self.w.q[j / panel_rows * len..][..len],
-            rows: panel_rows,
-            stride: S::PER_STEP,
-            step: panel_rows * S::PER_STEP,
             ks,
         }
     }

@@ -7,12 +7,12 @@ use std::ops::Range;
 use half::bf16;
 
 use super::blocks::YBlock;
+use super::i8_task::{self, I8Madd, I8Out, I8Vnni};
 use super::pack::PackedX;
-use super::plan::{Tile, AVX2_NARROW, AVX2_WIDE, AVX512_NARROW, AVX512_WIDE};
-use super::rows::{I8Panels, InPlace, Widened};
-use super::task::{task, AddBias, Dequantize};
-use super::tile::{Bf16Pairs, F32Fma, I8Madd, I8Vnni};
-use crate::quant::{I8Rows, TokenScales};
+use super::plan::{Tile, AVX2_I8, AVX2_NARROW, AVX2_WIDE, AVX512_I8, AVX512_NARROW, AVX512_WIDE};
+use super::rows::{InPlace, Widened};
+use super::task::{task, AddBias};
+use super::tile::{Bf16Pairs, F32Fma};
 use crate::simd::{F32x16, F32x8, Vector};
 
 /// A linear layer's weights, `n × k` row-major (PyTorch's layout), as the task reads them.
@@ -135,58 +135,42 @@ pub(super) unsafe fn linear_avx512_bf16_pairs(
     }
 }
 
-/// Columns `y.columns()` of the int8 layer (`Kernels::linear_i8`) with AVX2: `x` is packed in
-/// quads of bytes (`k / 4` steps) for AVX2's narrow tile (8 rows by 8 tokens, at every `m`: the
-/// wide one's 12 accumulators leave no register for `vpmaddwd`'s ones), `w` holds the panels of
-/// `W` matching `y`'s columns and `bias` the matching `b`, `tokens` every token's quantization.
+/// Columns `y.columns()` of the int8 layer (`Kernels::linear_i8`) with AVX2 ([`AVX2_I8`]): `x`
+/// packed in quads of bytes for the tile, `out` the task's rows of `W` and what dequantizes them.
 ///
 /// # Safety
 /// The CPU must have AVX2.
 #[target_feature(enable = "avx2,fma")]
-#[allow(clippy::too_many_arguments)]
 pub(super) unsafe fn linear_i8_avx2(
     x: PackedX<'_>,
-    w: I8Rows<'_>,
-    tokens: TokenScales<'_>,
-    bias: &[f32],
+    out: I8Out<'_>,
     y: YBlock<'_>,
     kc: usize,
     scratch: &mut [f32],
 ) {
-    let out = &Dequantize { tokens, w, bias };
-    let w = I8Panels::<I8Madd>::new(w);
-    assert_eq!(
-        x.blocking.nr, AVX2_NARROW.nr,
-        "x~ is not packed for the int8 tile"
-    );
     // SAFETY: this fn's # Safety guarantees AVX2, all `F32x8` and `I8Madd` need.
-    unsafe { task::<F32x8, _, { AVX2_NARROW.mr }, 1>(x, w, out, y, kc, scratch) }
+    unsafe {
+        i8_task::task::<F32x8, I8Madd, { AVX2_I8.nr }, { AVX2_I8.mr / 8 }>(x, out, y, kc, scratch)
+    }
 }
 
-/// As [`linear_i8_avx2`], with AVX-512 VNNI and AVX-512's tiles.
+/// As [`linear_i8_avx2`], with AVX-512 VNNI ([`AVX512_I8`]).
 ///
 /// # Safety
 /// The CPU must have AVX-512 F and AVX-512 VNNI.
 #[target_feature(enable = "avx512f,avx512vnni")]
-#[allow(clippy::too_many_arguments)]
 pub(super) unsafe fn linear_i8_avx512_vnni(
     x: PackedX<'_>,
-    w: I8Rows<'_>,
-    tokens: TokenScales<'_>,
-    bias: &[f32],
+    out: I8Out<'_>,
     y: YBlock<'_>,
     kc: usize,
     scratch: &mut [f32],
 ) {
-    let out = &Dequantize { tokens, w, bias };
-    let w = I8Panels::<I8Vnni>::new(w);
     // SAFETY: this fn's # Safety guarantees AVX-512 F and VNNI, all `F32x16` and `I8Vnni` need.
     unsafe {
-        if x.blocking.nr == AVX512_NARROW.nr {
-            task::<F32x16, _, { AVX512_NARROW.mr }, 1>(x, w, out, y, kc, scratch)
-        } else {
-            task::<F32x16, _, { AVX512_WIDE.mr }, 2>(x, w, out, y, kc, scratch)
-        }
+        i8_task::task::<F32x16, I8Vnni, { AVX512_I8.nr }, { AVX512_I8.mr / 16 }>(
+            x, out, y, kc, scratch,
+        )
     }
 }
 
@@ -209,7 +193,7 @@ mod tests {
     use super::super::test_values::values;
     use super::super::tile::Step;
     use super::*;
-    use crate::quant::{I8Layout, I8Weights, TokenQuant};
+    use crate::quant::{padded_k, I8Weights, TokenQuant, TokenScales};
     use crate::simd::F32x8x2;
     use crate::testing::supported_or_skip;
     use crate::Isa;
@@ -375,57 +359,77 @@ mod tests {
         }
     }
 
+    /// The int8 task's generic body with AVX-512's tile and 16-lane vectors, run on AVX2.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn i8_task_16_lanes(
+        x: PackedX<'_>,
+        out: I8Out<'_>,
+        y: YBlock<'_>,
+        kc: usize,
+        scratch: &mut [f32],
+    ) {
+        // SAFETY: this fn's # Safety guarantees AVX2 and FMA, all `F32x8x2` and `I8Madd` need.
+        unsafe {
+            i8_task::task::<F32x8x2, I8Madd, { AVX512_I8.nr }, { AVX512_I8.mr / 16 }>(
+                x, out, y, kc, scratch,
+            )
+        }
+    }
+
     #[test]
     fn i8_quads_at_sixteen_lanes_equal_the_scalar_twin_bit_for_bit() {
         if !supported_or_skip(Isa::Avx2) {
             return;
         }
-        // The VNNI tiles' body (AVX-512's tiles, 16 lanes) with AVX2's exact byte products, in
-        // the plan's passes and in passes of 3 quads; k a multiple of 4.
+        // The VNNI tile's body (AVX-512's tile, 16 lanes) with AVX2's exact byte products, in
+        // the plan's passes and in passes of 3 quads; k a multiple of 4, padded to 64 as the
+        // panels pad it; n around the tile's 64 rows and the panels' 16.
         for m in M {
-            for (k, n) in [(4, 1), (8, 13), (52, 25), (100, 57), (768, 31)] {
+            for (k, n) in [(4, 1), (8, 13), (52, 25), (100, 57), (768, 31), (64, 130)] {
                 let x = values(m * k, 10);
-                let w = I8Weights::quantize(&values(n * k, 11), k, I8Layout::Vectors);
+                let w = I8Weights::quantize(&values(n * k, 11), k);
                 let bias = values(n, 12);
                 let tokens: Vec<TokenQuant> = x.chunks_exact(k).map(TokenQuant::of).collect();
                 let mut want = vec![0.0; m * n];
                 scalar::linear_i8(&x, &tokens, w.rows(), &bias, YBlock::whole(&mut want, m, n));
-                let words: Vec<f32> = x
-                    .chunks_exact(4)
-                    .enumerate()
-                    .map(|(q, quad)| {
-                        let t = tokens[q * 4 / k];
-                        f32::from_bits(u32::from_le_bytes(
+                let steps = padded_k(k) / 4;
+                let mut words = vec![0.0; m * steps];
+                for ((row, words), t) in x
+                    .chunks_exact(k)
+                    .zip(words.chunks_exact_mut(steps))
+                    .zip(&tokens)
+                {
+                    for (word, quad) in words.iter_mut().zip(row.chunks_exact(4)) {
+                        *word = f32::from_bits(u32::from_le_bytes(
                             [0, 1, 2, 3].map(|b| t.quantize(quad[b])),
-                        ))
-                    })
-                    .collect();
+                        ));
+                    }
+                }
                 let (scale, zero): (Vec<f32>, Vec<i32>) =
                     tokens.iter().map(|t| (t.scale, t.zero)).unzip();
                 let scales = TokenScales {
                     scale: &scale,
                     zero: &zero,
                 };
-                for kc in [Plan::new(Tile::new(Isa::Avx512, m), m, n, k / 4, 2).kc, 3] {
-                    let plan = Plan {
-                        kc,
-                        ..Plan::new(Tile::new(Isa::Avx512, m), m, n, k / 4, 2)
-                    };
-                    let blocking = Blocking::new(m, k / 4, plan.tile.nr, plan.tile.lanes);
+                let plan = Plan::new(AVX512_I8, m, n, steps, 2);
+                for kc in [plan.kc, 3] {
+                    let plan = Plan { kc, ..plan };
+                    let blocking = Blocking::new(m, steps, plan.tile.nr, plan.tile.lanes);
                     let mut got = vec![f32::NAN; m * n];
                     with_packed(&words, blocking, Words::F32, |px| {
                         for_each_block(&mut got, m, n, plan.grid, |y| {
                             let j = y.columns();
-                            let rows = w.rows().slice(j.clone());
-                            let out = Dequantize {
+                            let out = I8Out {
+                                w: w.rows().slice(j.clone()),
                                 tokens: scales,
-                                w: rows,
                                 bias: &bias[j],
                             };
-                            let quads = I8Panels::<I8Madd>::new(rows);
-                            // SAFETY: AVX2 was checked above; `px` is packed for the plan's tiles.
+                            // SAFETY: AVX2 was checked above; `px` is packed for the plan's tile.
                             with_scratch(plan.scratch_len(), |scratch| unsafe {
-                                task_16_lanes(px, quads, &out, y, plan.kc, scratch)
+                                i8_task_16_lanes(px, out, y, plan.kc, scratch)
                             })
                         })
                     });

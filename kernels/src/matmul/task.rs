@@ -37,7 +37,6 @@ use super::local::with_buffer;
 use super::pack::{Block, PackedX};
 use super::rows::Rows;
 use super::tile::tile;
-use crate::quant::{dequantize, I8Rows, TokenScales};
 use crate::simd::{F32x8, Vector};
 
 /// How a task turns a tile's finished sums into `y`.
@@ -67,33 +66,6 @@ impl Epilogue for AddBias<'_> {
     }
 }
 
-/// int8 sums (an `i32` in each f32's bits): dequantized with the tokens' and the task's rows'
-/// scales, then the bias added ([`dequantize`]).
-pub(super) struct Dequantize<'a> {
-    /// Every token's quantization (indexed by token, not from the task's first).
-    pub tokens: TokenScales<'a>,
-    /// The task's rows of `W`.
-    pub w: I8Rows<'a>,
-    /// The task's `b`.
-    pub bias: &'a [f32],
-}
-
-impl Epilogue for Dequantize<'_> {
-    fn cols(&self) -> usize {
-        self.bias.len()
-    }
-
-    #[inline(always)]
-    fn column(&self, sums: &[f32], i0: usize, col: usize, out: &mut [f32]) {
-        let (w_scale, w_sum, b) = (self.w.scale[col], self.w.sums[col], self.bias[col]);
-        let run = i0..i0 + out.len();
-        let (x_scale, x_zero) = (&self.tokens.scale[run.clone()], &self.tokens.zero[run]);
-        for (((y, &sum), &s), &z) in out.iter_mut().zip(sums).zip(x_scale).zip(x_zero) {
-            *y = dequantize(sum.to_bits() as i32, s, z, w_scale, w_sum, b);
-        }
-    }
-}
-
 /// The widest tile, in tokens (AVX-512's two vectors of 16).
 pub(super) const MAX_NR: usize = 32;
 
@@ -115,7 +87,7 @@ pub(super) fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R 
 }
 
 /// The steps of `k` pass by pass, `kc` at a time.
-fn passes(k: usize, kc: usize) -> impl Iterator<Item = Range<usize>> {
+pub(super) fn passes(k: usize, kc: usize) -> impl Iterator<Item = Range<usize>> {
     (0..k).step_by(kc).map(move |p| p..(p + kc).min(k))
 }
 

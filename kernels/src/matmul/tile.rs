@@ -17,7 +17,7 @@ use std::ops::Range;
 
 use half::bf16;
 
-use crate::simd::{prefetch, F32x16, F32x8, Vector};
+use crate::simd::{prefetch, F32x16, Vector};
 
 /// What one step of a tile multiplies.
 ///
@@ -82,83 +82,6 @@ impl Step<F32x16> for Bf16Pairs {
     unsafe fn step(acc: F32x16, x: F32x16, w: F32x16) -> F32x16 {
         // SAFETY: the caller guarantees AVX-512 F and BF16.
         unsafe { acc.dot_bf16_pairs(x, w) }
-    }
-}
-
-/// Four signed bytes of a quantized `W` (`crate::quant`) in a word, four unsigned bytes of `x~` in
-/// a lane: one step is four values of `k`, summed exactly into an `i32` accumulator (kept in an
-/// f32's bits). `I8Vnni` does it in one `vpdpbusd` (AVX-512 VNNI), `I8Madd` in three AVX2
-/// instructions; the integers are the same.
-pub(super) struct I8Vnni;
-
-/// See [`I8Vnni`].
-pub(super) struct I8Madd;
-
-/// The four bytes of `w` at `at`, as one word broadcast to every lane.
-///
-/// # Safety
-/// `at + 4 ≤ w.len()`, and `V`'s instruction set.
-#[inline(always)]
-unsafe fn splat_quad<V: Vector>(w: &[i8], at: usize) -> V {
-    // SAFETY: the caller guarantees `at + 4 ≤ w.len()`: the 4 bytes read are `w[at..at + 4]`,
-    // unaligned; and `V`'s instruction set.
-    unsafe {
-        let quad = w.as_ptr().add(at).cast::<u32>().read_unaligned();
-        V::splat(f32::from_bits(quad))
-    }
-}
-
-impl Step<F32x16> for I8Vnni {
-    type W = i8;
-    const PER_STEP: usize = 4;
-
-    #[inline(always)]
-    unsafe fn splat(w: &[i8], at: usize) -> F32x16 {
-        // SAFETY: as `splat_quad`'s, which the caller guarantees.
-        unsafe { splat_quad(w, at) }
-    }
-
-    #[inline(always)]
-    unsafe fn step(acc: F32x16, x: F32x16, w: F32x16) -> F32x16 {
-        // SAFETY: the caller guarantees AVX-512 F and VNNI.
-        unsafe { acc.dot_u8_i8_quads(x, w) }
-    }
-}
-
-impl Step<F32x8> for I8Madd {
-    type W = i8;
-    const PER_STEP: usize = 4;
-
-    #[inline(always)]
-    unsafe fn splat(w: &[i8], at: usize) -> F32x8 {
-        // SAFETY: as `splat_quad`'s, which the caller guarantees.
-        unsafe { splat_quad(w, at) }
-    }
-
-    #[inline(always)]
-    unsafe fn step(acc: F32x8, x: F32x8, w: F32x8) -> F32x8 {
-        // SAFETY: the caller guarantees AVX2.
-        unsafe { acc.dot_u8_i8_quads(x, w) }
-    }
-}
-
-#[cfg(test)]
-impl Step<crate::simd::F32x8x2> for I8Madd {
-    type W = i8;
-    const PER_STEP: usize = 4;
-
-    unsafe fn splat(w: &[i8], at: usize) -> crate::simd::F32x8x2 {
-        // SAFETY: as `splat_quad`'s, which the caller guarantees.
-        unsafe { splat_quad(w, at) }
-    }
-
-    unsafe fn step(
-        acc: crate::simd::F32x8x2,
-        x: crate::simd::F32x8x2,
-        w: crate::simd::F32x8x2,
-    ) -> crate::simd::F32x8x2 {
-        // SAFETY: the caller guarantees AVX2.
-        unsafe { acc.dot_u8_i8_quads(x, w) }
     }
 }
 

@@ -113,6 +113,13 @@ impl Vector for F32x8 {
     }
 
     #[inline(always)]
+    unsafe fn load_bytes(src: &[i8]) -> Self {
+        // SAFETY: the caller guarantees AVX2 and `src.len() ≥ 32`; `loadu` reads 32 bytes at any
+        // alignment.
+        unsafe { F32x8(_mm256_castsi256_ps(_mm256_loadu_si256(src.as_ptr().cast()))) }
+    }
+
+    #[inline(always)]
     unsafe fn load_partial(src: &[f32], pad: f32) -> Self {
         // Masked-off lanes are neither read nor able to fault.
         // SAFETY: the caller guarantees AVX2 and FMA and `src.len() < 8`; the mask reads lanes
@@ -273,5 +280,21 @@ impl Vector for F32x8 {
                 F32x8(_mm256_castsi256_ps(hi)),
             )
         }
+    }
+
+    #[inline(always)]
+    unsafe fn sub_int_product(self, a: Self, b: Self) -> Self {
+        // SAFETY: the caller guarantees AVX2; the casts reinterpret bits.
+        unsafe {
+            let product = _mm256_mullo_epi32(_mm256_castps_si256(a.0), _mm256_castps_si256(b.0));
+            let difference = _mm256_sub_epi32(_mm256_castps_si256(self.0), product);
+            F32x8(_mm256_castsi256_ps(difference))
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn int_to_float(self) -> Self {
+        // SAFETY: the caller guarantees AVX2; the cast reinterprets bits.
+        unsafe { F32x8(_mm256_cvtepi32_ps(_mm256_castps_si256(self.0))) }
     }
 }

@@ -129,6 +129,13 @@ impl Vector for F32x16 {
     }
 
     #[inline(always)]
+    unsafe fn load_bytes(src: &[i8]) -> Self {
+        // SAFETY: the caller guarantees AVX-512 F and `src.len() ≥ 64`; `loadu` reads 64 bytes at
+        // any alignment.
+        unsafe { F32x16(_mm512_castsi512_ps(_mm512_loadu_si512(src.as_ptr().cast()))) }
+    }
+
+    #[inline(always)]
     unsafe fn load_partial(src: &[f32], pad: f32) -> Self {
         // Masked-off lanes are neither read nor able to fault; they keep `pad`.
         // SAFETY: AVX-512 F, and 16 elements in `src`: the caller guarantees both.
@@ -270,5 +277,21 @@ impl Vector for F32x16 {
                 F32x16(_mm512_castsi512_ps(hi)),
             )
         }
+    }
+
+    #[inline(always)]
+    unsafe fn sub_int_product(self, a: Self, b: Self) -> Self {
+        // SAFETY: the caller guarantees AVX-512 F; the casts reinterpret bits.
+        unsafe {
+            let product = _mm512_mullo_epi32(_mm512_castps_si512(a.0), _mm512_castps_si512(b.0));
+            let difference = _mm512_sub_epi32(_mm512_castps_si512(self.0), product);
+            F32x16(_mm512_castsi512_ps(difference))
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn int_to_float(self) -> Self {
+        // SAFETY: the caller guarantees AVX-512 F; the cast reinterprets bits.
+        unsafe { F32x16(_mm512_cvtepi32_ps(_mm512_castps_si512(self.0))) }
     }
 }

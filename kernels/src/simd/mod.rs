@@ -44,6 +44,9 @@ pub(crate) trait Vector: Copy {
     unsafe fn load(src: &[f32]) -> Self;
     /// Writes `dst[..LANES]`; `dst` must hold at least `LANES` elements.
     unsafe fn store(self, dst: &mut [f32]);
+    /// Reads `src[..4·LANES]`, four bytes to a lane (the lane's bits, the first byte lowest), from
+    /// any address; `src` must hold at least `4·LANES` bytes.
+    unsafe fn load_bytes(src: &[i8]) -> Self;
     /// Reads all of `src` (shorter than `LANES`) into the first lanes, and `pad` into the rest.
     /// Touches no memory past `src`.
     unsafe fn load_partial(src: &[f32], pad: f32) -> Self;
@@ -83,6 +86,11 @@ pub(crate) trait Vector: Copy {
     /// Each lane read as two bf16 (its low and its high 16 bits), widened to f32: the lanes' low
     /// halves, then their high ones. Exact: a bf16 is the high half of an f32.
     unsafe fn widen_bf16_pairs(self) -> (Self, Self);
+    /// `self - a·b`, each lane of the three holding an `i32` in an f32's bits, in wrapping `i32`
+    /// arithmetic (as `i32::wrapping_sub` of `wrapping_mul`).
+    unsafe fn sub_int_product(self, a: Self, b: Self) -> Self;
+    /// Each lane's `i32` (in an f32's bits) as the nearest f32, ties to even (as `i32 as f32`).
+    unsafe fn int_to_float(self) -> Self;
 }
 
 /// The inputs `exp` clamps to: `round(x·log₂e)` then stays in `-127..=127`, and `2⁻¹²⁷` is built as 0.

@@ -66,6 +66,16 @@ impl Vector for F32x8x2 {
         }
     }
 
+    unsafe fn load_bytes(src: &[i8]) -> Self {
+        // SAFETY: as `splat`; each half is 32 bytes of `src` (slicing checks it).
+        unsafe {
+            F32x8x2(
+                F32x8::load_bytes(&src[..32]),
+                F32x8::load_bytes(&src[32..64]),
+            )
+        }
+    }
+
     unsafe fn load_partial(src: &[f32], pad: f32) -> Self {
         assert!(src.len() < 16);
         // SAFETY: as `splat`; a whole load takes 8 elements of `src` (`src.len() ≥ 8` there), a
@@ -176,5 +186,20 @@ impl Vector for F32x8x2 {
             let ((lo0, hi0), (lo1, hi1)) = (self.0.widen_bf16_pairs(), self.1.widen_bf16_pairs());
             (F32x8x2(lo0, lo1), F32x8x2(hi0, hi1))
         }
+    }
+
+    unsafe fn sub_int_product(self, a: Self, b: Self) -> Self {
+        // SAFETY: as `store`.
+        unsafe {
+            F32x8x2(
+                self.0.sub_int_product(a.0, b.0),
+                self.1.sub_int_product(a.1, b.1),
+            )
+        }
+    }
+
+    unsafe fn int_to_float(self) -> Self {
+        // SAFETY: as `store`.
+        self.each(|v| unsafe { v.int_to_float() })
     }
 }

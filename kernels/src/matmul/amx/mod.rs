@@ -5,8 +5,8 @@
 //! A tile register holds 16 rows of 64 bytes. `tdpbusd C, A, B` adds to each `i32` of `C` (16
 //! tokens by 16 rows of `W`) the products of a row of `A` (64 unsigned bytes of one token's `x`)
 //! with a column of `B` (64 signed bytes of one row of `W`, held as 16 rows of quads: row `q` of `B`
-//! is the quad `q` of each of the 16 rows of `W`, exactly a 1 KB block of a panel in
-//! [`I8Layout::Amx`]). So `A` is read straight from the quantized activations (row-major, `k` padded
+//! is the quad `q` of each of the 16 rows of `W`, exactly a 1 KB block of one of the weights'
+//! panels, [`crate::quant::PANEL_ROWS`]). So `A` is read straight from the quantized activations (row-major, `k` padded
 //! to 64 with zeros: a tile row is 64 bytes of one token) and `B` straight from the weights.
 //!
 //! A task covers a block of `y` (a chunk of tokens by a range of `W`'s rows), 32 by 32 at a time:
@@ -28,7 +28,7 @@ use std::ops::Range;
 
 use super::blocks::{for_each_block, Grid, YBlock};
 use super::quads;
-use crate::quant::{dequantize, I8Layout, I8Rows, TokenQuant};
+use crate::quant::{dequantize, padded_k, panel_len, I8Rows, TokenQuant};
 use crate::Isa;
 #[cfg(test)]
 use tiles::Emulated;
@@ -53,7 +53,7 @@ const TASK_COLS: usize = 256;
 const TASKS_PER_THREAD: usize = 4;
 
 /// [`Kernels::linear_i8`](crate::Kernels::linear_i8) on tiles: `x` quantized with `isa`'s vectors,
-/// `W` in [`I8Layout::Amx`], and each task's block of `y` computed by `run` (on the CPU's tiles:
+/// `W` in its panels, and each task's block of `y` computed by `run` (on the CPU's tiles:
 /// [`run_on_amx`]).
 ///
 /// # Safety
@@ -68,11 +68,10 @@ pub(super) unsafe fn linear_i8(
     m: usize,
 ) {
     let (n, k) = (w.n(), w.k);
-    assert_eq!(w.layout, I8Layout::Amx, "W is not in AMX's panels");
     assert!(k.is_multiple_of(4) && x.len() == m * k && y.len() == m * n && bias.len() == n);
     // The tokens' bytes, row-major, `k` padded to the panels' and the rows to whole tiles, with
     // zeros (a padded byte meets a zero weight, or lands in a row that is not stored).
-    let padded_k = w.layout.padded_k(k);
+    let padded_k = padded_k(k);
     let mut words = vec![0.0f32; m.next_multiple_of(ROWS) * padded_k / 4];
     let mut tokens = vec![TokenQuant::NON_FINITE; m];
     quads::quantize(isa, x, k, &mut words, padded_k / 4, &mut tokens);
@@ -145,7 +144,7 @@ impl Task<'_> {
     #[inline(always)]
     unsafe fn run<U: Tiles>(&self, unit: &mut U, mut y: YBlock<'_>) {
         let (tokens, cols) = (y.rows(), y.columns().len());
-        let panel_len = self.w.layout.panel_len(self.w.k);
+        let panel_len = panel_len(self.w.k);
         // 32 tokens at a time, their bytes kept in L1 while the task's rows of `W` pass by.
         let corners = tokens
             .clone()
@@ -211,7 +210,7 @@ impl Task<'_> {
         before: Option<(usize, usize)>,
         y: &mut YBlock<'_>,
     ) {
-        let (stride, panel_len) = (self.stride, self.w.layout.panel_len(self.w.k));
+        let (stride, panel_len) = (self.stride, panel_len(self.w.k));
         let steps = stride / ROW_BYTES;
         // Stores tile `C`'s sums of the block before (if any) to `sums[C]`, then zeroes it.
         // SAFETY (of each use): configured tiles.
@@ -365,7 +364,7 @@ mod tests {
         linear: impl Fn(&[f32], I8Rows<'_>, &[f32], &mut [f32]),
     ) -> (Vec<f32>, Vec<f32>) {
         let x = values(m * k, 1);
-        let w = I8Weights::quantize(&values(n * k, 2), k, I8Layout::Amx);
+        let w = I8Weights::quantize(&values(n * k, 2), k);
         let bias = values(n, 3);
         let tokens: Vec<TokenQuant> = x.chunks_exact(k).map(TokenQuant::of).collect();
         let mut want = vec![f32::NAN; m * n];

@@ -1,0 +1,274 @@
+//! The int8 layer's task loops and micro-kernel on vectors (AVX-512 VNNI's `vpdpbusd`, AVX2's
+//! `vpmaddubsw` and `vpmaddwd`).
+//!
+//! The tile is the f32 one turned over: `TOKENS` tokens by `NV` vectors of `W`'s rows. `W` is
+//! quantized in panels of 16 rows ([`PANEL_ROWS`]): for each quad of `k`, the quads of the
+//! panel's 16 rows side by side, 64 bytes, one AVX-512 vector (two AVX2 ones) of four signed bytes
+//! a lane. A step loads the `NV` vectors of `W` at one quad of `k`, broadcasts each token's quad
+//! of unsigned bytes from `x~` (packed `TOKENS` words a step, `pack.rs`), and adds the products
+//! into `TOKENS·NV` accumulators of exact `i32` sums: every lane one output, `y[i, j]`.
+//!
+//! So a tile's sums come out token-major, as `y` is: the epilogue dequantizes each accumulator
+//! with its token's scale and zero point (broadcast) and its rows' scales, sums and biases
+//! (vectors), and stores it straight into the token's row of `y`, no transpose and no trip
+//! through memory. (The f32 orientation, `W` broadcast and tokens in the lanes, spent 12-15% of
+//! the int8 layer's time outside its loop, dequantizing and transposing each tile.)
+//!
+//! The loops are `task.rs`'s: for each pass of `kc` quads, for each group of `NV` vectors of rows
+//! (its panels' bytes for the pass stay in L1 or L2), for each block of `TOKENS` tokens, one tile;
+//! its sums wait in the task's scratch between passes.
+
+use super::blocks::YBlock;
+use super::pack::PackedX;
+use super::task::passes;
+use crate::quant::{dequantize_lanes, padded_k, panel_len, I8Rows, TokenScales, PANEL_ROWS};
+use crate::simd::{prefetch, F32x16, F32x8, Vector};
+
+/// Bytes of a panel's step: a quad of each of its rows.
+const STEP_BYTES: usize = 4 * PANEL_ROWS;
+
+/// How far ahead of the current step each panel is prefetched: 24 cache lines (steps), 1.5 KB.
+const PANEL_AHEAD: usize = 24 * STEP_BYTES;
+
+/// Multiplies quads of bytes: unsigned ones of `x`, signed ones of `W`, four to a 32-bit lane.
+///
+/// # Safety
+/// `dot` executes the CPU's instructions for it: call it only where the CPU has them.
+pub(super) trait QuadDot<V: Vector> {
+    /// `acc` plus, in each lane, the four products of `x`'s bytes by `w`'s, summed exactly in `i32`.
+    ///
+    /// # Safety
+    /// The instruction set of `V` and of the product.
+    unsafe fn dot(acc: V, x: V, w: V) -> V;
+}
+
+/// `vpdpbusd` (AVX-512 VNNI): one instruction a step and vector.
+pub(super) struct I8Vnni;
+
+/// `vpmaddubsw` then `vpmaddwd` by ones (AVX2): the same integers in three instructions.
+pub(super) struct I8Madd;
+
+impl QuadDot<F32x16> for I8Vnni {
+    #[inline(always)]
+    unsafe fn dot(acc: F32x16, x: F32x16, w: F32x16) -> F32x16 {
+        // SAFETY: the caller guarantees AVX-512 F and VNNI.
+        unsafe { acc.dot_u8_i8_quads(x, w) }
+    }
+}
+
+impl QuadDot<F32x8> for I8Madd {
+    #[inline(always)]
+    unsafe fn dot(acc: F32x8, x: F32x8, w: F32x8) -> F32x8 {
+        // SAFETY: the caller guarantees AVX2.
+        unsafe { acc.dot_u8_i8_quads(x, w) }
+    }
+}
+
+#[cfg(test)]
+impl QuadDot<crate::simd::F32x8x2> for I8Madd {
+    unsafe fn dot(
+        acc: crate::simd::F32x8x2,
+        x: crate::simd::F32x8x2,
+        w: crate::simd::F32x8x2,
+    ) -> crate::simd::F32x8x2 {
+        // SAFETY: the caller guarantees AVX2.
+        unsafe { acc.dot_u8_i8_quads(x, w) }
+    }
+}
+
+/// The task's rows of `W` and what dequantizes their sums.
+#[derive(Clone, Copy)]
+pub(super) struct I8Out<'a> {
+    /// The task's rows (starting on a panel).
+    pub w: I8Rows<'a>,
+    /// Every token's quantization (indexed by token, not from the task's first).
+    pub tokens: TokenScales<'a>,
+    /// The task's `b`.
+    pub bias: &'a [f32],
+}
+
+/// Every tile of the task `y`, pass by pass: `x` packed in blocks of `TOKENS` (a quad of `k` a
+/// step, `k` padded as `W`'s panels pad it), `sums` the scratch for the tiles' sums between
+/// passes.
+///
+/// # Safety
+/// The CPU must have `V`'s and `D`'s instruction sets.
+#[inline(always)]
+pub(super) unsafe fn task<V: Vector, D: QuadDot<V>, const TOKENS: usize, const NV: usize>(
+    x: PackedX<'_>,
+    out: I8Out<'_>,
+    mut y: YBlock<'_>,
+    kc: usize,
+    sums: &mut [f32],
+) {
+    let I8Out { w, tokens, bias } = out;
+    let (steps, cols) = (x.blocking.k, y.columns().len());
+    let width = NV * V::LANES;
+    assert_eq!(
+        (x.blocking.nr, x.blocking.lanes),
+        (TOKENS, TOKENS),
+        "x~ is not packed for the int8 tile"
+    );
+    assert_eq!(steps * 4, padded_k(w.k), "x~ is not as long as W's panels");
+    assert!(w.n() == cols && bias.len() == cols && x.data.len() == x.blocking.len());
+    assert!(PANEL_ROWS.is_multiple_of(V::LANES) || V::LANES.is_multiple_of(PANEL_ROWS));
+    let rows = y.rows();
+    assert!(
+        rows.start.is_multiple_of(TOKENS) && rows.end <= x.blocking.m,
+        "y's tokens do not start on a block of x~"
+    );
+    assert!(tokens.scale.len() >= rows.end && tokens.zero.len() >= rows.end);
+    let blocks = rows.start / TOKENS..rows.end.div_ceil(TOKENS);
+    let slot = TOKENS * width;
+    assert!(
+        sums.len() >= cols.div_ceil(width) * blocks.len() * slot,
+        "no room for the sums"
+    );
+    let panel_len = panel_len(w.k);
+    let panels = cols.div_ceil(PANEL_ROWS);
+    assert_eq!(w.q.len(), panels * panel_len, "W is not the task's panels");
+    for ks in passes(steps, kc) {
+        for (group, j) in (0..cols).step_by(width).enumerate() {
+            // Where vector `v` of the group starts in `W`: its panel (the last one again for a
+            // vector past the task's rows, whose sums are not stored) and its place in a step.
+            let mut starts = [0usize; NV];
+            for (v, start) in starts.iter_mut().enumerate() {
+                let row = j + v * V::LANES;
+                let panel = (row / PANEL_ROWS).min(panels - 1);
+                *start = panel * panel_len + ks.start * STEP_BYTES + row % PANEL_ROWS * 4;
+            }
+            for (block_index, b) in blocks.clone().enumerate() {
+                let block = x.blocking.block(b);
+                let xs = &x.data[block.offset..][ks.start * TOKENS..ks.end * TOKENS];
+                let at = (group * blocks.len() + block_index) * slot;
+                let sums = &mut sums[at..at + slot];
+                // SAFETY: the caller guarantees `V`'s and `D`'s instruction sets; `tile` asserts
+                // the lengths it reads.
+                let acc = unsafe { tile::<V, D, TOKENS, NV>(xs, w.q, starts, ks.start == 0, sums) };
+                if ks.end == steps {
+                    for (t, acc_t) in acc.iter().enumerate().take(block.tokens) {
+                        let i = block.i0 + t;
+                        let (x_scale, x_zero) = (tokens.scale[i], tokens.zero[i]);
+                        let y_row = &mut y.row(i)[j..];
+                        // SAFETY: as above.
+                        unsafe { finish(acc_t, x_scale, x_zero, w, bias, j, y_row) };
+                    }
+                } else {
+                    for (t, acc_t) in acc.iter().enumerate() {
+                        for (v, a) in acc_t.iter().enumerate() {
+                            // SAFETY: as above; `(t·NV + v + 1)·LANES ≤ slot = sums.len()`.
+                            unsafe { a.store(&mut sums[(t * NV + v) * V::LANES..]) };
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One tile's sums over `xs.len() / TOKENS` steps: continued from `sums` (token `t`'s vector `v`
+/// at `(t·NV + v)·LANES`), or from zero if `first`. Vector `v` of `W` starts at byte `starts[v]`
+/// of `w` and moves on by a panel's step each step.
+///
+/// # Safety
+/// The CPU must have `V`'s and `D`'s instruction sets.
+#[inline(always)]
+unsafe fn tile<V: Vector, D: QuadDot<V>, const TOKENS: usize, const NV: usize>(
+    xs: &[f32],
+    w: &[i8],
+    starts: [usize; NV],
+    first: bool,
+    sums: &[f32],
+) -> [[V; NV]; TOKENS] {
+    let steps = xs.len() / TOKENS;
+    assert!(steps > 0 && xs.len() == steps * TOKENS && sums.len() >= TOKENS * NV * V::LANES);
+    let bytes = V::LANES * 4;
+    for start in starts {
+        assert!(
+            start + (steps - 1) * STEP_BYTES + bytes <= w.len(),
+            "W ends early"
+        );
+    }
+    // SAFETY: the caller guarantees the instruction sets. Each broadcast reads `xs[p·TOKENS + t]`
+    // with `p < steps` and `t < TOKENS`, inside `xs`; each vector of `W` reads `LANES·4` bytes
+    // from `starts[v] + p·STEP_BYTES`, inside `w` by the asserts above; each load of the sums
+    // `LANES` floats at `(t·NV + v)·LANES`, inside `sums`.
+    unsafe {
+        let mut acc = [[V::splat(0.0); NV]; TOKENS];
+        if !first {
+            for (t, acc_t) in acc.iter_mut().enumerate() {
+                for (v, a) in acc_t.iter_mut().enumerate() {
+                    *a = V::load(&sums[(t * NV + v) * V::LANES..]);
+                }
+            }
+        }
+        for p in 0..steps {
+            let mut wv = [V::splat(0.0); NV];
+            for (v, wv) in wv.iter_mut().enumerate() {
+                let at = starts[v] + p * STEP_BYTES;
+                // One prefetch a panel (AVX2's second vector of a step shares the first's line).
+                if starts[v].is_multiple_of(STEP_BYTES) {
+                    prefetch(w.as_ptr().wrapping_add(at + PANEL_AHEAD).cast());
+                }
+                *wv = V::load_bytes(w.get_unchecked(at..at + bytes));
+            }
+            for (t, acc_t) in acc.iter_mut().enumerate() {
+                let x = V::splat(*xs.get_unchecked(p * TOKENS + t));
+                for (a, &wv) in acc_t.iter_mut().zip(&wv) {
+                    *a = D::dot(*a, x, wv);
+                }
+            }
+        }
+        acc
+    }
+}
+
+/// One token's outputs `y_row[..]` (its row of `y` from column `j` of the task) from its sums:
+/// [`dequantize_lanes`] with its scale and zero point and the rows' scales, sums and biases.
+///
+/// # Safety
+/// The CPU must have `V`'s instruction set.
+#[inline(always)]
+unsafe fn finish<V: Vector, const NV: usize>(
+    acc: &[V; NV],
+    x_scale: f32,
+    x_zero: i32,
+    w: I8Rows<'_>,
+    bias: &[f32],
+    j: usize,
+    y_row: &mut [f32],
+) {
+    let cols = bias.len();
+    for (v, &sum) in acc.iter().enumerate() {
+        let c = j + v * V::LANES;
+        if c >= cols {
+            break;
+        }
+        let n = (cols - c).min(V::LANES);
+        let y = &mut y_row[v * V::LANES..][..n];
+        let (scale, w_sums, b) = (
+            &w.scale[c..c + n],
+            int_bits(&w.sums[c..c + n]),
+            &bias[c..c + n],
+        );
+        // SAFETY: the caller guarantees `V`'s instruction set; whole loads and stores take
+        // `LANES` elements (`n = LANES`), partial ones `n` (fewer), of slices `n` long.
+        unsafe {
+            if n == V::LANES {
+                let (scale, w_sums, b) = (V::load(scale), V::load(w_sums), V::load(b));
+                dequantize_lanes(sum, x_scale, x_zero, scale, w_sums, b).store(y)
+            } else {
+                let scale = V::load_partial(scale, 0.0);
+                let (w_sums, b) = (V::load_partial(w_sums, 0.0), V::load_partial(b, 0.0));
+                dequantize_lanes(sum, x_scale, x_zero, scale, w_sums, b).store_partial(y)
+            }
+        }
+    }
+}
+
+/// `i32`s seen as the f32s of their bits, as the vectors hold them.
+fn int_bits(ints: &[i32]) -> &[f32] {
+    // SAFETY: `i32` and `f32` have the same size and alignment, and every bit pattern is an f32;
+    // the slice borrows `ints` for its lifetime.
+    unsafe { std::slice::from_raw_parts(ints.as_ptr().cast::<f32>(), ints.len()) }
+}
