@@ -18,11 +18,13 @@
 //! (its panels' bytes for the pass stay in L1 or L2), for each block of `TOKENS` tokens, one tile;
 //! its sums wait in the task's scratch between passes.
 
+use std::ops::Range;
+
 use super::blocks::YBlock;
 use super::pack::PackedX;
 use super::task::passes;
 use crate::quant::{dequantize_lanes, padded_k, panel_len, I8Rows, TokenScales, PANEL_ROWS};
-use crate::simd::{prefetch, F32x16, F32x8, Vector};
+use crate::simd::{prefetch, prefetch_l2, F32x16, F32x8, Vector};
 
 /// Bytes of a panel's step: a quad of each of its rows.
 const STEP_BYTES: usize = 4 * PANEL_ROWS;
@@ -85,6 +87,9 @@ pub(super) struct I8Out<'a> {
     pub tokens: TokenScales<'a>,
     /// The task's `b`.
     pub bias: &'a [f32],
+    /// `W`'s panels after the task's (the rest of the layer; empty for the last task): the task
+    /// asks for the next ones in advance.
+    pub ahead: &'a [i8],
 }
 
 /// Every tile of the task `y`, pass by pass: `x` packed in blocks of `TOKENS` (a quad of `k` a
@@ -101,7 +106,12 @@ pub(super) unsafe fn task<V: Vector, D: QuadDot<V>, const TOKENS: usize, const N
     kc: usize,
     sums: &mut [f32],
 ) {
-    let I8Out { w, tokens, bias } = out;
+    let I8Out {
+        w,
+        tokens,
+        bias,
+        ahead,
+    } = out;
     let (steps, cols) = (x.blocking.k, y.columns().len());
     let width = NV * V::LANES;
     assert_eq!(
@@ -137,7 +147,19 @@ pub(super) unsafe fn task<V: Vector, D: QuadDot<V>, const TOKENS: usize, const N
                 let panel = (row / PANEL_ROWS).min(panels - 1);
                 *start = panel * panel_len + ks.start * STEP_BYTES + row % PANEL_ROWS * 4;
             }
+            // The next group's panels (in the task, or the first after it): their bytes for this
+            // pass are asked into L2 a share per block, so that the next group's first block
+            // does not wait on memory (with a few hundred tokens it is the only one that reads
+            // `W` from memory, the others from L2).
+            let group_len = width.div_ceil(PANEL_ROWS) * panel_len;
+            let after = (j + width) / PANEL_ROWS * panel_len;
+            let next = if after < w.q.len() {
+                &w.q[after..(after + group_len).min(w.q.len())]
+            } else {
+                &ahead[..group_len.min(ahead.len())]
+            };
             for (block_index, b) in blocks.clone().enumerate() {
+                prefetch_share(next, panel_len, ks.clone(), block_index, blocks.len());
                 let block = x.blocking.block(b);
                 let xs = &x.data[block.offset..][ks.start * TOKENS..ks.end * TOKENS];
                 let at = (group * blocks.len() + block_index) * slot;
@@ -220,6 +242,18 @@ unsafe fn tile<V: Vector, D: QuadDot<V>, const TOKENS: usize, const NV: usize>(
             }
         }
         acc
+    }
+}
+
+/// Asks L2 for share `part` of `parts` of the steps `ks` of each panel in `panels` (`panel_len`
+/// bytes each, the last maybe fewer): a step of a panel is one cache line.
+fn prefetch_share(panels: &[i8], panel_len: usize, ks: Range<usize>, part: usize, parts: usize) {
+    let share = ks.len() * part / parts..ks.len() * (part + 1) / parts;
+    for panel in panels.chunks(panel_len) {
+        for step in share.clone() {
+            let line = (ks.start + step) * STEP_BYTES;
+            prefetch_l2(panel.as_ptr().wrapping_add(line).cast());
+        }
     }
 }
 

@@ -44,7 +44,7 @@ mod tile;
 
 use std::ops::Range;
 
-use crate::quant::{padded_k, I8Rows, TokenQuant, TokenScales};
+use crate::quant::{padded_k, panel_len, I8Rows, TokenQuant, TokenScales, PANEL_ROWS};
 use crate::{Bf16Dot, I8Dot, Isa, Kernels};
 use blocks::{for_each_block, Grid, YBlock};
 use half::bf16;
@@ -211,10 +211,13 @@ fn i8_quads(isa: Isa, vnni: bool, x: &[f32], layers: &mut [I8Layer<'_>], m: usiz
             for layer in layers.iter_mut() {
                 let (w, bias) = (layer.w, layer.bias);
                 tasks(tile, xp, layer.y, w.n(), |xp, j, y, kc, scratch| {
+                    let task_w = w.slice(j.clone());
+                    let end = j.end.div_ceil(PANEL_ROWS) * panel_len(w.k);
                     let out = i8_task::I8Out {
-                        w: w.slice(j.clone()),
+                        w: task_w,
                         tokens,
                         bias: &bias[j],
+                        ahead: &w.q[end..],
                     };
                     // SAFETY: `vnni` holds only for a `Kernels` of Avx512 on a CPU with AVX-512
                     // VNNI (`I8Dot::is_supported`), and this path is taken only for a way other

@@ -426,6 +426,7 @@ mod tests {
                                 w: w.rows().slice(j.clone()),
                                 tokens: scales,
                                 bias: &bias[j],
+                                ahead: &[],
                             };
                             // SAFETY: AVX2 was checked above; `px` is packed for the plan's tile.
                             with_scratch(plan.scratch_len(), |scratch| unsafe {

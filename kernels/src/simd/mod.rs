@@ -28,6 +28,14 @@ pub(crate) fn prefetch(at: *const u8) {
     unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(at.cast()) }
 }
 
+/// Asks for the cache line holding `at` into L2 (and not L1): [`prefetch`]'s hint, for a line
+/// needed some thousands of cycles later.
+#[inline(always)]
+pub(crate) fn prefetch_l2(at: *const u8) {
+    // SAFETY: as `prefetch`'s: `prefetcht1` is SSE and cannot fault.
+    unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T1 }>(at.cast()) }
+}
+
 /// A vector of `LANES` f32 lanes and the few operations the kernels need.
 ///
 /// # Safety
