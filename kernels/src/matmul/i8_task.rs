@@ -5,8 +5,9 @@
 //! quantized in panels of 16 rows ([`PANEL_ROWS`]): for each quad of `k`, the quads of the
 //! panel's 16 rows side by side, 64 bytes, one AVX-512 vector (two AVX2 ones) of four signed bytes
 //! a lane. A step loads the `NV` vectors of `W` at one quad of `k`, broadcasts each token's quad
-//! of unsigned bytes from `x~` (packed `TOKENS` words a step, `pack.rs`), and adds the products
-//! into `TOKENS·NV` accumulators of exact `i32` sums: every lane one output, `y[i, j]`.
+//! of unsigned bytes from its row of quantized words (`quads.rs`; read in place, not packed), and
+//! adds the products into `TOKENS·NV` accumulators of exact `i32` sums: every lane one output,
+//! `y[i, j]`.
 //!
 //! So a tile's sums come out token-major, as `y` is: the epilogue dequantizes each accumulator
 //! with its token's scale and zero point (broadcast) and its rows' scales, sums and biases
@@ -14,14 +15,13 @@
 //! through memory. (The f32 orientation, `W` broadcast and tokens in the lanes, spent 12-15% of
 //! the int8 layer's time outside its loop, dequantizing and transposing each tile.)
 //!
-//! The loops are `task.rs`'s: for each pass of `kc` quads, for each group of `NV` vectors of rows
-//! (its panels' bytes for the pass stay in L1 or L2), for each block of `TOKENS` tokens, one tile;
-//! its sums wait in the task's scratch between passes.
+//! The loops are those of `task.rs`: for each pass of `kc` quads, for each group of `NV` vectors
+//! of rows (its panels' bytes for the pass stay in L1 or L2), for each block of `TOKENS` tokens,
+//! one tile; its sums wait in the task's scratch between passes.
 
 use std::ops::Range;
 
 use super::blocks::YBlock;
-use super::pack::PackedX;
 use super::task::passes;
 use crate::quant::{dequantize_lanes, padded_k, panel_len, I8Rows, TokenScales, PANEL_ROWS};
 use crate::simd::{prefetch, prefetch_l2, F32x16, F32x8, Vector};
@@ -92,15 +92,15 @@ pub(super) struct I8Out<'a> {
     pub ahead: &'a [i8],
 }
 
-/// Every tile of the task `y`, pass by pass: `x` packed in blocks of `TOKENS` (a quad of `k` a
-/// step, `k` padded as `W`'s panels pad it), `sums` the scratch for the tiles' sums between
+/// Every tile of the task `y`, pass by pass: `x` the tokens' quads of bytes (each row a quad of
+/// `k` a word, `k` padded as `W`'s panels pad it), `sums` the scratch for the tiles' sums between
 /// passes.
 ///
 /// # Safety
 /// The CPU must have `V`'s and `D`'s instruction sets.
 #[inline(always)]
 pub(super) unsafe fn task<V: Vector, D: QuadDot<V>, const TOKENS: usize, const NV: usize>(
-    x: PackedX<'_>,
+    x: &[f32],
     out: I8Out<'_>,
     mut y: YBlock<'_>,
     kc: usize,
@@ -112,23 +112,22 @@ pub(super) unsafe fn task<V: Vector, D: QuadDot<V>, const TOKENS: usize, const N
         bias,
         ahead,
     } = out;
-    let (steps, cols) = (x.blocking.k, y.columns().len());
+    let (steps, cols) = (padded_k(w.k) / 4, y.columns().len());
     let width = NV * V::LANES;
-    assert_eq!(
-        (x.blocking.nr, x.blocking.lanes),
-        (TOKENS, TOKENS),
-        "x~ is not packed for the int8 tile"
+    assert!(
+        x.len().is_multiple_of(steps),
+        "x is not in rows as long as W's panels"
     );
-    assert_eq!(steps * 4, padded_k(w.k), "x~ is not as long as W's panels");
-    assert!(w.n() == cols && bias.len() == cols && x.data.len() == x.blocking.len());
+    let m = x.len() / steps;
+    assert!(w.n() == cols && bias.len() == cols);
     assert!(PANEL_ROWS.is_multiple_of(V::LANES) || V::LANES.is_multiple_of(PANEL_ROWS));
     let rows = y.rows();
     assert!(
-        rows.start.is_multiple_of(TOKENS) && rows.end <= x.blocking.m,
-        "y's tokens do not start on a block of x~"
+        rows.start.is_multiple_of(TOKENS) && rows.end <= m,
+        "y's tokens do not start on a block of the tile"
     );
     assert!(tokens.scale.len() >= rows.end && tokens.zero.len() >= rows.end);
-    let blocks = rows.start / TOKENS..rows.end.div_ceil(TOKENS);
+    let blocks = rows.clone().step_by(TOKENS);
     let slot = TOKENS * width;
     assert!(
         sums.len() >= cols.div_ceil(width) * blocks.len() * slot,
@@ -158,18 +157,25 @@ pub(super) unsafe fn task<V: Vector, D: QuadDot<V>, const TOKENS: usize, const N
             } else {
                 &ahead[..group_len.min(ahead.len())]
             };
-            for (block_index, b) in blocks.clone().enumerate() {
+            for (block_index, i0) in blocks.clone().enumerate() {
                 prefetch_share(next, panel_len, ks.clone(), block_index, blocks.len());
-                let block = x.blocking.block(b);
-                let xs = &x.data[block.offset..][ks.start * TOKENS..ks.end * TOKENS];
+                let block_tokens = TOKENS.min(rows.end - i0);
+                // Where token `t`'s words start for this pass (the last token again past the
+                // block's, whose sums are not stored).
+                let mut x_rows = [0usize; TOKENS];
+                for (t, at) in x_rows.iter_mut().enumerate() {
+                    *at = (i0 + t.min(block_tokens - 1)) * steps + ks.start;
+                }
                 let at = (group * blocks.len() + block_index) * slot;
                 let sums = &mut sums[at..at + slot];
                 // SAFETY: the caller guarantees `V`'s and `D`'s instruction sets; `tile` asserts
                 // the lengths it reads.
-                let acc = unsafe { tile::<V, D, TOKENS, NV>(xs, w.q, starts, ks.start == 0, sums) };
+                let acc = unsafe {
+                    tile::<V, D, TOKENS, NV>(x, x_rows, ks.len(), w.q, starts, ks.start == 0, sums)
+                };
                 if ks.end == steps {
-                    for (t, acc_t) in acc.iter().enumerate().take(block.tokens) {
-                        let i = block.i0 + t;
+                    for (t, acc_t) in acc.iter().enumerate().take(block_tokens) {
+                        let i = i0 + t;
                         let (x_scale, x_zero) = (tokens.scale[i], tokens.zero[i]);
                         let y_row = &mut y.row(i)[j..];
                         // SAFETY: as above.
@@ -188,22 +194,26 @@ pub(super) unsafe fn task<V: Vector, D: QuadDot<V>, const TOKENS: usize, const N
     }
 }
 
-/// One tile's sums over `xs.len() / TOKENS` steps: continued from `sums` (token `t`'s vector `v`
-/// at `(t·NV + v)·LANES`), or from zero if `first`. Vector `v` of `W` starts at byte `starts[v]`
-/// of `w` and moves on by a panel's step each step.
+/// One tile's sums over `steps` steps: continued from `sums` (token `t`'s vector `v` at
+/// `(t·NV + v)·LANES`), or from zero if `first`. Token `t`'s words start at `x_rows[t]` of `x`,
+/// and vector `v` of `W` at byte `starts[v]` of `w`, moving on by a panel's step each step.
 ///
 /// # Safety
 /// The CPU must have `V`'s and `D`'s instruction sets.
 #[inline(always)]
 unsafe fn tile<V: Vector, D: QuadDot<V>, const TOKENS: usize, const NV: usize>(
-    xs: &[f32],
+    x: &[f32],
+    x_rows: [usize; TOKENS],
+    steps: usize,
     w: &[i8],
     starts: [usize; NV],
     first: bool,
     sums: &[f32],
 ) -> [[V; NV]; TOKENS] {
-    let steps = xs.len() / TOKENS;
-    assert!(steps > 0 && xs.len() == steps * TOKENS && sums.len() >= TOKENS * NV * V::LANES);
+    assert!(steps > 0 && sums.len() >= TOKENS * NV * V::LANES);
+    for at in x_rows {
+        assert!(at + steps <= x.len(), "x ends early");
+    }
     let bytes = V::LANES * 4;
     for start in starts {
         assert!(
@@ -211,8 +221,8 @@ unsafe fn tile<V: Vector, D: QuadDot<V>, const TOKENS: usize, const NV: usize>(
             "W ends early"
         );
     }
-    // SAFETY: the caller guarantees the instruction sets. Each broadcast reads `xs[p·TOKENS + t]`
-    // with `p < steps` and `t < TOKENS`, inside `xs`; each vector of `W` reads `LANES·4` bytes
+    // SAFETY: the caller guarantees the instruction sets. Each broadcast reads `x[x_rows[t] + p]`
+    // with `p < steps`, inside `x` by the asserts above; each vector of `W` reads `LANES·4` bytes
     // from `starts[v] + p·STEP_BYTES`, inside `w` by the asserts above; each load of the sums
     // `LANES` floats at `(t·NV + v)·LANES`, inside `sums`.
     unsafe {
@@ -234,8 +244,8 @@ unsafe fn tile<V: Vector, D: QuadDot<V>, const TOKENS: usize, const NV: usize>(
                 }
                 *wv = V::load_bytes(w.get_unchecked(at..at + bytes));
             }
-            for (t, acc_t) in acc.iter_mut().enumerate() {
-                let x = V::splat(*xs.get_unchecked(p * TOKENS + t));
+            for (acc_t, &row) in acc.iter_mut().zip(&x_rows) {
+                let x = V::splat(*x.get_unchecked(row + p));
                 for (a, &wv) in acc_t.iter_mut().zip(&wv) {
                     *a = D::dot(*a, x, wv);
                 }

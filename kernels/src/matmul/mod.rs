@@ -193,8 +193,8 @@ unsafe fn amx_tiles(x: &[f32], w: I8Rows<'_>, bias: &[f32], y: &mut [f32], m: us
 }
 
 /// The int8 tiles on vectors (`i8_task.rs`): `x` quantized into words of four bytes (`quads.rs`,
-/// rows padded with zeros as `W`'s panels pad `k`) with `isa`'s vectors and packed, once, then
-/// multiplied by each layer with AVX-512 VNNI or AVX2.
+/// rows padded with zeros as `W`'s panels pad `k`) with `isa`'s vectors, once, then multiplied
+/// by each layer with AVX-512 VNNI or AVX2, the tiles reading the words in their rows.
 #[cfg(target_arch = "x86_64")]
 fn i8_quads(isa: Isa, vnni: bool, x: &[f32], layers: &mut [I8Layer<'_>], m: usize) {
     let w = layers[0].w;
@@ -206,34 +206,30 @@ fn i8_quads(isa: Isa, vnni: bool, x: &[f32], layers: &mut [I8Layer<'_>], m: usiz
             zero: &zero,
         };
         let tile = if vnni { plan::AVX512_I8 } else { plan::AVX2_I8 };
-        let blocking = pack::Blocking::new(m, steps, tile.nr, tile.lanes);
-        pack::with_packed(words, blocking, pack::Words::F32, |xp| {
-            for layer in layers.iter_mut() {
-                let (w, bias) = (layer.w, layer.bias);
-                tasks(tile, xp, layer.y, w.n(), |xp, j, y, kc, scratch| {
-                    let task_w = w.slice(j.clone());
-                    let end = j.end.div_ceil(PANEL_ROWS) * panel_len(w.k);
-                    let out = i8_task::I8Out {
-                        w: task_w,
-                        tokens,
-                        bias: &bias[j],
-                        ahead: &w.q[end..],
-                    };
-                    // SAFETY: `vnni` holds only for a `Kernels` of Avx512 on a CPU with AVX-512
-                    // VNNI (`I8Dot::is_supported`), and this path is taken only for a way other
-                    // than the scalar twin's, which needs Avx2 or Avx512 kernels, whose CPU has
-                    // AVX2 (`Isa::is_supported`); the bodies assert every length their unchecked
-                    // reads rely on.
-                    unsafe {
-                        if vnni {
-                            simd::linear_i8_avx512_vnni(xp, out, y, kc, scratch)
-                        } else {
-                            simd::linear_i8_avx2(xp, out, y, kc, scratch)
-                        }
+        for layer in layers.iter_mut() {
+            let (w, bias) = (layer.w, layer.bias);
+            tasks(tile, (m, steps), layer.y, w.n(), |j, y, kc, scratch| {
+                let end = j.end.div_ceil(PANEL_ROWS) * panel_len(w.k);
+                let out = i8_task::I8Out {
+                    w: w.slice(j.clone()),
+                    tokens,
+                    bias: &bias[j],
+                    ahead: &w.q[end..],
+                };
+                // SAFETY: `vnni` holds only for a `Kernels` of Avx512 on a CPU with AVX-512
+                // VNNI (`I8Dot::is_supported`), and this path is taken only for a way other
+                // than the scalar twin's, which needs Avx2 or Avx512 kernels, whose CPU has
+                // AVX2 (`Isa::is_supported`); the bodies assert every length their unchecked
+                // reads rely on.
+                unsafe {
+                    if vnni {
+                        simd::linear_i8_avx512_vnni(words, out, y, kc, scratch)
+                    } else {
+                        simd::linear_i8_avx2(words, out, y, kc, scratch)
                     }
-                })
-            }
-        })
+                }
+            })
+        }
     })
 }
 
@@ -281,27 +277,28 @@ fn for_each_task(
     run: impl Fn(pack::PackedX<'_>, Range<usize>, YBlock<'_>, usize, &mut [f32]) + Sync,
 ) {
     let blocking = pack::Blocking::new(m, steps, tile.nr, tile.lanes);
-    pack::with_packed(x, blocking, words, |xp| tasks(tile, xp, y, n, run))
+    pack::with_packed(x, blocking, words, |xp| {
+        tasks(tile, (m, steps), y, n, |j, y, kc, scratch| {
+            run(xp, j, y, kc, scratch)
+        })
+    })
 }
 
-/// `y` (`m × n`, `m` the tokens of the packed `xp`) cut as the plan for `tile` says into tasks on
-/// the current rayon pool, and `run` called for each with `x~`, the task's columns, its block of
-/// `y`, the steps per pass and its scratch.
+/// `y` (`m × n`, for `m` tokens of `steps` words) cut as the plan for `tile` says into tasks on
+/// the current rayon pool, and `run` called for each with the task's columns, its block of `y`,
+/// the steps per pass and its scratch.
 #[cfg(target_arch = "x86_64")]
 fn tasks(
     tile: plan::Tile,
-    xp: pack::PackedX<'_>,
+    (m, steps): (usize, usize),
     y: &mut [f32],
     n: usize,
-    run: impl Fn(pack::PackedX<'_>, Range<usize>, YBlock<'_>, usize, &mut [f32]) + Sync,
+    run: impl Fn(Range<usize>, YBlock<'_>, usize, &mut [f32]) + Sync,
 ) {
-    let (m, steps) = (xp.blocking.m, xp.blocking.k);
     let plan = plan::Plan::new(tile, m, n, steps, rayon::current_num_threads());
     for_each_block(y, m, n, plan.grid, |y| {
         let j = y.columns();
-        task::with_scratch(plan.scratch_len(), |scratch| {
-            run(xp, j, y, plan.kc, scratch)
-        })
+        task::with_scratch(plan.scratch_len(), |scratch| run(j, y, plan.kc, scratch))
     })
 }
 

@@ -176,8 +176,6 @@ fn pack(x: &[f32], blocking: Blocking, words: Words, out: &mut [f32]) {
         let rows = &x[i0 * row_len..(i0 + tokens) * row_len];
         // The tiles' widths, known at compile time: twice as fast as `any_width`.
         match (words, width) {
-            (Words::F32, 4) => block::<4>(rows, k, dst),
-            (Words::F32, 6) => block::<6>(rows, k, dst),
             (Words::F32, 8) => block::<8>(rows, k, dst),
             (Words::F32, 16) => block::<16>(rows, k, dst),
             (Words::F32, 32) => block::<32>(rows, k, dst),

@@ -48,8 +48,8 @@ pub(super) const AVX512_NARROW: Tile = Tile {
     lanes: 16,
 };
 
-/// The int8 tile on AVX2 (`i8_task.rs`; `mr` rows of `W` in the lanes, `nr` tokens broadcast, packed
-/// `nr` words a step): 4 tokens by two vectors (16 rows of `W`, a panel): 8 accumulators, the
+/// The int8 tile on AVX2 (`i8_task.rs`; `mr` rows of `W` in the lanes, `nr` tokens broadcast from
+/// their rows, which are not packed: `lanes` is `nr`, unused): 4 tokens by two vectors (16 rows of `W`, a panel): 8 accumulators, the
 /// two vectors of `W`, a broadcast, `vpmaddubsw`'s and `vpmaddwd`'s results and their ones, in 16
 /// `ymm`.
 pub(super) const AVX2_I8: Tile = Tile {

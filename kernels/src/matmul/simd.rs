@@ -136,13 +136,14 @@ pub(super) unsafe fn linear_avx512_bf16_pairs(
 }
 
 /// Columns `y.columns()` of the int8 layer (`Kernels::linear_i8`) with AVX2 ([`AVX2_I8`]): `x`
-/// packed in quads of bytes for the tile, `out` the task's rows of `W` and what dequantizes them.
+/// the tokens' quads of bytes (`k / 4` words a row, padded as `W`'s panels pad `k`), `out` the
+/// task's rows of `W` and what dequantizes them.
 ///
 /// # Safety
 /// The CPU must have AVX2.
 #[target_feature(enable = "avx2,fma")]
 pub(super) unsafe fn linear_i8_avx2(
-    x: PackedX<'_>,
+    x: &[f32],
     out: I8Out<'_>,
     y: YBlock<'_>,
     kc: usize,
@@ -160,7 +161,7 @@ pub(super) unsafe fn linear_i8_avx2(
 /// The CPU must have AVX-512 F and AVX-512 VNNI.
 #[target_feature(enable = "avx512f,avx512vnni")]
 pub(super) unsafe fn linear_i8_avx512_vnni(
-    x: PackedX<'_>,
+    x: &[f32],
     out: I8Out<'_>,
     y: YBlock<'_>,
     kc: usize,
@@ -365,7 +366,7 @@ mod tests {
     /// The CPU must have AVX2 and FMA.
     #[target_feature(enable = "avx2,fma")]
     unsafe fn i8_task_16_lanes(
-        x: PackedX<'_>,
+        x: &[f32],
         out: I8Out<'_>,
         y: YBlock<'_>,
         kc: usize,
@@ -417,21 +418,18 @@ mod tests {
                 let plan = Plan::new(AVX512_I8, m, n, steps, 2);
                 for kc in [plan.kc, 3] {
                     let plan = Plan { kc, ..plan };
-                    let blocking = Blocking::new(m, steps, plan.tile.nr, plan.tile.lanes);
                     let mut got = vec![f32::NAN; m * n];
-                    with_packed(&words, blocking, Words::F32, |px| {
-                        for_each_block(&mut got, m, n, plan.grid, |y| {
-                            let j = y.columns();
-                            let out = I8Out {
-                                w: w.rows().slice(j.clone()),
-                                tokens: scales,
-                                bias: &bias[j],
-                                ahead: &[],
-                            };
-                            // SAFETY: AVX2 was checked above; `px` is packed for the plan's tile.
-                            with_scratch(plan.scratch_len(), |scratch| unsafe {
-                                i8_task_16_lanes(px, out, y, plan.kc, scratch)
-                            })
+                    for_each_block(&mut got, m, n, plan.grid, |y| {
+                        let j = y.columns();
+                        let out = I8Out {
+                            w: w.rows().slice(j.clone()),
+                            tokens: scales,
+                            bias: &bias[j],
+                            ahead: &[],
+                        };
+                        // SAFETY: AVX2 was checked above.
+                        with_scratch(plan.scratch_len(), |scratch| unsafe {
+                            i8_task_16_lanes(&words, out, y, plan.kc, scratch)
                         })
                     });
                     assert!(same_bits(&got, &want), "{m}x{k}x{n} in passes of {kc}");
