@@ -92,14 +92,21 @@ pub(super) struct I8Out<'a> {
     pub ahead: &'a [i8],
 }
 
-/// Every tile of the task `y`, pass by pass: `x` the tokens' quads of bytes (each row a quad of
+/// Every tile of the task `y`, pass by pass, `TOKENS` tokens a tile (a last block of at most `REST`
+/// on a tile of `REST`): `x` the tokens' quads of bytes (each row a quad of
 /// `k` a word, `k` padded as `W`'s panels pad it), `sums` the scratch for the tiles' sums between
 /// passes.
 ///
 /// # Safety
 /// The CPU must have `V`'s and `D`'s instruction sets.
 #[inline(always)]
-pub(super) unsafe fn task<V: Vector, D: QuadDot<V>, const TOKENS: usize, const NV: usize>(
+pub(super) unsafe fn task<
+    V: Vector,
+    D: QuadDot<V>,
+    const TOKENS: usize,
+    const REST: usize,
+    const NV: usize,
+>(
     x: &[f32],
     out: I8Out<'_>,
     mut y: YBlock<'_>,
@@ -160,35 +167,109 @@ pub(super) unsafe fn task<V: Vector, D: QuadDot<V>, const TOKENS: usize, const N
             for (block_index, i0) in blocks.clone().enumerate() {
                 prefetch_share(next, panel_len, ks.clone(), block_index, blocks.len());
                 let block_tokens = TOKENS.min(rows.end - i0);
-                // Where token `t`'s words start for this pass (the last token again past the
-                // block's, whose sums are not stored).
-                let mut x_rows = [0usize; TOKENS];
-                for (t, at) in x_rows.iter_mut().enumerate() {
-                    *at = (i0 + t.min(block_tokens - 1)) * steps + ks.start;
-                }
                 let at = (group * blocks.len() + block_index) * slot;
-                let sums = &mut sums[at..at + slot];
-                // SAFETY: the caller guarantees `V`'s and `D`'s instruction sets; `tile` asserts
-                // the lengths it reads.
-                let acc = unsafe {
-                    tile::<V, D, TOKENS, NV>(x, x_rows, ks.len(), w.q, starts, ks.start == 0, sums)
+                let block = Block {
+                    x,
+                    i0,
+                    tokens: block_tokens,
+                    steps,
+                    ks: ks.clone(),
+                    w: w.q,
+                    starts,
                 };
-                if ks.end == steps {
-                    for (t, acc_t) in acc.iter().enumerate().take(block_tokens) {
-                        let i = i0 + t;
-                        let (x_scale, x_zero) = (tokens.scale[i], tokens.zero[i]);
-                        let y_row = &mut y.row(i)[j..];
-                        // SAFETY: as above.
-                        unsafe { finish(acc_t, x_scale, x_zero, w, bias, j, y_row) };
-                    }
-                } else {
-                    for (t, acc_t) in acc.iter().enumerate() {
-                        for (v, a) in acc_t.iter().enumerate() {
-                            // SAFETY: as above; `(t·NV + v + 1)·LANES ≤ slot = sums.len()`.
-                            unsafe { a.store(&mut sums[(t * NV + v) * V::LANES..]) };
-                        }
+                let sums = &mut sums[at..at + slot];
+                let finish = Finish { w, tokens, bias, j };
+                // SAFETY: the caller guarantees `V`'s and `D`'s instruction sets.
+                unsafe {
+                    // A last block of a few tokens takes the narrower tile, so that at 128 tokens
+                    // in blocks of 6 the last 2 cost 3 tokens' work, not 6.
+                    if block_tokens <= REST {
+                        block_tile::<V, D, REST, NV>(block, sums, &finish, &mut y)
+                    } else {
+                        block_tile::<V, D, TOKENS, NV>(block, sums, &finish, &mut y)
                     }
                 }
+            }
+        }
+    }
+}
+
+/// One block of tokens for one pass of a group: where its tile reads.
+struct Block<'a, const NV: usize> {
+    /// Every token's words.
+    x: &'a [f32],
+    /// The first token, and how many.
+    i0: usize,
+    tokens: usize,
+    /// Words in a row of `x`, and the pass's.
+    steps: usize,
+    ks: Range<usize>,
+    /// The task's panels of `W`, and where the group's vectors start in them for the pass.
+    w: &'a [i8],
+    starts: [usize; NV],
+}
+
+/// What dequantizes a group's sums into `y`.
+#[derive(Clone, Copy)]
+struct Finish<'a> {
+    w: I8Rows<'a>,
+    tokens: TokenScales<'a>,
+    bias: &'a [f32],
+    /// The group's first column in the task.
+    j: usize,
+}
+
+/// `block`'s pass on a tile of `T` tokens (`block.tokens ≤ T`): its sums continued from `sums`,
+/// and then, after the last pass, dequantized into `y`, else left in `sums`.
+///
+/// # Safety
+/// The CPU must have `V`'s and `D`'s instruction sets.
+#[inline(always)]
+unsafe fn block_tile<V: Vector, D: QuadDot<V>, const T: usize, const NV: usize>(
+    block: Block<'_, NV>,
+    sums: &mut [f32],
+    finish: &Finish<'_>,
+    y: &mut YBlock<'_>,
+) {
+    let Block {
+        x,
+        i0,
+        tokens,
+        steps,
+        ks,
+        w,
+        starts,
+    } = block;
+    assert!(tokens >= 1 && tokens <= T);
+    // Where token `t`'s words start for this pass (the last token again past the block's, whose
+    // sums are not stored).
+    let mut x_rows = [0usize; T];
+    for (t, at) in x_rows.iter_mut().enumerate() {
+        *at = (i0 + t.min(tokens - 1)) * steps + ks.start;
+    }
+    // SAFETY: the caller guarantees `V`'s and `D`'s instruction sets; `tile` asserts the lengths
+    // it reads.
+    let acc = unsafe { tile::<V, D, T, NV>(x, x_rows, ks.len(), w, starts, ks.start == 0, sums) };
+    if ks.end == steps {
+        let Finish {
+            w,
+            tokens: scales,
+            bias,
+            j,
+        } = *finish;
+        for (t, acc_t) in acc.iter().enumerate().take(tokens) {
+            let i = i0 + t;
+            let (x_scale, x_zero) = (scales.scale[i], scales.zero[i]);
+            let y_row = &mut y.row(i)[j..];
+            // SAFETY: as above.
+            unsafe { dequantize_into(acc_t, x_scale, x_zero, w, bias, j, y_row) };
+        }
+    } else {
+        for (t, acc_t) in acc.iter().enumerate() {
+            for (v, a) in acc_t.iter().enumerate() {
+                // SAFETY: as above; `(t·NV + v + 1)·LANES ≤ T·NV·LANES ≤ sums.len()`, which
+                // `tile` asserts.
+                unsafe { a.store(&mut sums[(t * NV + v) * V::LANES..]) };
             }
         }
     }
@@ -273,7 +354,7 @@ fn prefetch_share(panels: &[i8], panel_len: usize, ks: Range<usize>, part: usize
 /// # Safety
 /// The CPU must have `V`'s instruction set.
 #[inline(always)]
-unsafe fn finish<V: Vector, const NV: usize>(
+unsafe fn dequantize_into<V: Vector, const NV: usize>(
     acc: &[V; NV],
     x_scale: f32,
     x_zero: i32,

@@ -151,7 +151,9 @@ pub(super) unsafe fn linear_i8_avx2(
 ) {
     // SAFETY: this fn's # Safety guarantees AVX2, all `F32x8` and `I8Madd` need.
     unsafe {
-        i8_task::task::<F32x8, I8Madd, { AVX2_I8.nr }, { AVX2_I8.mr / 8 }>(x, out, y, kc, scratch)
+        i8_task::task::<F32x8, I8Madd, { AVX2_I8.nr }, { AVX2_I8.nr / 2 }, { AVX2_I8.mr / 8 }>(
+            x, out, y, kc, scratch,
+        )
     }
 }
 
@@ -169,7 +171,7 @@ pub(super) unsafe fn linear_i8_avx512_vnni(
 ) {
     // SAFETY: this fn's # Safety guarantees AVX-512 F and VNNI, all `F32x16` and `I8Vnni` need.
     unsafe {
-        i8_task::task::<F32x16, I8Vnni, { AVX512_I8.nr }, { AVX512_I8.mr / 16 }>(
+        i8_task::task::<F32x16, I8Vnni, { AVX512_I8.nr }, { AVX512_I8.nr / 2 }, { AVX512_I8.mr / 16 }>(
             x, out, y, kc, scratch,
         )
     }
@@ -374,9 +376,13 @@ mod tests {
     ) {
         // SAFETY: this fn's # Safety guarantees AVX2 and FMA, all `F32x8x2` and `I8Madd` need.
         unsafe {
-            i8_task::task::<F32x8x2, I8Madd, { AVX512_I8.nr }, { AVX512_I8.mr / 16 }>(
-                x, out, y, kc, scratch,
-            )
+            i8_task::task::<
+                F32x8x2,
+                I8Madd,
+                { AVX512_I8.nr },
+                { AVX512_I8.nr / 2 },
+                { AVX512_I8.mr / 16 },
+            >(x, out, y, kc, scratch)
         }
     }
 
