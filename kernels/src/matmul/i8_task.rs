@@ -93,9 +93,8 @@ pub(super) struct I8Out<'a> {
 }
 
 /// Every tile of the task `y`, pass by pass, `TOKENS` tokens a tile (a last block of at most `REST`
-/// on a tile of `REST`): `x` the tokens' quads of bytes (each row a quad of
-/// `k` a word, `k` padded as `W`'s panels pad it), `sums` the scratch for the tiles' sums between
-/// passes.
+/// on a tile of `REST`): `x` the tokens' quads of bytes (each row a quad of `k` a word, `k` padded
+/// as `W`'s panels pad it), `sums` the scratch for the tiles' sums between passes.
 ///
 /// # Safety
 /// The CPU must have `V`'s and `D`'s instruction sets.
