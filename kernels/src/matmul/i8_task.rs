@@ -154,17 +154,20 @@ pub(super) unsafe fn task<
             }
             // The next group's panels (in the task, or the first after it): their bytes for this
             // pass are asked into L2 a share per block, so that the next group's first block
-            // does not wait on memory (with a few hundred tokens it is the only one that reads
-            // `W` from memory, the others from L2).
+            // does not wait on memory for `W` (the other blocks find it in L2). Only when all the
+            // tokens are in one chunk: with several, `W` comes from L3 for all but the first, and
+            // asking ahead made 8 × 128 2% slower.
             let group_len = width.div_ceil(PANEL_ROWS) * panel_len;
             let after = (j + width) / PANEL_ROWS * panel_len;
-            let next = if after < w.q.len() {
+            let next = if rows.len() < m {
+                &[]
+            } else if after < w.q.len() {
                 &w.q[after..(after + group_len).min(w.q.len())]
             } else {
                 &ahead[..group_len.min(ahead.len())]
             };
             for (block_index, i0) in blocks.clone().enumerate() {
-                prefetch_share(next, panel_len, ks.clone(), block_index, blocks.len());
+                let ahead = Ahead::share(next, panel_len, ks.clone(), block_index, blocks.len());
                 let block_tokens = TOKENS.min(rows.end - i0);
                 let at = (group * blocks.len() + block_index) * slot;
                 let block = Block {
@@ -175,6 +178,7 @@ pub(super) unsafe fn task<
                     ks: ks.clone(),
                     w: w.q,
                     starts,
+                    ahead,
                 };
                 let sums = &mut sums[at..at + slot];
                 let finish = Finish { w, tokens, bias, j };
@@ -206,6 +210,8 @@ struct Block<'a, const NV: usize> {
     /// The task's panels of `W`, and where the group's vectors start in them for the pass.
     w: &'a [i8],
     starts: [usize; NV],
+    /// What the tile asks into L2 for the next group.
+    ahead: Ahead<NV>,
 }
 
 /// What dequantizes a group's sums into `y`.
@@ -238,6 +244,7 @@ unsafe fn block_tile<V: Vector, D: QuadDot<V>, const T: usize, const NV: usize>(
         ks,
         w,
         starts,
+        ahead,
     } = block;
     assert!(tokens >= 1 && tokens <= T);
     // Where token `t`'s words start for this pass (the last token again past the block's, whose
@@ -248,7 +255,8 @@ unsafe fn block_tile<V: Vector, D: QuadDot<V>, const T: usize, const NV: usize>(
     }
     // SAFETY: the caller guarantees `V`'s and `D`'s instruction sets; `tile` asserts the lengths
     // it reads.
-    let acc = unsafe { tile::<V, D, T, NV>(x, x_rows, ks.len(), w, starts, ks.start == 0, sums) };
+    let acc =
+        unsafe { tile::<V, D, T, NV>(x, x_rows, ks.len(), w, starts, ahead, ks.start == 0, sums) };
     if ks.end == steps {
         let Finish {
             w,
@@ -276,17 +284,20 @@ unsafe fn block_tile<V: Vector, D: QuadDot<V>, const T: usize, const NV: usize>(
 
 /// One tile's sums over `steps` steps: continued from `sums` (token `t`'s vector `v` at
 /// `(t·NV + v)·LANES`), or from zero if `first`. Token `t`'s words start at `x_rows[t]` of `x`,
-/// and vector `v` of `W` at byte `starts[v]` of `w`, moving on by a panel's step each step.
+/// and vector `v` of `W` at byte `starts[v]` of `w`, moving on by a panel's step each step; the
+/// first steps also ask for `ahead`'s lines.
 ///
 /// # Safety
 /// The CPU must have `V`'s and `D`'s instruction sets.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 unsafe fn tile<V: Vector, D: QuadDot<V>, const TOKENS: usize, const NV: usize>(
     x: &[f32],
     x_rows: [usize; TOKENS],
     steps: usize,
     w: &[i8],
     starts: [usize; NV],
+    ahead: Ahead<NV>,
     first: bool,
     sums: &[f32],
 ) -> [[V; NV]; TOKENS] {
@@ -324,6 +335,11 @@ unsafe fn tile<V: Vector, D: QuadDot<V>, const TOKENS: usize, const NV: usize>(
                 }
                 *wv = V::load_bytes(w.get_unchecked(at..at + bytes));
             }
+            if p < ahead.steps {
+                for &panel in ahead.panels.iter().take(ahead.count) {
+                    prefetch_l2(panel.wrapping_add(p * STEP_BYTES).cast());
+                }
+            }
             for (acc_t, &row) in acc.iter_mut().zip(&x_rows) {
                 let x = V::splat(*x.get_unchecked(row + p));
                 for (a, &wv) in acc_t.iter_mut().zip(&wv) {
@@ -335,15 +351,33 @@ unsafe fn tile<V: Vector, D: QuadDot<V>, const TOKENS: usize, const NV: usize>(
     }
 }
 
-/// Asks L2 for share `part` of `parts` of the steps `ks` of each panel in `panels` (`panel_len`
-/// bytes each, the last maybe fewer): a step of a panel is one cache line.
-fn prefetch_share(panels: &[i8], panel_len: usize, ks: Range<usize>, part: usize, parts: usize) {
-    let share = ks.len() * part / parts..ks.len() * (part + 1) / parts;
-    for panel in panels.chunks(panel_len) {
-        for step in share.clone() {
-            let line = (ks.start + step) * STEP_BYTES;
-            prefetch_l2(panel.as_ptr().wrapping_add(line).cast());
+/// The lines a tile asks into L2 for the next group, one of each panel a step over its first
+/// `steps` steps: its share of the next group's panels for the pass. (Asked for all at once
+/// before the tile, a share of a few hundred lines filled the queue of misses: with 12 tokens,
+/// two blocks, the encoder took 1.2-1.3 times as long.)
+#[derive(Clone, Copy)]
+struct Ahead<const NV: usize> {
+    /// Where each panel's share starts (addresses to prefetch, never read).
+    panels: [*const i8; NV],
+    count: usize,
+    steps: usize,
+}
+
+impl<const NV: usize> Ahead<NV> {
+    /// Share `part` of `parts` of the steps `ks` of each panel in `panels` (`panel_len` bytes
+    /// each, the last maybe fewer; at most `NV` of them): a step of a panel is one cache line.
+    fn share(panels: &[i8], panel_len: usize, ks: Range<usize>, part: usize, parts: usize) -> Self {
+        let first = ks.start + ks.len() * part / parts;
+        let mut ahead = Ahead {
+            panels: [std::ptr::null(); NV],
+            count: 0,
+            steps: ks.start + ks.len() * (part + 1) / parts - first,
+        };
+        for (slot, panel) in ahead.panels.iter_mut().zip(panels.chunks(panel_len)) {
+            *slot = panel.as_ptr().wrapping_add(first * STEP_BYTES);
+            ahead.count += 1;
         }
+        ahead
     }
 }
 
