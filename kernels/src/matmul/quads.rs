@@ -1,6 +1,6 @@
 //! The int8 layer's input: each token's row of `x` quantized ([`TokenQuant`]) and its bytes laid
-//! four to a word (`x[i, 4q..4q + 4]`, the first in the low byte), `k / 4` words a row, ready to be
-//! packed as `x~` like any f32 input.
+//! four to a word (`x[i, 4q..4q + 4]`, the first in the low byte), `k / 4` words a row then zeros
+//! to the panels' padded `k`: the rows the int8 tiles (`i8_task.rs`) and AMX's read in place.
 //!
 //! The generic body does the scalar twin's operations ([`TokenQuant::of`], then
 //! [`TokenQuant::quantize`] on every value) a vector at a time, in the same order and with the same
