@@ -159,7 +159,7 @@ fn a_corrupt_int8_tensor_is_one_clear_error() {
     );
     // Panels of another height; and of 8 rows, as distil quantize wrote them before.
     for (rows, end) in [
-        (4, "(int8 panels [panels, k/4, 16, 4])"),
+        (4, "int8 panels are [panels, k/4, 16, 4]"),
         (
             8,
             "it was written by an older distil quantize (8-row panels): quantize the model again",

@@ -60,13 +60,7 @@ impl StoredI8 {
         let q_key = format!("{key}_q");
         let q = p.i8_tensor(&q_key)?;
         let path = p.path();
-        let want = [
-            out_dim.div_ceil(PANEL_ROWS),
-            padded_k(in_dim) / 4,
-            PANEL_ROWS,
-            4,
-        ];
-        if q.shape() != want {
+        if !matches!(q.shape(), [_, _, PANEL_ROWS, 4]) {
             // Panels of 8 rows: written by distil quantize before its panels became one layout.
             let hint = if q.shape().get(2) == Some(&8) {
                 "; it was written by an older distil quantize (8-row panels): quantize the model again"
@@ -76,10 +70,24 @@ impl StoredI8 {
             return Err(Error::weights(
                 path,
                 format!(
-                    "tensor {:?} has the shape {:?}, not {want:?} (int8 panels [panels, k/4, 16, 4]){hint}",
+                    "tensor {:?} has the shape {:?}; int8 panels are [panels, k/4, 16, 4]{hint}",
                     p.key(&q_key),
                     q.shape()
                 ),
+            ));
+        }
+        let want = [
+            out_dim.div_ceil(PANEL_ROWS),
+            padded_k(in_dim) / 4,
+            PANEL_ROWS,
+            4,
+        ];
+        if q.shape() != want {
+            return Err(Error::shape_mismatch(
+                path,
+                &p.key(&q_key),
+                &want,
+                q.shape(),
             ));
         }
         let sums = row_sums(q.as_slice(), out_dim, in_dim).map_err(|(j, at)| {
@@ -188,8 +196,8 @@ impl Linear {
     }
 
     /// `ys[i] ← x·W_iᵀ + b_i` for each of `linears` (attention's `q_lin`, `k_lin`, `v_lin`): where
-    /// all are int8 with one `k`, one call of `Kernels::linears_i8`, which quantizes and packs
-    /// `x` once for all of them (the same answers as one by one); otherwise one by one.
+    /// all are int8 with one `k`, one call of `Kernels::linears_i8`, which quantizes `x` once for
+    /// all of them (the same answers as one by one); otherwise one by one.
     pub fn forward_each<const N: usize>(
         k: &Kernels,
         x: ArrayView2<'_, f32>,

@@ -126,7 +126,8 @@ pub(super) unsafe fn task<
     );
     let m = x.len() / steps;
     assert!(w.n() == cols && bias.len() == cols);
-    assert!(PANEL_ROWS.is_multiple_of(V::LANES) || V::LANES.is_multiple_of(PANEL_ROWS));
+    // A vector lies within one step of a panel, and a group is whole panels.
+    assert!(PANEL_ROWS.is_multiple_of(V::LANES) && width.is_multiple_of(PANEL_ROWS));
     let rows = y.rows();
     assert!(
         rows.start.is_multiple_of(TOKENS) && rows.end <= m,
@@ -159,12 +160,15 @@ pub(super) unsafe fn task<
             // asking ahead made 8 × 128 2% slower.
             let group_len = width.div_ceil(PANEL_ROWS) * panel_len;
             let after = (j + width) / PANEL_ROWS * panel_len;
+            // (The next task's first group only in one pass: it starts with the first.)
             let next = if rows.len() < m {
                 &[]
             } else if after < w.q.len() {
                 &w.q[after..(after + group_len).min(w.q.len())]
-            } else {
+            } else if ks.len() == steps {
                 &ahead[..group_len.min(ahead.len())]
+            } else {
+                &[]
             };
             for (block_index, i0) in blocks.clone().enumerate() {
                 let ahead = Ahead::share(next, panel_len, ks.clone(), block_index, blocks.len());

@@ -124,8 +124,8 @@ impl Kernels {
     }
 
     /// [`linear_i8`](Self::linear_i8) of one `x` by each of `layers` (attention's `q`, `k` and
-    /// `v`), with the same answers: on the vector tiles `x` is quantized and packed once for all
-    /// of them. The layers share `k` (asserted).
+    /// `v`), with the same answers: on the vector tiles `x` is quantized once for all of them.
+    /// The layers share `k` (asserted).
     pub fn linears_i8(&self, x: &[f32], layers: &mut [I8Layer<'_>], m: usize) {
         let Some(first) = layers.first() else {
             return;

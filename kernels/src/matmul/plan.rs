@@ -48,10 +48,10 @@ pub(super) const AVX512_NARROW: Tile = Tile {
     lanes: 16,
 };
 
-/// The int8 tile on AVX2 (`i8_task.rs`; `mr` rows of `W` in the lanes, `nr` tokens broadcast from
-/// their rows, which are not packed: `lanes` is `nr`, unused): 4 tokens by two vectors (16 rows of `W`, a panel): 8 accumulators, the
-/// two vectors of `W`, a broadcast, `vpmaddubsw`'s and `vpmaddwd`'s results and their ones, in 16
-/// `ymm`.
+/// The int8 tile on AVX2 (`i8_task.rs`: `mr` rows of `W` in the lanes, `nr` tokens broadcast from
+/// their rows, which are not packed, so `lanes` is `nr` and unused): 4 tokens by two vectors (16
+/// rows of `W`, a panel): 8 accumulators, the two vectors of `W`, a broadcast, `vpmaddubsw`'s and
+/// `vpmaddwd`'s results and their ones, in 16 `ymm`.
 pub(super) const AVX2_I8: Tile = Tile {
     mr: 16,
     nr: 4,

@@ -53,7 +53,6 @@ impl<V: Vector, W: Copy, S: Step<V, W = W>> Rows<V> for InPlace<'_, W, S> {
             w: &self.w[j * self.k..(j + rows) * self.k],
             rows,
             stride: self.k,
-            step: S::PER_STEP,
             ks,
         }
     }
@@ -89,7 +88,6 @@ impl<V: Vector> Rows<V> for Widened<'_> {
             w: buf,
             rows,
             stride: steps,
-            step: 1,
             ks: 0..steps,
         }
     }

@@ -11,7 +11,7 @@ use super::i8_task::{self, I8Madd, I8Out, I8Vnni};
 use super::pack::PackedX;
 use super::plan::{Tile, AVX2_I8, AVX2_NARROW, AVX2_WIDE, AVX512_I8, AVX512_NARROW, AVX512_WIDE};
 use super::rows::{InPlace, Widened};
-use super::task::{task, AddBias};
+use super::task::task;
 use super::tile::{Bf16Pairs, F32Fma};
 use crate::simd::{F32x16, F32x8, Vector};
 
@@ -96,7 +96,6 @@ unsafe fn f32_steps<V: Vector, const N: usize, const M: usize>(
     s: &mut [f32],
 ) {
     let (k, narrow) = (x.blocking.k, x.blocking.nr == narrow.nr);
-    let bias = &AddBias(bias);
     // SAFETY: the caller guarantees `V`'s instruction set, all `F32Fma` needs besides.
     unsafe {
         match w {
@@ -124,7 +123,6 @@ pub(super) unsafe fn linear_avx512_bf16_pairs(
     scratch: &mut [f32],
 ) {
     let w = InPlace::<_, Bf16Pairs>::new(w, 2 * x.blocking.k);
-    let bias = &AddBias(bias);
     // SAFETY: this fn's # Safety guarantees AVX-512 F and BF16, all `F32x16` and `Bf16Pairs` need.
     unsafe {
         if x.blocking.nr == AVX512_NARROW.nr {
@@ -192,7 +190,7 @@ mod tests {
     use super::super::plan::Plan;
     use super::super::rows::Rows;
     use super::super::scalar;
-    use super::super::task::{with_scratch, Epilogue};
+    use super::super::task::with_scratch;
     use super::super::test_values::values;
     use super::super::tile::Step;
     use super::*;
@@ -210,7 +208,7 @@ mod tests {
     unsafe fn task_16_lanes<R: Rows<F32x8x2>>(
         x: PackedX<'_>,
         w: R,
-        bias: &impl Epilogue,
+        bias: &[f32],
         y: YBlock<'_>,
         kc: usize,
         scratch: &mut [f32],
@@ -280,7 +278,7 @@ mod tests {
         with_packed(x, blocking, words, |px| {
             for_each_block(&mut y, m, n, plan.grid, |y| {
                 let j = y.columns();
-                let (w, bias) = (rows(j.clone()), &AddBias(&bias[j]));
+                let (w, bias) = (rows(j.clone()), &bias[j]);
                 // SAFETY: the callers check AVX2 and FMA; `px` is packed for the plan's tiles.
                 with_scratch(plan.scratch_len(), |scratch| unsafe {
                     task_16_lanes(px, w, bias, y, plan.kc, scratch)

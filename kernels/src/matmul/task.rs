@@ -39,33 +39,6 @@ use super::rows::Rows;
 use super::tile::tile;
 use crate::simd::{F32x8, Vector};
 
-/// How a task turns a tile's finished sums into `y`.
-pub(super) trait Epilogue {
-    /// The task's columns.
-    fn cols(&self) -> usize;
-    /// `out[t] = y[i0 + t, col]` from `sums[t]` for a run of tokens from `i0` (as many as `out`
-    /// holds), `col` counted from the task's first column. A loop over contiguous slices, which
-    /// the compiler vectorizes.
-    fn column(&self, sums: &[f32], i0: usize, col: usize, out: &mut [f32]);
-}
-
-/// f32 sums: `y = b + sum`, where this holds the task's `b`.
-pub(super) struct AddBias<'a>(pub &'a [f32]);
-
-impl Epilogue for AddBias<'_> {
-    fn cols(&self) -> usize {
-        self.0.len()
-    }
-
-    #[inline(always)]
-    fn column(&self, sums: &[f32], _: usize, col: usize, out: &mut [f32]) {
-        let b = self.0[col];
-        for (y, &sum) in out.iter_mut().zip(sums) {
-            *y = b + sum;
-        }
-    }
-}
-
 /// The widest tile, in tokens (AVX-512's two vectors of 16).
 pub(super) const MAX_NR: usize = 32;
 
@@ -99,7 +72,7 @@ pub(super) fn passes(k: usize, kc: usize) -> impl Iterator<Item = Range<usize>> 
 pub(super) unsafe fn task<V: Vector, R: Rows<V>, const MR: usize, const NV: usize>(
     x: PackedX<'_>,
     w: R,
-    out: &impl Epilogue,
+    bias: &[f32],
     mut y: YBlock<'_>,
     kc: usize,
     scratch: &mut [f32],
@@ -112,7 +85,7 @@ pub(super) unsafe fn task<V: Vector, R: Rows<V>, const MR: usize, const NV: usiz
         tokens.start.is_multiple_of(nr) && tokens.end <= x.blocking.m,
         "y's tokens do not start on a block of x~"
     );
-    assert_eq!(out.cols(), cols, "b is not as long as y's columns");
+    assert_eq!(bias.len(), cols, "b is not as long as y's columns");
     assert!(steps > 0 && kc > 0 && x.data.len() == x.blocking.len());
     assert!(nr <= MAX_NR);
     let blocks = tokens.start / nr..tokens.end.div_ceil(nr);
@@ -145,40 +118,32 @@ pub(super) unsafe fn task<V: Vector, R: Rows<V>, const MR: usize, const NV: usiz
                 if ks.end == steps {
                     // SAFETY: every vector type of the tiles needs AVX2 and FMA at least (a
                     // `Kernels` holds Avx512 only where the CPU has them too).
-                    unsafe { finish(sums, block, out, &mut y, j..j + rows) };
+                    unsafe { finish(sums, block, bias, &mut y, j..j + rows) };
                 }
             }
         }
     }
 }
 
-/// `y[block's tokens, cols]` from the tile's sums, as `out` says: column by column into a buffer
-/// (`out`'s loops run along the tokens, a tile row's sums being contiguous), then token by token
-/// into `y`, eight tokens at a time through a transpose in registers (one vector store per token,
-/// instead of a scalar store per value: writing `y` a value at a time took 9-15% of the int8
-/// layer's time). `sums` holds the tile's rows `block.width` apart. Inlined into the task, so that
-/// its loops are compiled for the entry point's instruction set.
+/// `y[block's tokens, cols]` from the tile's sums plus the bias (`b[j] + sum`, as the scalar twin
+/// adds it): column by column into a buffer (a tile row's sums are contiguous along the tokens),
+/// then token by token into `y`, eight tokens at a time through a transpose in registers (one
+/// vector store per token, instead of a scalar store per value, which took 9-15% of a layer's
+/// time when int8 ran on these tiles). `sums` holds the tile's rows `block.width` apart. Inlined
+/// into the task, so that its loops are compiled for the entry point's instruction set.
 ///
 /// # Safety
 /// The CPU must have AVX2 and FMA.
 #[inline(always)]
-unsafe fn finish(
-    sums: &[f32],
-    block: Block,
-    out: &impl Epilogue,
-    y: &mut YBlock<'_>,
-    cols: Range<usize>,
-) {
+unsafe fn finish(sums: &[f32], block: Block, bias: &[f32], y: &mut YBlock<'_>, cols: Range<usize>) {
     assert!(cols.len() <= MAX_MR && block.tokens <= MAX_NR);
     let mut values = [0.0f32; MAX_MR * MAX_NR];
     for (r, col) in cols.clone().enumerate() {
         let sums = &sums[r * block.width..][..block.tokens];
-        out.column(
-            sums,
-            block.i0,
-            col,
-            &mut values[r * MAX_NR..][..block.tokens],
-        );
+        let b = bias[col];
+        for (y, &sum) in values[r * MAX_NR..][..block.tokens].iter_mut().zip(sums) {
+            *y = b + sum;
+        }
     }
     let whole = block.tokens - block.tokens % 8;
     for t in (0..whole).step_by(8) {

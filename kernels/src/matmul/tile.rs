@@ -85,16 +85,13 @@ impl Step<F32x16> for Bf16Pairs {
     }
 }
 
-/// `rows` rows of `W`, `stride` elements apart, read over the steps `ks`, `step` elements apart:
-/// step `s` of row `r` is the `PER_STEP` elements at `r·stride + s·step`. Rows in place have
-/// `step = PER_STEP` (a row is contiguous); interleaved panels (`quant::I8Weights`) have the
-/// rows' words side by side, `stride = PER_STEP` and `step = rows·PER_STEP`.
+/// `rows` rows of `W`, `stride` elements apart, each contiguous, read over the steps `ks`: step
+/// `s` of row `r` is the `PER_STEP` elements at `r·stride + s·PER_STEP`.
 #[derive(Clone, Debug)]
 pub(super) struct Panel<'a, T> {
     pub w: &'a [T],
     pub rows: usize,
     pub stride: usize,
-    pub step: usize,
     pub ks: Range<usize>,
 }
 
@@ -108,12 +105,6 @@ const LINE_BYTES: usize = 64;
 /// linear layers run at 62-72% of the FMA peak instead of 51-57%. (24 lines made the f32 encoder
 /// 13% slower at 1×12 on Zen 4.)
 const ROWS_AHEAD: usize = 4 * LINE_BYTES;
-
-/// How far ahead a panel of interleaved rows (int8's, one stream) is prefetched: 24 lines, 1.5
-/// KB. With a few tokens a step takes a few cycles, and four lines ahead left the stream waiting
-/// on memory: 24 made the int8 encoder 0.87× its time at 1×12 and 0.94× at 1×128 on Zen 4 (12
-/// lines 1.03× of 24, 48 the same as 24).
-const PANEL_AHEAD: usize = 24 * LINE_BYTES;
 
 /// One pass of one tile: continues the sums of a block of `NV` vectors of tokens by the `MR` rows
 /// of `panel` (`panel.rows ≤ MR`; rows past the last repeat it) over its steps, in order, from
@@ -134,23 +125,17 @@ pub(super) unsafe fn tile<V: Vector, D: Step<V>, const MR: usize, const NV: usiz
         w,
         rows,
         stride,
-        step,
         ks,
     } = panel;
+    let step = D::PER_STEP;
     // The checks that make the unchecked reads and the stores below hold.
-    assert!(ks.start < ks.end && step >= D::PER_STEP && stride >= D::PER_STEP);
+    assert!(ks.start < ks.end && stride >= step);
     assert!(xs.len() == ks.len() * nr && sums.len() >= MR * nr);
     let end = (rows - 1) * stride + (ks.end - 1) * step + D::PER_STEP;
     assert!(rows >= 1 && rows <= MR && w.len() >= end);
     // Where each row of the tile starts in `w` for this pass.
     let starts: [usize; MR] = std::array::from_fn(|r| r.min(rows - 1) * stride + ks.start * step);
     let step_bytes = step * size_of::<D::W>();
-    // Rows less than a cache line apart share their lines: one prefetch serves them all.
-    let (streams, ahead) = if stride * size_of::<D::W>() < LINE_BYTES {
-        (1, PANEL_AHEAD)
-    } else {
-        (MR, ROWS_AHEAD)
-    };
 
     // SAFETY: the caller guarantees `V`'s and `D`'s instruction sets (this fn's # Safety). Each
     // load and store of the sums takes `LANES` elements at `(r·NV + v)·LANES`, inside `sums`
@@ -170,13 +155,9 @@ pub(super) unsafe fn tile<V: Vector, D: Step<V>, const MR: usize, const NV: usiz
         for p in 0..ks.len() {
             let at = p * step;
             if (p * step_bytes).is_multiple_of(LINE_BYTES) {
-                // Every row, or only the first: `starts` is indexed by constants only, so that it
-                // stays in registers.
-                for (r, start) in starts.into_iter().enumerate() {
-                    if r < streams {
-                        let line = w.as_ptr().wrapping_add(start + at);
-                        prefetch(line.cast::<u8>().wrapping_add(ahead));
-                    }
+                for start in starts {
+                    let line = w.as_ptr().wrapping_add(start + at);
+                    prefetch(line.cast::<u8>().wrapping_add(ROWS_AHEAD));
                 }
             }
             let xv: [V; NV] =
