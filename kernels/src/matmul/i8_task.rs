@@ -185,15 +185,14 @@ pub(super) unsafe fn task<
                     ahead,
                 };
                 let sums = &mut sums[at..at + slot];
-                let finish = Finish { w, tokens, bias, j };
                 // SAFETY: the caller guarantees `V`'s and `D`'s instruction sets.
                 unsafe {
                     // A last block of a few tokens takes the narrower tile, so that at 128 tokens
                     // in blocks of 6 the last 2 cost 3 tokens' work, not 6.
                     if block_tokens <= REST {
-                        block_tile::<V, D, REST, NV>(block, sums, &finish, &mut y)
+                        block_tile::<V, D, REST, NV>(block, sums, &out, j, &mut y)
                     } else {
-                        block_tile::<V, D, TOKENS, NV>(block, sums, &finish, &mut y)
+                        block_tile::<V, D, TOKENS, NV>(block, sums, &out, j, &mut y)
                     }
                 }
             }
@@ -218,18 +217,9 @@ struct Block<'a, const NV: usize> {
     ahead: Ahead<NV>,
 }
 
-/// What dequantizes a group's sums into `y`.
-#[derive(Clone, Copy)]
-struct Finish<'a> {
-    w: I8Rows<'a>,
-    tokens: TokenScales<'a>,
-    bias: &'a [f32],
-    /// The group's first column in the task.
-    j: usize,
-}
-
-/// `block`'s pass on a tile of `T` tokens (`block.tokens ≤ T`): its sums continued from `sums`,
-/// and then, after the last pass, dequantized into `y`, else left in `sums`.
+/// `block`'s pass on a tile of `T` tokens (`block.tokens ≤ T`) for the group of rows from the
+/// task's column `j`: its sums continued from `sums`, and then, after the last pass, dequantized
+/// into `y` as `out` says, else left in `sums`.
 ///
 /// # Safety
 /// The CPU must have `V`'s and `D`'s instruction sets.
@@ -237,7 +227,8 @@ struct Finish<'a> {
 unsafe fn block_tile<V: Vector, D: QuadDot<V>, const T: usize, const NV: usize>(
     block: Block<'_, NV>,
     sums: &mut [f32],
-    finish: &Finish<'_>,
+    out: &I8Out<'_>,
+    j: usize,
     y: &mut YBlock<'_>,
 ) {
     let Block {
@@ -262,12 +253,12 @@ unsafe fn block_tile<V: Vector, D: QuadDot<V>, const T: usize, const NV: usize>(
     let acc =
         unsafe { tile::<V, D, T, NV>(x, x_rows, ks.len(), w, starts, ahead, ks.start == 0, sums) };
     if ks.end == steps {
-        let Finish {
+        let I8Out {
             w,
             tokens: scales,
             bias,
-            j,
-        } = *finish;
+            ..
+        } = *out;
         for (t, acc_t) in acc.iter().enumerate().take(tokens) {
             let i = i0 + t;
             let (x_scale, x_zero) = (scales.scale[i], scales.zero[i]);
