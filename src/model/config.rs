@@ -8,6 +8,7 @@ use std::path::Path;
 use serde_json::{Map, Value};
 
 pub use super::activation::Activation;
+use super::task::Head;
 use crate::{files, Error, Result};
 
 /// Which family of checkpoint keys and embeddings the model uses.
@@ -44,6 +45,8 @@ pub struct Config {
     /// The non-linearity of the feed-forward network and the MLM head (`activation`,
     /// `hidden_act`).
     pub activation: Activation,
+    /// What the checkpoint was trained for, and its labels (`architectures`, `id2label`, …).
+    pub head: Head,
 }
 
 /// `config.json` as written: a JSON object whose fields are read by name, so that a field of the
@@ -168,6 +171,7 @@ impl Config {
                 // transformers hard-codes 1e-12 for every DistilBERT LayerNorm.
                 layer_norm_eps: 1e-12,
                 activation: raw.activation("activation")?,
+                head: Head::read(fields, path)?,
             },
             "bert" => {
                 if let Some(kind) = raw.string("position_embedding_type")? {
@@ -198,6 +202,7 @@ impl Config {
                         }
                     },
                     activation: raw.activation("hidden_act")?,
+                    head: Head::read(fields, path)?,
                 }
             }
             other => {

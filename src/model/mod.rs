@@ -18,6 +18,7 @@ pub mod profile;
 #[cfg(not(feature = "profile"))]
 mod profile;
 mod scratch;
+pub mod task;
 
 use std::ops::Range;
 
@@ -27,6 +28,7 @@ use rayon::prelude::*;
 
 pub use config::{Activation, Architecture, Config};
 pub use hidden::Hidden;
+pub use task::{Head, ProblemType, Task};
 
 use crate::weights::{FiniteCheck, Weights};
 use crate::{Dtype, Error, Result};
