@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use distil_kernels::{Bf16Dot, I8Dot, Isa, Kernels};
 use ndarray::Array2;
 
-use crate::model::{Config, Hidden, Model};
+use crate::model::{Config, Hidden, Model, Task};
 use crate::tokenizer::Tokenizer;
 use crate::weights::Weights;
 use crate::{hub, Dtype, Error, Result};
@@ -215,6 +215,12 @@ impl Engine {
         self.install(|| self.model.forward(batch))
     }
 
+    /// [`Engine::forward`] for inputs of two segments (sentence pairs): see
+    /// [`Model::forward_segments`].
+    pub fn forward_segments(&self, batch: &[&[u32]], second: &[usize]) -> Result<Hidden> {
+        self.install(|| self.model.forward_segments(batch, second))
+    }
+
     /// The MLM head's logits `[rows.len(), vocab]` at the given rows of [`Hidden::states`].
     pub fn mlm_logits(&self, hidden: &Hidden, rows: &[usize]) -> Result<Array2<f32>> {
         self.install(|| self.model.mlm_logits(hidden, rows))
@@ -224,6 +230,26 @@ impl Engine {
     /// given rows of [`Hidden::states`].
     pub fn mlm_probabilities(&self, hidden: &Hidden, rows: &[usize]) -> Result<Array2<f32>> {
         self.install(|| self.model.mlm_probabilities(hidden, rows))
+    }
+
+    /// A sequence classifier's logits `[texts, labels]`, one row per sequence of `hidden`.
+    pub fn sequence_logits(&self, hidden: &Hidden) -> Result<Array2<f32>> {
+        self.install(|| self.model.sequence_logits(hidden))
+    }
+
+    /// A token classifier's logits `[tokens, labels]`, or a question-answering head's start and
+    /// end logits `[tokens, 2]`, one row per row of [`Hidden::states`].
+    pub fn token_logits(&self, hidden: &Hidden, task: Task) -> Result<Array2<f32>> {
+        self.install(|| self.model.token_logits(hidden, task))
+    }
+
+    /// Fails, naming the model directory and the checkpoint's class, unless the model has the
+    /// head `task` needs.
+    pub fn require_task(&self, task: Task) -> Result<()> {
+        match self.model.missing_head(task) {
+            None => Ok(()),
+            Some(reason) => Err(Error::model(format!("{}: {reason}", self.dir.display()))),
+        }
     }
 
     /// The `[MASK]` id, or why this model cannot fill masks (no MLM head, no `[MASK]` token).

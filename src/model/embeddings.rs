@@ -1,11 +1,12 @@
-//! The input embeddings: `LayerNorm(word[id] + position[i] (+ token_type[0]))`.
+//! The input embeddings: `LayerNorm(word[id] + position[i] (+ token_type[t]))`.
 //!
-//! DistilBERT has no token types; BERT adds row 0 of its token-type table to every token, as it
-//! does for a single-segment input (ported from `transformers`' `Embeddings.forward` in
-//! `modeling_distilbert.py` and `BertEmbeddings.forward` in `modeling_bert.py`).
+//! DistilBERT has no token types; BERT adds the row of its token-type table for each token's
+//! segment: 0 for a single text and a pair's first, 1 for a pair's second (ported from
+//! `transformers`' `Embeddings.forward` in `modeling_distilbert.py` and `BertEmbeddings.forward`
+//! in `modeling_bert.py`).
 
 use distil_kernels::Kernels;
-use ndarray::{ArrayViewMut2, Axis};
+use ndarray::ArrayViewMut2;
 
 use super::config::{Architecture, Config};
 use super::flat_mut;
@@ -41,12 +42,14 @@ impl Embeddings {
         })
     }
 
-    /// `x: [rows, dim]` for the token `ids` at `positions` (both one per row).
+    /// `x: [rows, dim]` for the token `ids` at `positions` in segments `types` (0 or 1; each one
+    /// per row).
     pub fn forward(
         &self,
         k: &Kernels,
         ids: &[u32],
         positions: &[u32],
+        types: &[u32],
         mut x: ArrayViewMut2<'_, f32>,
     ) {
         let dim = x.ncols();
@@ -54,8 +57,7 @@ impl Embeddings {
         k.gather_rows(self.word_embeddings.as_slice(), dim, ids, rows);
         k.gather_add_rows(self.position_embeddings.as_slice(), dim, positions, rows);
         if let Some(token_types) = &self.token_type_embeddings {
-            // Every token is in segment 0: row 0 of the table, broadcast over the rows, in place.
-            x += &token_types.view().index_axis(Axis(0), 0);
+            k.gather_add_rows(token_types.as_slice(), dim, types, rows);
         }
         self.layer_norm.forward(k, x);
     }

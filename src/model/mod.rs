@@ -19,6 +19,7 @@ pub mod profile;
 mod profile;
 mod scratch;
 pub mod task;
+mod task_head;
 
 use std::ops::Range;
 
@@ -38,6 +39,7 @@ use linear::Linear;
 use mlm_head::MlmHead;
 use profile::{Op, Profiler};
 use scratch::{Scratch, ScratchPool};
+use task_head::TaskHead;
 
 /// The elements of an activation, row-major, for the kernels (which take contiguous slices).
 ///
@@ -61,6 +63,8 @@ pub struct Model {
     embeddings: Embeddings,
     layers: Vec<TransformerBlock>,
     mlm_head: Option<MlmHead>,
+    /// The head of `config.head.task`, when it is one of the fine-tuned tasks.
+    task_head: Option<TaskHead>,
     dtype: Dtype,
     stored_dtype: &'static str,
     /// The scan of the weights for NaN and infinities, run when an output is not finite.
@@ -137,6 +141,7 @@ impl Model {
             }
             _ => None,
         };
+        let task_head = TaskHead::load(&root, &body, c)?;
         let mut model = Model {
             dtype,
             stored_dtype: weights.dominant_dtype(),
@@ -147,6 +152,7 @@ impl Model {
             embeddings,
             layers,
             mlm_head,
+            task_head,
         };
         // A checkpoint from `distil quantize` is used as it was written: its int8 layers in
         // int8, the layers it kept as they are.
@@ -280,18 +286,47 @@ impl Model {
     /// since splitting them would make every thread read every weight, the bound at a few tokens.
     /// When profiling, nothing is split, so that each operation's time is its own.
     pub fn forward(&self, batch: &[&[u32]]) -> Result<Hidden> {
-        self.run_forward(batch, &Profiler::off())
+        let singles: Vec<usize> = batch.iter().map(|seq| seq.len()).collect();
+        self.run_forward(batch, &singles, &Profiler::off())
+    }
+
+    /// [`Model::forward`] for inputs of two segments, as a sentence pair is (`[CLS] a [SEP] b
+    /// [SEP]`): the second segment of sequence `i` starts at its token `second[i]` (its length
+    /// when it has one segment). BERT adds token type 1 to the second segment's tokens (the
+    /// tokenizer's `token_type_ids`); DistilBERT has no token types and ignores it.
+    pub fn forward_segments(&self, batch: &[&[u32]], second: &[usize]) -> Result<Hidden> {
+        self.run_forward(batch, second, &Profiler::off())
     }
 
     /// [`Model::forward`], timing each operation into `prof`.
     #[cfg(feature = "profile")]
     pub fn forward_profiled(&self, batch: &[&[u32]], prof: &Profiler) -> Result<Hidden> {
-        self.run_forward(batch, prof)
+        let singles: Vec<usize> = batch.iter().map(|seq| seq.len()).collect();
+        self.run_forward(batch, &singles, prof)
     }
 
-    fn run_forward(&self, batch: &[&[u32]], prof: &Profiler) -> Result<Hidden> {
-        for (i, seq) in batch.iter().enumerate() {
+    fn run_forward(&self, batch: &[&[u32]], second: &[usize], prof: &Profiler) -> Result<Hidden> {
+        if second.len() != batch.len() {
+            return Err(Error::input(format!(
+                "{} inputs but {} second-segment starts",
+                batch.len(),
+                second.len()
+            )));
+        }
+        for (i, (seq, &second)) in batch.iter().zip(second).enumerate() {
             self.check_sequence(i, seq)?;
+            if second > seq.len() {
+                return Err(Error::input(format!(
+                    "input {i}'s second segment starts at token {second}, past its {} tokens",
+                    seq.len()
+                )));
+            }
+            let bert = self.config.architecture == Architecture::Bert;
+            if bert && second < seq.len() && self.config.type_vocab_size < 2 {
+                return Err(Error::input(format!(
+                    "input {i} is a pair of texts, but the model has one token type"
+                )));
+            }
         }
         let threads = match prof.is_on() {
             true => 1,
@@ -302,12 +337,12 @@ impl Model {
         let hidden = if split && batch.len() > 1 {
             let groups: Vec<Hidden> = split_by_tokens(batch, threads)
                 .into_par_iter()
-                .map(|group| self.forward_group(&batch[group], 1, prof))
+                .map(|group| self.forward_group(&batch[group.clone()], &second[group], 1, prof))
                 .collect();
             Hidden::concat(groups, self.config.dim)
         } else {
             let parts = if split { threads } else { 1 };
-            self.forward_group(batch, parts, prof)
+            self.forward_group(batch, second, parts, prof)
         };
         self.finite.run_unless_finite(flat(hidden.states.view()))?;
         Ok(hidden)
@@ -315,16 +350,24 @@ impl Model {
 
     /// The forward pass of one group of sequences, each layer's token-wise steps on `parts` runs of
     /// rows.
-    fn forward_group(&self, batch: &[&[u32]], parts: usize, prof: &Profiler) -> Hidden {
+    fn forward_group(
+        &self,
+        batch: &[&[u32]],
+        second: &[usize],
+        parts: usize,
+        prof: &Profiler,
+    ) -> Hidden {
         let c = &self.config;
         let k = &self.kernels;
         let mut seqs = Vec::with_capacity(batch.len());
         let mut ids = Vec::new();
         let mut positions = Vec::new();
-        for seq in batch {
+        let mut types = Vec::new();
+        for (seq, &second) in batch.iter().zip(second) {
             let start = ids.len();
             ids.extend_from_slice(seq);
             positions.extend(0..seq.len() as u32);
+            types.extend((0..seq.len()).map(|i| u32::from(i >= second)));
             seqs.push(start..ids.len());
         }
         let rows = ids.len();
@@ -334,7 +377,8 @@ impl Model {
         // Embeddings: x = LayerNorm(word + position (+ token type)).
         let mut x = Array2::zeros((rows, c.dim)); // [rows, dim]
         prof.time(Op::Embeddings, 0.0, || {
-            self.embeddings.forward(k, &ids, &positions, x.view_mut())
+            self.embeddings
+                .forward(k, &ids, &positions, &types, x.view_mut())
         });
         // Transformer blocks.
         for layer in &self.layers {
@@ -342,6 +386,62 @@ impl Model {
         }
         scratch.recycle(&self.scratch);
         Hidden { states: x, seqs }
+    }
+
+    /// The task the checkpoint was trained for (`architectures` in `config.json`).
+    pub fn task(&self) -> Task {
+        self.config.head.task
+    }
+
+    /// A sequence classifier's logits, `[texts, labels]`: one row per sequence of `hidden`, from
+    /// its first (`[CLS]`) row. Fails for a model of another task.
+    pub fn sequence_logits(&self, hidden: &Hidden) -> Result<Array2<f32>> {
+        let head = self.task_head(Task::SequenceClassification)?;
+        let states = hidden.states();
+        let mut cls = Array2::zeros((hidden.len(), self.config.dim)); // [texts, dim]
+        for (i, mut row) in cls.rows_mut().into_iter().enumerate() {
+            row.assign(&states.row(hidden.seqs[i].start));
+        }
+        let logits = head.forward(&self.kernels, cls.view());
+        self.finite
+            .run_unless_finite(logits.as_slice().unwrap_or(&[]))?;
+        Ok(logits)
+    }
+
+    /// A token classifier's logits (`[tokens, labels]`) or a question-answering head's start and
+    /// end logits (`[tokens, 2]`), one row per row of [`Hidden::states`]. Fails for a model of
+    /// another task.
+    pub fn token_logits(&self, hidden: &Hidden, task: Task) -> Result<Array2<f32>> {
+        let head = self.task_head(task)?;
+        let logits = head.forward(&self.kernels, hidden.states());
+        self.finite
+            .run_unless_finite(logits.as_slice().unwrap_or(&[]))?;
+        Ok(logits)
+    }
+
+    /// The head for `task`, or an error naming the checkpoint's class.
+    fn task_head(&self, task: Task) -> Result<&TaskHead> {
+        match &self.task_head {
+            Some(head) if head.task() == task => Ok(head),
+            _ => Err(Error::model(self.lacks_head(task))),
+        }
+    }
+
+    /// Why this model cannot do `task`, or `None` if it has the head: "this model has no
+    /// token-classification head (it is a BertForSequenceClassification)".
+    pub fn missing_head(&self, task: Task) -> Option<String> {
+        match &self.task_head {
+            Some(head) if head.task() == task => None,
+            _ => Some(self.lacks_head(task)),
+        }
+    }
+
+    fn lacks_head(&self, task: Task) -> String {
+        let has = match self.config.head.class.as_deref() {
+            Some(class) => format!("it is a {class}"),
+            None => "its config.json names no architecture".to_string(),
+        };
+        format!("this model has no {} head ({has})", task.head_name())
     }
 
     /// MLM logits `[rows.len(), vocab]` at the given token rows of `hidden` (rows of

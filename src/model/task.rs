@@ -23,6 +23,19 @@ pub enum Task {
     QuestionAnswering,
 }
 
+impl Task {
+    /// The head's name in messages: "sequence-classification", ….
+    pub fn head_name(self) -> &'static str {
+        match self {
+            Task::Encoder => "encoder",
+            Task::MaskedLm => "masked-language-model",
+            Task::SequenceClassification => "sequence-classification",
+            Task::TokenClassification => "token-classification",
+            Task::QuestionAnswering => "question-answering",
+        }
+    }
+}
+
 /// `problem_type`, which decides the classification pipeline's default score function.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProblemType {

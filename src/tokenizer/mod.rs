@@ -16,6 +16,7 @@
 mod config;
 mod decode;
 mod normalize;
+mod pair;
 mod pretokenize;
 mod special;
 mod tables;
@@ -30,6 +31,8 @@ use config::{AddedToken, SpecialNames, TokenizerConfig};
 use normalize::{BertNormalizer, Normalized};
 use special::{Segment, SpecialTokens};
 use wordpiece::WordPiece;
+
+pub use pair::{longest_first, PairEncoding};
 
 /// The tokens of one text, with their ids and byte offsets into that text.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -77,6 +80,13 @@ impl Encoding {
         self.tokens.drain(cut.clone());
         self.offsets.drain(cut);
         Ok(removed)
+    }
+
+    /// Appends `other`'s tokens.
+    fn extend(&mut self, other: Encoding) {
+        self.ids.extend(other.ids);
+        self.tokens.extend(other.tokens);
+        self.offsets.extend(other.offsets);
     }
 
     fn push(&mut self, id: u32, token: &str, offsets: (usize, usize)) {
