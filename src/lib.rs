@@ -49,10 +49,13 @@ pub use distil_kernels::{Bf16Dot, I8Dot, Isa};
 pub use dtype::{Dtype, UnknownDtype};
 pub use engine::{Encoded, Engine, Options};
 pub use error::{Error, ErrorKind, Result};
-pub use model::{Activation, Architecture, Config, Hidden, Model};
+pub use model::{Activation, Architecture, Config, Hidden, Model, Task};
 /// The array library of distil's inputs and outputs, re-exported so that a program uses the same
 /// version.
 pub use ndarray;
+pub use pipelines::classify::{
+    Classification, Classify, ClassifyInput, ClassifyOptions, LabelScore, ScoreFunction,
+};
 pub use pipelines::embed::{Embed, Embeddings};
 pub use pipelines::embed_config::{EmbedConfig, Pooling};
 pub use pipelines::fill_mask::{FillMask, FillMaskOptions, FillMaskOutput, Prediction};

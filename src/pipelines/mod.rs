@@ -2,11 +2,14 @@
 //! its post-processing and answers the way its Hugging Face counterpart does:
 //!
 //! - [`FillMask`](fill_mask::FillMask): the tokens behind each `[MASK]` (the `fill-mask` pipeline);
-//! - [`Embed`](embed::Embed): one vector per text (sentence-transformers' `encode`).
+//! - [`Embed`](embed::Embed): one vector per text (sentence-transformers' `encode`);
+//! - [`Classify`](classify::Classify): labels and scores per text or pair of texts (the
+//!   `text-classification` pipeline).
 //!
 //! They share the masked-LM step ([`masked_lm`]: forward pass → rows at the masks → logits or
 //! probabilities → top-k) and the batching of many texts into forward passes ([`batches`]).
 
+pub mod classify;
 pub mod embed;
 pub mod embed_config;
 pub mod fill_mask;

@@ -1,0 +1,221 @@
+//! Text classification, as Hugging Face's `text-classification` pipeline does it with
+//! `truncation=True` (`transformers/pipelines/text_classification.py`):
+//!
+//! 1. tokenize a text, or a pair of texts as `[CLS] a [SEP] b [SEP]` cut `longest_first`, to the
+//!    model's maximum length;
+//! 2. run the encoder and the sequence classifier on `[CLS]`: one logit per label;
+//! 3. turn the logits into scores with the pipeline's function: sigmoid for one label or
+//!    multi-label models, softmax for other models, or as asked (`softmax`, `sigmoid`, `none`);
+//! 4. the labels by score, best first (a stable sort: equal scores keep the labels' order), the
+//!    first `top_k` of them (all with `None`).
+//!
+//! The scores are computed in f32, as the pipeline computes them in float32 NumPy.
+
+use serde::Serialize;
+
+use super::batches;
+use crate::model::{ProblemType, Task};
+use crate::{Engine, Error, Result};
+
+/// How logits become scores (the pipeline's `function_to_apply`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScoreFunction {
+    /// `exp(x - max) / Σ exp(x - max)` over the labels.
+    Softmax,
+    /// `1 / (1 + exp(-x))`, each label on its own.
+    Sigmoid,
+    /// The logits themselves.
+    None,
+}
+
+impl ScoreFunction {
+    /// The pipeline's default for a model of `labels` labels and `problem_type`: sigmoid for
+    /// multi-label models and single-label ones, softmax for the others.
+    pub fn default_for(labels: usize, problem_type: Option<ProblemType>) -> ScoreFunction {
+        if problem_type == Some(ProblemType::MultiLabel) || labels == 1 {
+            ScoreFunction::Sigmoid
+        } else {
+            ScoreFunction::Softmax
+        }
+    }
+
+    /// `logits` turned into scores.
+    pub fn apply(self, logits: &[f32]) -> Vec<f32> {
+        match self {
+            ScoreFunction::Softmax => {
+                let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let exps: Vec<f32> = logits.iter().map(|&x| (x - max).exp()).collect();
+                let sum: f32 = exps.iter().sum();
+                exps.iter().map(|&e| e / sum).collect()
+            }
+            ScoreFunction::Sigmoid => logits.iter().map(|&x| 1.0 / (1.0 + (-x).exp())).collect(),
+            ScoreFunction::None => logits.to_vec(),
+        }
+    }
+}
+
+/// What to return.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClassifyOptions {
+    /// The best `k` labels, or all of them with `None` (the pipeline's `top_k`; 1 by default).
+    pub top_k: Option<usize>,
+    /// The score function; `None` takes the pipeline's default for the model.
+    pub function: Option<ScoreFunction>,
+}
+
+impl Default for ClassifyOptions {
+    fn default() -> Self {
+        ClassifyOptions {
+            top_k: Some(1),
+            function: None,
+        }
+    }
+}
+
+/// One input: a text, or a pair of texts (NLI, paraphrase, a query and a passage).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClassifyInput<'a> {
+    /// `tokenizer(text)`.
+    Text(&'a str),
+    /// `tokenizer(text, text_pair)`.
+    Pair(&'a str, &'a str),
+}
+
+/// A label and its score.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LabelScore {
+    /// The label's name (`id2label`).
+    pub label: String,
+    /// Its score under the score function.
+    pub score: f32,
+}
+
+/// One input's answer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Classification {
+    /// The labels, best first.
+    pub labels: Vec<LabelScore>,
+    /// The label logits, in label order.
+    pub logits: Vec<f32>,
+    /// Pieces cut by truncation (0 if the input fit).
+    pub truncated: usize,
+}
+
+impl Classification {
+    /// The pipeline's JSON: a list of `{"label", "score"}`, best first.
+    pub fn to_json(&self) -> String {
+        // Serialising strings and floats cannot fail (a NaN score becomes null).
+        serde_json::to_string(&self.labels).unwrap_or_default()
+    }
+}
+
+/// An input's tokens: its ids, where its second text starts (its length for one text) and how
+/// many pieces truncation cut.
+struct Tokens {
+    ids: Vec<u32>,
+    second: usize,
+    truncated: usize,
+}
+
+/// A sequence classifier over an engine.
+pub struct Classify<'e> {
+    engine: &'e Engine,
+    options: ClassifyOptions,
+    function: ScoreFunction,
+}
+
+impl<'e> Classify<'e> {
+    /// Fails if the model has no sequence-classification head, naming what it has.
+    pub fn new(engine: &'e Engine, options: ClassifyOptions) -> Result<Self> {
+        engine.require_task(Task::SequenceClassification)?;
+        let head = &engine.config().head;
+        let function = options
+            .function
+            .unwrap_or_else(|| ScoreFunction::default_for(head.labels.len(), head.problem_type));
+        Ok(Classify {
+            engine,
+            options,
+            function,
+        })
+    }
+
+    /// The score function in use (asked for, or the model's default).
+    pub fn function(&self) -> ScoreFunction {
+        self.function
+    }
+
+    /// Each input's labels, in input order; an error for an input whose batch failed, without
+    /// losing the other batches' answers.
+    pub fn run(&self, inputs: &[ClassifyInput<'_>]) -> Vec<Result<Classification>> {
+        let max_length = self.engine.max_length();
+        let encoded: Vec<Tokens> = inputs
+            .iter()
+            .map(|input| match *input {
+                ClassifyInput::Text(text) => {
+                    let e = self.engine.encode(text, max_length);
+                    Tokens {
+                        second: e.ids.len(),
+                        ids: e.ids,
+                        truncated: e.truncated,
+                    }
+                }
+                ClassifyInput::Pair(a, b) => {
+                    let e = self.engine.tokenizer().encode_pair(a, b, max_length);
+                    Tokens {
+                        ids: e.encoding.ids,
+                        second: e.second,
+                        truncated: e.truncated,
+                    }
+                }
+            })
+            .collect();
+        let lens: Vec<usize> = encoded.iter().map(|e| e.ids.len()).collect();
+        let mut results = Vec::with_capacity(inputs.len());
+        for group in batches(&lens, self.engine.max_batch_tokens()) {
+            let group = &encoded[group];
+            match self.classify_batch(group) {
+                Ok(answers) => results.extend(answers.into_iter().map(Ok)),
+                Err(err) => results.extend(group.iter().map(|_| Err(err.for_each_input()))),
+            }
+        }
+        results
+    }
+
+    fn classify_batch(&self, group: &[Tokens]) -> Result<Vec<Classification>> {
+        let ids: Vec<&[u32]> = group.iter().map(|e| e.ids.as_slice()).collect();
+        let second: Vec<usize> = group.iter().map(|e| e.second).collect();
+        let hidden = self.engine.forward_segments(&ids, &second)?;
+        let logits = self.engine.sequence_logits(&hidden)?;
+        let names = &self.engine.config().head.labels;
+        if logits.ncols() != names.len() {
+            return Err(Error::model(format!(
+                "the classifier gives {} logits for {} labels",
+                logits.ncols(),
+                names.len()
+            )));
+        }
+        Ok(group
+            .iter()
+            .zip(logits.rows())
+            .map(|(input, row)| {
+                let logits = row.to_vec();
+                let scores = self.function.apply(&logits);
+                let mut labels: Vec<LabelScore> = names
+                    .iter()
+                    .zip(scores)
+                    .map(|(label, score)| LabelScore {
+                        label: label.clone(),
+                        score,
+                    })
+                    .collect();
+                labels.sort_by(|a, b| b.score.total_cmp(&a.score));
+                labels.truncate(self.options.top_k.unwrap_or(labels.len()));
+                Classification {
+                    labels,
+                    logits,
+                    truncated: input.truncated,
+                }
+            })
+            .collect())
+    }
+}
