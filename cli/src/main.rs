@@ -3,10 +3,12 @@
 //!
 //! `main` only calls `run`, prints its error on one line and exits non-zero.
 mod bench;
+mod classify;
 mod embed;
 mod eval;
 mod fill_mask;
 mod inputs;
+mod ner;
 mod profile;
 mod quantize;
 mod serve;
@@ -38,6 +40,10 @@ struct Args {
 enum Command {
     /// Predict the tokens behind each [MASK], as Hugging Face's fill-mask pipeline does.
     FillMask(fill_mask::FillMaskArgs),
+    /// Label each text or pair of texts, as Hugging Face's text-classification pipeline does.
+    Classify(classify::ClassifyArgs),
+    /// Tag named entities in each text, as Hugging Face's token-classification pipeline does.
+    Ner(ner::NerArgs),
     /// Print the token ids of each text ([CLS] … [SEP], no truncation).
     Tokenize(tokenize::TokenizeArgs),
     /// Print a sentence embedding per text (pooled and normalised as sentence-transformers does).
@@ -78,6 +84,8 @@ fn run(args: Args) -> Result<ExitCode> {
     };
     match args.command {
         Command::FillMask(a) => fill_mask::run(a, &options),
+        Command::Classify(a) => classify::run(a, &options),
+        Command::Ner(a) => ner::run(a, &options),
         Command::Tokenize(a) => tokenize::run(a),
         Command::Embed(a) => embed::run(a, &options),
         Command::Eval(a) => eval::run(a, &options),

@@ -4,7 +4,8 @@
 //! - [`FillMask`](fill_mask::FillMask): the tokens behind each `[MASK]` (the `fill-mask` pipeline);
 //! - [`Embed`](embed::Embed): one vector per text (sentence-transformers' `encode`);
 //! - [`Classify`](classify::Classify): labels and scores per text or pair of texts (the
-//!   `text-classification` pipeline).
+//!   `text-classification` pipeline);
+//! - [`Ner`](ner::Ner): entities per text (the `token-classification` pipeline).
 //!
 //! They share the masked-LM step ([`masked_lm`]: forward pass → rows at the masks → logits or
 //! probabilities → top-k) and the batching of many texts into forward passes ([`batches`]).
@@ -14,6 +15,7 @@ pub mod embed;
 pub mod embed_config;
 pub mod fill_mask;
 pub mod masked_lm;
+pub mod ner;
 
 use std::ops::Range;
 

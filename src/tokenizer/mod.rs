@@ -293,6 +293,15 @@ impl Tokenizer {
         }
     }
 
+    /// Tokens (or words) joined as `tokenizer.convert_tokens_to_string` joins them: the
+    /// WordPiece decoder alone (`decode.rs`), never transformers' whole-string clean-up.
+    pub fn convert_tokens_to_string<'a>(
+        &self,
+        tokens: impl IntoIterator<Item = &'a str>,
+    ) -> String {
+        decode::wordpiece(tokens)
+    }
+
     /// One token as text, as the fill-mask pipeline's `token_str` (`tokenizer.decode([id])`):
     /// the token itself, so a continuation piece keeps its `##` (`"##ing"`).
     pub fn decode_token(&self, id: u32) -> String {
