@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use distil::{
-    Aggregation, Classify, ClassifyInput, ClassifyOptions, Engine, Ner, Options, ScoreFunction,
+    Aggregation, Classify, ClassifyInput, ClassifyOptions, Engine, Ner, Options, Qa, QaOptions,
+    Question, ScoreFunction,
 };
 use serde_json::Value;
 
@@ -204,4 +205,96 @@ fn token_classification_matches_the_pipeline() {
         }
     }
     assert!(checked >= 2 * 5 * 15, "only {checked} answers checked");
+}
+
+/// The pipeline call `call` of `question_answering.json` as options.
+fn qa_options(call: &Value) -> QaOptions {
+    let get = |key: &str| call.get(key).and_then(Value::as_u64).map(|v| v as usize);
+    QaOptions {
+        top_k: get("top_k").unwrap_or(1),
+        max_answer_len: get("max_answer_len").unwrap_or(15),
+        max_seq_len: get("max_seq_len"),
+        doc_stride: get("doc_stride"),
+        handle_impossible_answer: call
+            .get("handle_impossible_answer")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+    }
+}
+
+#[test]
+fn question_answering_matches_the_pipeline() {
+    let fixture = fixture_json("question_answering.json");
+    let mut checked = 0;
+    for (name, model) in fixture["models"].as_object().unwrap() {
+        let engine = engine(model["dir"].as_str().unwrap());
+        let cases = model["cases"].as_array().unwrap();
+        let questions: Vec<Question<'_>> = cases
+            .iter()
+            .map(|c| Question {
+                question: c["question"].as_str().unwrap(),
+                context: c["context"].as_str().unwrap(),
+            })
+            .collect();
+        for (call_name, call) in fixture["calls"].as_object().unwrap() {
+            let options = qa_options(call);
+            let top_k = options.top_k;
+            let qa = Qa::new(&engine, options).unwrap();
+            for (case, answer) in cases.iter().zip(qa.run(&questions)) {
+                let answer = answer.unwrap();
+                let what = format!("{name} {call_name} {:?}", case["question"]);
+                let got: Value = serde_json::from_str(&answer.to_json(top_k)).unwrap();
+                // The pipeline returns a bare object for one answer; distil a list when top_k > 1.
+                let want = &case["results"][call_name];
+                let (got, want) = match (got, want) {
+                    (Value::Array(g), Value::Object(_)) => (g, vec![want.clone()]),
+                    (Value::Array(g), Value::Array(w)) => (g, w.clone()),
+                    (g, w) => (vec![g], vec![w.clone()]),
+                };
+                assert_eq!(got.len(), want.len(), "{what}:\n{got:?}\nagainst\n{want:?}");
+                for (g, w) in got.iter().zip(&want) {
+                    for key in ["answer", "start", "end"] {
+                        assert_eq!(g[key], w[key], "{what}: {key}:\n{got:?}\nagainst\n{want:?}");
+                    }
+                    let (gs, ws) = (g["score"].as_f64().unwrap(), w["score"].as_f64().unwrap());
+                    assert!(
+                        (gs - ws).abs() <= 1e-5 * ws.abs().max(1.0),
+                        "{what}: {g} against {w}"
+                    );
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 2 * 4 * 10, "only {checked} answers checked");
+}
+
+#[test]
+fn a_question_longer_than_a_window_fails_alone() {
+    let engine = engine("models/distilbert-cased-qa");
+    let long = "why ".repeat(400);
+    let questions = [
+        Question {
+            question: "Where?",
+            context: "In Paris.",
+        },
+        Question {
+            question: &long,
+            context: "In Paris.",
+        },
+        Question {
+            question: "Where?",
+            context: "In Paris.",
+        },
+    ];
+    let answers = Qa::new(&engine, QaOptions::default())
+        .unwrap()
+        .run(&questions);
+    let error = answers[1].as_ref().err().unwrap().to_string();
+    assert!(
+        error.contains("take 803 of a window's 384 tokens: the 0 left for the context"),
+        "{error}"
+    );
+    assert_eq!(answers[0].as_ref().unwrap(), answers[2].as_ref().unwrap());
+    assert!(!answers[0].as_ref().unwrap().answers.is_empty());
 }

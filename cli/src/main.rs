@@ -10,6 +10,7 @@ mod fill_mask;
 mod inputs;
 mod ner;
 mod profile;
+mod qa;
 mod quantize;
 mod serve;
 mod server;
@@ -44,6 +45,8 @@ enum Command {
     Classify(classify::ClassifyArgs),
     /// Tag named entities in each text, as Hugging Face's token-classification pipeline does.
     Ner(ner::NerArgs),
+    /// Answer questions from a context (JSON lines), as Hugging Face's question-answering pipeline does.
+    Qa(qa::QaArgs),
     /// Print the token ids of each text ([CLS] … [SEP], no truncation).
     Tokenize(tokenize::TokenizeArgs),
     /// Print a sentence embedding per text (pooled and normalised as sentence-transformers does).
@@ -86,6 +89,7 @@ fn run(args: Args) -> Result<ExitCode> {
         Command::FillMask(a) => fill_mask::run(a, &options),
         Command::Classify(a) => classify::run(a, &options),
         Command::Ner(a) => ner::run(a, &options),
+        Command::Qa(a) => qa::run(a, &options),
         Command::Tokenize(a) => tokenize::run(a),
         Command::Embed(a) => embed::run(a, &options),
         Command::Eval(a) => eval::run(a, &options),

@@ -201,3 +201,39 @@ fn ner_with_a_sequence_classifier_names_what_it_is() {
         "{stderr}"
     );
 }
+
+#[test]
+fn qa_reads_json_lines_and_answers_as_the_pipeline() {
+    let text = std::fs::read_to_string(fixture("heads/question_answering.json")).unwrap();
+    let fixture_json: Value = serde_json::from_str(&text).unwrap();
+    let cases = fixture_json["models"]["distilbert-cased-qa"]["cases"]
+        .as_array()
+        .unwrap();
+    let mut stdin = String::new();
+    for case in cases.iter().take(3) {
+        let line = serde_json::json!({"question": case["question"], "context": case["context"]});
+        stdin.push_str(&format!("{line}\n"));
+    }
+    stdin.push_str("{\"question\": \"no context\"}\n");
+    let model = fixture("models/distilbert-cased-qa").display().to_string();
+    let out = distil(
+        &["qa", "--model", &model, "--top-k", "3", "--json"],
+        stdin.as_bytes(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let got = lines(&out.stdout);
+    assert_eq!(got.len(), 4);
+    for (line, case) in got.iter().take(3).zip(cases) {
+        let got: Value = serde_json::from_str(line).unwrap();
+        let want = case["results"]["top_k_3"].as_array().unwrap();
+        let got = got.as_array().unwrap();
+        assert_eq!(got.len(), want.len(), "{line}");
+        for (g, w) in got.iter().zip(want) {
+            assert_eq!(
+                (&g["answer"], &g["start"], &g["end"]),
+                (&w["answer"], &w["start"], &w["end"])
+            );
+        }
+    }
+    assert!(got[3].contains("line 4: no \\\"context\\\""), "{}", got[3]);
+}

@@ -5,17 +5,20 @@
 //! - [`Embed`](embed::Embed): one vector per text (sentence-transformers' `encode`);
 //! - [`Classify`](classify::Classify): labels and scores per text or pair of texts (the
 //!   `text-classification` pipeline);
-//! - [`Ner`](ner::Ner): entities per text (the `token-classification` pipeline).
+//! - [`Ner`](ner::Ner): entities per text (the `token-classification` pipeline);
+//! - [`Qa`](qa::Qa): answers to a question from a context (the `question-answering` pipeline).
 //!
 //! They share the masked-LM step ([`masked_lm`]: forward pass → rows at the masks → logits or
 //! probabilities → top-k) and the batching of many texts into forward passes ([`batches`]).
 
+mod chars;
 pub mod classify;
 pub mod embed;
 pub mod embed_config;
 pub mod fill_mask;
 pub mod masked_lm;
 pub mod ner;
+pub mod qa;
 
 use std::ops::Range;
 

@@ -19,6 +19,7 @@ use ndarray::Axis;
 use serde::Serialize;
 
 use super::batches;
+use super::chars::CharIndex;
 use super::classify::ScoreFunction;
 use crate::engine::Engine;
 use crate::model::Task;
@@ -385,27 +386,4 @@ fn argmax(values: &[f32]) -> usize {
         }
     }
     best
-}
-
-/// Byte offsets of a text turned into character (code point) offsets.
-struct CharIndex {
-    /// `chars[b]`: the characters before byte `b`, for every char boundary `b`.
-    chars: Vec<usize>,
-}
-
-impl CharIndex {
-    fn new(text: &str) -> Self {
-        let mut chars = vec![0; text.len() + 1];
-        let mut count = 0;
-        for (b, c) in text.char_indices() {
-            chars[b] = count;
-            count += 1;
-            chars[b + c.len_utf8()] = count;
-        }
-        CharIndex { chars }
-    }
-
-    fn of(&self, byte: usize) -> usize {
-        self.chars[byte]
-    }
 }

@@ -251,11 +251,29 @@ impl Tokenizer {
 
     /// Appends the pieces of `text` (no `[CLS]`/`[SEP]`) to `encoding`.
     fn encode_pieces(&self, text: &str, encoding: &mut Encoding) {
+        self.encode_pieces_in_words(text, encoding, &mut Vec::new());
+    }
+
+    /// The pieces of `text` (no `[CLS]`/`[SEP]`) and, for each, the index of the word it is part
+    /// of (`tokenizers`' `word_ids`): the pre-tokenizer's words (runs between spaces and
+    /// punctuation, each punctuation mark, each CJK character) and each special token, counted
+    /// from 0.
+    pub fn encode_words(&self, text: &str) -> (Encoding, Vec<usize>) {
+        let (mut encoding, mut words) = (Encoding::default(), Vec::new());
+        self.encode_pieces_in_words(text, &mut encoding, &mut words);
+        (encoding, words)
+    }
+
+    /// [`Tokenizer::encode_pieces`], pushing each piece's word index onto `words` too.
+    fn encode_pieces_in_words(&self, text: &str, encoding: &mut Encoding, words: &mut Vec<usize>) {
         let mut normalized = Normalized::with_capacity(text.len());
         let mut pieces = Vec::new();
+        let mut word_index = 0;
         self.special.split(text, |segment| match segment {
             Segment::Special { id, range } => {
-                encoding.push(id, self.token(id), (range.start, range.end))
+                encoding.push(id, self.token(id), (range.start, range.end));
+                words.push(word_index);
+                word_index += 1;
             }
             Segment::Text(range) => {
                 self.normalizer
@@ -267,7 +285,9 @@ impl Tokenizer {
                     for (id, piece) in &pieces {
                         let span = word.start + piece.start..word.start + piece.end;
                         encoding.push(*id, self.token(*id), normalized.original_range(span));
+                        words.push(word_index);
                     }
+                    word_index += 1;
                 });
             }
         });
