@@ -58,17 +58,8 @@ pub fn run(args: ClassifyArgs, options: &Options) -> Result<ExitCode> {
             )),
         })
         .collect();
-    let runnable: Vec<ClassifyInput<'_>> = parsed
-        .iter()
-        .filter_map(|p| p.as_ref().ok())
-        .copied()
-        .collect();
-    let mut answers = classify.run(&runnable).into_iter();
-    let answers = parsed.into_iter().map(|p| match p {
-        Ok(_) => answers
-            .next()
-            .unwrap_or_else(|| Err(Error::input("internal error: no answer"))),
-        Err(e) => Err(e),
+    let answers = inputs::run_parsed(parsed, |ok| {
+        classify.run(&ok.iter().map(|&&input| input).collect::<Vec<_>>())
     });
     let layout = if args.json {
         Layout::Json
@@ -80,14 +71,7 @@ pub fn run(args: ClassifyArgs, options: &Options) -> Result<ExitCode> {
         answers,
         layout,
         |input, answer| {
-            if answer.truncated > 0 {
-                eprintln!(
-                    "distil: warning: {}: truncated to the model's {} tokens ({} word pieces cut)",
-                    input.name,
-                    engine.max_length(),
-                    answer.truncated
-                );
-            }
+            inputs::warn_truncated(input, engine.max_length(), answer.truncated);
             if args.json {
                 println!("{}", answer.to_json());
             } else {

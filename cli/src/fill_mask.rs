@@ -67,12 +67,7 @@ pub fn run(args: FillMaskArgs, options: &Options) -> Result<ExitCode> {
 }
 
 fn warn_truncation(input: &Input, answer: &FillMaskOutput, max_length: usize) {
-    if answer.truncated > 0 {
-        eprintln!(
-            "distil: warning: {}: truncated to the model's {max_length} tokens ({} word pieces cut)",
-            input.name, answer.truncated
-        );
-    }
+    inputs::warn_truncated(input, max_length, answer.truncated);
     if answer.masks_cut > 0 {
         eprintln!(
             "distil: warning: {}: {} [MASK] beyond the {max_length}-token limit not predicted",

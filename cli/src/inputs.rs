@@ -73,6 +73,37 @@ pub fn answer_each<T, E: ToString>(
     }
 }
 
+/// The answers to `parsed` (each readable input parsed into what the command runs on, or its
+/// own error), in order: `run` computes them for the inputs that parsed, the others keep their
+/// errors.
+pub fn run_parsed<P, T>(
+    parsed: Vec<distil::Result<P>>,
+    run: impl FnOnce(&[&P]) -> Vec<distil::Result<T>>,
+) -> Vec<distil::Result<T>> {
+    let ok: Vec<&P> = parsed.iter().filter_map(|p| p.as_ref().ok()).collect();
+    let mut answers = run(&ok).into_iter();
+    parsed
+        .into_iter()
+        .map(|p| match p {
+            Ok(_) => answers
+                .next()
+                .unwrap_or_else(|| Err(distil::Error::input("internal error: no answer"))),
+            Err(e) => Err(e),
+        })
+        .collect()
+}
+
+/// Warns on standard error that `input` was cut to the model's `max_length` tokens, if any of
+/// its word pieces were (`cut`).
+pub fn warn_truncated(input: &Input, max_length: usize, cut: usize) {
+    if cut > 0 {
+        eprintln!(
+            "distil: warning: {}: truncated to the model's {max_length} tokens ({cut} word pieces cut)",
+            input.name
+        );
+    }
+}
+
 /// The texts of the inputs that could be read, in order: what a command computes answers for.
 pub fn texts(inputs: &[Input]) -> Vec<&str> {
     inputs

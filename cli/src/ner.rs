@@ -38,14 +38,7 @@ pub fn run(args: NerArgs, options: &Options) -> Result<ExitCode> {
         answers,
         layout,
         |input, answer| {
-            if answer.truncated > 0 {
-                eprintln!(
-                    "distil: warning: {}: truncated to the model's {} tokens ({} word pieces cut)",
-                    input.name,
-                    engine.max_length(),
-                    answer.truncated
-                );
-            }
+            inputs::warn_truncated(input, engine.max_length(), answer.truncated);
             if args.json {
                 println!("{}", answer.to_json());
             } else {

@@ -52,17 +52,12 @@ pub fn run(args: QaArgs, options: &Options) -> Result<ExitCode> {
     )?;
     let parsed: Vec<Result<(String, String)>> =
         inputs::texts(&inputs).into_iter().map(parse).collect();
-    let questions: Vec<Question<'_>> = parsed
-        .iter()
-        .filter_map(|p| p.as_ref().ok())
-        .map(|(question, context)| Question { question, context })
-        .collect();
-    let mut answers = qa.run(&questions).into_iter();
-    let answers = parsed.iter().map(|p| match p {
-        Ok(_) => answers
-            .next()
-            .unwrap_or_else(|| Err(Error::input("internal error: no answer"))),
-        Err(e) => Err(Error::input(e.to_string())),
+    let answers = inputs::run_parsed(parsed, |ok| {
+        let questions: Vec<Question<'_>> = ok
+            .iter()
+            .map(|(question, context)| Question { question, context })
+            .collect();
+        qa.run(&questions)
     });
     let layout = if args.json {
         Layout::Json
