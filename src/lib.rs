@@ -61,6 +61,7 @@ pub use pipelines::embed_config::{EmbedConfig, Pooling};
 pub use pipelines::fill_mask::{FillMask, FillMaskOptions, FillMaskOutput, Prediction};
 pub use pipelines::ner::{Aggregation, Entity, Ner, NerOutput};
 pub use pipelines::qa::{Answer, Qa, QaOptions, QaOutput, Question};
+pub use pipelines::rerank::{Ranked, Rerank};
 
 /// The README's Rust examples, compiled and run as doctests.
 #[cfg(doctest)]

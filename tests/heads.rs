@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use distil::{
     Aggregation, Classify, ClassifyInput, ClassifyOptions, Engine, Ner, Options, Qa, QaOptions,
-    Question, ScoreFunction,
+    Question, Rerank, ScoreFunction,
 };
 use serde_json::Value;
 
@@ -64,20 +64,15 @@ fn text_classification_matches_the_pipeline() {
             })
             .collect();
         // The tokens first: ids as the tokenizer gives them (pairs cut longest_first).
+        let classify = Classify::new(&engine, ClassifyOptions::default()).unwrap();
         for (case, input) in cases.iter().zip(&inputs) {
-            let ids: Vec<u64> = match *input {
-                ClassifyInput::Text(text) => engine.encode(text, engine.max_length()).ids,
-                ClassifyInput::Pair(a, b) => {
-                    engine
-                        .tokenizer()
-                        .encode_pair(a, b, engine.max_length())
-                        .encoding
-                        .ids
-                }
-            }
-            .into_iter()
-            .map(u64::from)
-            .collect();
+            let ids: Vec<u64> = classify
+                .encode(input)
+                .encoding
+                .ids
+                .into_iter()
+                .map(u64::from)
+                .collect();
             let want: Vec<u64> = case["input_ids"]
                 .as_array()
                 .unwrap()
@@ -297,4 +292,69 @@ fn a_question_longer_than_a_window_fails_alone() {
     );
     assert_eq!(answers[0].as_ref().unwrap(), answers[2].as_ref().unwrap());
     assert!(!answers[0].as_ref().unwrap().answers.is_empty());
+}
+
+#[test]
+fn rerank_matches_the_cross_encoder() {
+    let fixture = fixture_json("cross_encoder.json");
+    let predict = &fixture["predict"];
+    let pairs = predict["pairs"].as_array().unwrap();
+    let cross_encoder = engine(fixture["dir"].as_str().unwrap());
+    let sigmoid = Rerank::new(&cross_encoder, false).unwrap();
+    let raw = Rerank::new(&cross_encoder, true).unwrap();
+    for (i, pair) in pairs.iter().enumerate() {
+        let (query, text) = (pair[0].as_str().unwrap(), pair[1].as_str().unwrap());
+        let ids: Vec<u64> = sigmoid
+            .encode(query, text)
+            .encoding
+            .ids
+            .into_iter()
+            .map(u64::from)
+            .collect();
+        let want: Vec<u64> = predict["input_ids"][i]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap())
+            .collect();
+        assert_eq!(ids, want, "tokens of pair {i}");
+        for (rerank, key) in [(&sigmoid, "scores"), (&raw, "logits")] {
+            let got = rerank.scores(query, &[text]).unwrap()[0];
+            let want = predict[key][i].as_f64().unwrap();
+            assert!(close(got, want), "pair {i} {key}: {got} against {want}");
+        }
+    }
+    let rank = &fixture["rank"];
+    let documents: Vec<&str> = rank["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap())
+        .collect();
+    let query = rank["query"].as_str().unwrap();
+    for (rerank, key) in [(&sigmoid, "result"), (&raw, "result_identity")] {
+        let got = rerank.rank(query, &documents).unwrap();
+        let want = rank[key].as_array().unwrap();
+        assert_eq!(got.len(), want.len());
+        for (g, w) in got.iter().zip(want) {
+            assert_eq!(
+                g.index as u64,
+                w["corpus_id"].as_u64().unwrap(),
+                "{key}: {got:?} against {want:?}"
+            );
+            assert!(
+                close(g.score, w["score"].as_f64().unwrap()),
+                "{key}: {got:?} against {want:?}"
+            );
+        }
+    }
+    // A classifier of several labels is not a reranker.
+    let error = Rerank::new(&engine("models/bert-uncased-nli"), false)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        error.contains("a reranker scores with one label, this classifier has 3"),
+        "{error}"
+    );
 }

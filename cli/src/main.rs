@@ -12,6 +12,7 @@ mod ner;
 mod profile;
 mod qa;
 mod quantize;
+mod rerank;
 mod serve;
 mod server;
 mod tokenize;
@@ -47,6 +48,8 @@ enum Command {
     Ner(ner::NerArgs),
     /// Answer questions from a context (JSON lines), as Hugging Face's question-answering pipeline does.
     Qa(qa::QaArgs),
+    /// Rank texts against a query with a cross-encoder, as sentence-transformers' CrossEncoder.rank.
+    Rerank(rerank::RerankArgs),
     /// Print the token ids of each text ([CLS] … [SEP], no truncation).
     Tokenize(tokenize::TokenizeArgs),
     /// Print a sentence embedding per text (pooled and normalised as sentence-transformers does).
@@ -90,6 +93,7 @@ fn run(args: Args) -> Result<ExitCode> {
         Command::Classify(a) => classify::run(a, &options),
         Command::Ner(a) => ner::run(a, &options),
         Command::Qa(a) => qa::run(a, &options),
+        Command::Rerank(a) => rerank::run(a, &options),
         Command::Tokenize(a) => tokenize::run(a),
         Command::Embed(a) => embed::run(a, &options),
         Command::Eval(a) => eval::run(a, &options),

@@ -237,3 +237,58 @@ fn qa_reads_json_lines_and_answers_as_the_pipeline() {
     }
     assert!(got[3].contains("line 4: no \\\"context\\\""), "{}", got[3]);
 }
+
+#[test]
+fn rerank_json_is_the_cross_encoders_ranking() {
+    let text = std::fs::read_to_string(fixture("heads/cross_encoder.json")).unwrap();
+    let fixture_json: Value = serde_json::from_str(&text).unwrap();
+    let rank = &fixture_json["rank"];
+    let documents: Vec<&str> = rank["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap())
+        .collect();
+    assert!(documents.iter().all(|d| !d.contains('\n')));
+    let model = fixture("models/bert-uncased-crossencoder")
+        .display()
+        .to_string();
+    let query = rank["query"].as_str().unwrap();
+    for (flag, key) in [(None, "result"), (Some("--raw-scores"), "result_identity")] {
+        let mut args = vec!["rerank", "--model", &model, "--query", query, "--json"];
+        args.extend(flag);
+        let out = distil(&args, documents.join("\n").as_bytes());
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let got: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let (got, want) = (got.as_array().unwrap(), rank[key].as_array().unwrap());
+        assert_eq!(got.len(), want.len());
+        for (g, w) in got.iter().zip(want) {
+            assert_eq!(g["index"], w["corpus_id"], "{got:?} against {want:?}");
+            let (gs, ws) = (g["score"].as_f64().unwrap(), w["score"].as_f64().unwrap());
+            assert!(
+                (gs - ws).abs() <= 1e-5 * ws.abs().max(1.0),
+                "{gs} against {ws}"
+            );
+        }
+    }
+    // An unreadable line is reported; the others are ranked under their own indices.
+    let out = distil(
+        &["rerank", "--model", &model, "--query", query, "--json"],
+        b"first text\n\xff\nthird text\n",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let got: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut indices: Vec<u64> = got
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["index"].as_u64().unwrap())
+        .collect();
+    indices.sort();
+    assert_eq!(indices, [0, 2]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("line 2: not valid UTF-8"));
+}

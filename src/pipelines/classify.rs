@@ -15,6 +15,7 @@ use serde::Serialize;
 
 use super::batches;
 use crate::model::{ProblemType, Task};
+use crate::tokenizer::PairEncoding;
 use crate::{Engine, Error, Result};
 
 /// How logits become scores (the pipeline's `function_to_apply`).
@@ -109,14 +110,6 @@ impl Classification {
     }
 }
 
-/// An input's tokens: its ids, where its second text starts (its length for one text) and how
-/// many pieces truncation cut.
-struct Tokens {
-    ids: Vec<u32>,
-    second: usize,
-    truncated: usize,
-}
-
 /// A sequence classifier over an engine.
 pub struct Classify<'e> {
     engine: &'e Engine,
@@ -144,61 +137,35 @@ impl<'e> Classify<'e> {
         self.function
     }
 
+    /// An input's tokens, truncated to the model's length. An empty second text makes no pair,
+    /// as transformers tokenizes a single call (`[(text, text_pair)] if text_pair else [text]`).
+    pub fn encode(&self, input: &ClassifyInput<'_>) -> PairEncoding {
+        let max_length = self.engine.max_length();
+        let tokenizer = self.engine.tokenizer();
+        match *input {
+            ClassifyInput::Text(text) | ClassifyInput::Pair(text, "") => {
+                let mut encoding = tokenizer.encode(text);
+                let truncated = encoding.truncate(max_length.max(2)).unwrap_or(0);
+                PairEncoding {
+                    second: encoding.len(),
+                    encoding,
+                    truncated,
+                }
+            }
+            ClassifyInput::Pair(a, b) => tokenizer.encode_pair(a, b, max_length),
+        }
+    }
+
     /// Each input's labels, in input order; an error for an input whose batch failed, without
     /// losing the other batches' answers.
     pub fn run(&self, inputs: &[ClassifyInput<'_>]) -> Vec<Result<Classification>> {
-        let max_length = self.engine.max_length();
-        let encoded: Vec<Tokens> = inputs
-            .iter()
-            .map(|input| match *input {
-                ClassifyInput::Text(text) => {
-                    let e = self.engine.encode(text, max_length);
-                    Tokens {
-                        second: e.ids.len(),
-                        ids: e.ids,
-                        truncated: e.truncated,
-                    }
-                }
-                ClassifyInput::Pair(a, b) => {
-                    let e = self.engine.tokenizer().encode_pair(a, b, max_length);
-                    Tokens {
-                        ids: e.encoding.ids,
-                        second: e.second,
-                        truncated: e.truncated,
-                    }
-                }
-            })
-            .collect();
-        let lens: Vec<usize> = encoded.iter().map(|e| e.ids.len()).collect();
-        let mut results = Vec::with_capacity(inputs.len());
-        for group in batches(&lens, self.engine.max_batch_tokens()) {
-            let group = &encoded[group];
-            match self.classify_batch(group) {
-                Ok(answers) => results.extend(answers.into_iter().map(Ok)),
-                Err(err) => results.extend(group.iter().map(|_| Err(err.for_each_input()))),
-            }
-        }
-        results
-    }
-
-    fn classify_batch(&self, group: &[Tokens]) -> Result<Vec<Classification>> {
-        let ids: Vec<&[u32]> = group.iter().map(|e| e.ids.as_slice()).collect();
-        let second: Vec<usize> = group.iter().map(|e| e.second).collect();
-        let hidden = self.engine.forward_segments(&ids, &second)?;
-        let logits = self.engine.sequence_logits(&hidden)?;
+        let encoded: Vec<PairEncoding> = inputs.iter().map(|input| self.encode(input)).collect();
         let names = &self.engine.config().head.labels;
-        if logits.ncols() != names.len() {
-            return Err(Error::model(format!(
-                "the classifier gives {} logits for {} labels",
-                logits.ncols(),
-                names.len()
-            )));
-        }
-        Ok(group
-            .iter()
-            .zip(logits.rows())
-            .map(|(input, row)| {
-                let logits = row.to_vec();
+        pair_logits(self.engine, &encoded)
+            .into_iter()
+            .zip(&encoded)
+            .map(|(logits, input)| {
+                let logits = logits?;
                 let scores = self.function.apply(&logits);
                 let mut labels: Vec<LabelScore> = names
                     .iter()
@@ -210,12 +177,42 @@ impl<'e> Classify<'e> {
                     .collect();
                 labels.sort_by(|a, b| b.score.total_cmp(&a.score));
                 labels.truncate(self.options.top_k.unwrap_or(labels.len()));
-                Classification {
+                Ok(Classification {
                     labels,
                     logits,
                     truncated: input.truncated,
-                }
+                })
             })
-            .collect())
+            .collect()
     }
+}
+
+/// Each input's label logits from the sequence classifier, in input order, in batches of the
+/// engine's token budget; an error for the inputs of a batch that failed.
+pub(super) fn pair_logits(engine: &Engine, inputs: &[PairEncoding]) -> Vec<Result<Vec<f32>>> {
+    let lens: Vec<usize> = inputs.iter().map(|e| e.encoding.len()).collect();
+    let mut results = Vec::with_capacity(inputs.len());
+    for group in batches(&lens, engine.max_batch_tokens()) {
+        let group = &inputs[group];
+        match batch_logits(engine, group) {
+            Ok(rows) => results.extend(rows.into_iter().map(Ok)),
+            Err(err) => results.extend(group.iter().map(|_| Err(err.for_each_input()))),
+        }
+    }
+    results
+}
+
+fn batch_logits(engine: &Engine, group: &[PairEncoding]) -> Result<Vec<Vec<f32>>> {
+    let ids: Vec<&[u32]> = group.iter().map(|e| e.encoding.ids.as_slice()).collect();
+    let second: Vec<usize> = group.iter().map(|e| e.second).collect();
+    let hidden = engine.forward_segments(&ids, &second)?;
+    let logits = engine.sequence_logits(&hidden)?;
+    let labels = engine.config().head.labels.len();
+    if logits.ncols() != labels {
+        return Err(Error::model(format!(
+            "the classifier gives {} logits for {labels} labels",
+            logits.ncols()
+        )));
+    }
+    Ok(logits.rows().into_iter().map(|row| row.to_vec()).collect())
 }

@@ -6,7 +6,9 @@
 //! - [`Classify`](classify::Classify): labels and scores per text or pair of texts (the
 //!   `text-classification` pipeline);
 //! - [`Ner`](ner::Ner): entities per text (the `token-classification` pipeline);
-//! - [`Qa`](qa::Qa): answers to a question from a context (the `question-answering` pipeline).
+//! - [`Qa`](qa::Qa): answers to a question from a context (the `question-answering` pipeline);
+//! - [`Rerank`](rerank::Rerank): texts scored and sorted against a query (sentence-transformers'
+//!   `CrossEncoder`).
 //!
 //! They share the masked-LM step ([`masked_lm`]: forward pass → rows at the masks → logits or
 //! probabilities → top-k) and the batching of many texts into forward passes ([`batches`]).
@@ -19,6 +21,7 @@ pub mod fill_mask;
 pub mod masked_lm;
 pub mod ner;
 pub mod qa;
+pub mod rerank;
 
 use std::ops::Range;
 

@@ -18,18 +18,9 @@ pub struct PairEncoding {
 impl Tokenizer {
     /// Encodes the pair `(a, b)` in at most `max_len` tokens (at least the 3 special ones):
     /// when the pieces do not fit, [`longest_first`] says how many of each text to keep, from
-    /// its start. An empty `b` makes no pair, as in `transformers` (`[(text, text_pair)] if
-    /// text_pair else [text]`): `a` alone, `[CLS] a [SEP]`.
+    /// its start. An empty `b` is still a pair, `[CLS] a [SEP] [SEP]`, as `tokenizers` encodes
+    /// it (transformers' single call instead drops an empty `text_pair`: see `Classify`).
     pub fn encode_pair(&self, a: &str, b: &str, max_len: usize) -> PairEncoding {
-        if b.is_empty() {
-            let mut encoding = self.encode(a);
-            let truncated = encoding.truncate(max_len.max(2)).unwrap_or(0);
-            return PairEncoding {
-                second: encoding.len(),
-                encoding,
-                truncated,
-            };
-        }
         let [mut first, mut second] = [a, b].map(|text| {
             let mut pieces = Encoding::default();
             self.encode_pieces(text, &mut pieces);
