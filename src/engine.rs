@@ -232,6 +232,11 @@ impl Engine {
         self.install(|| self.model.mlm_probabilities(hidden, rows))
     }
 
+    /// The task the checkpoint was trained for (`architectures` in `config.json`).
+    pub fn task(&self) -> Task {
+        self.model.task()
+    }
+
     /// A sequence classifier's logits `[texts, labels]`, one row per sequence of `hidden`.
     pub fn sequence_logits(&self, hidden: &Hidden) -> Result<Array2<f32>> {
         self.install(|| self.model.sequence_logits(hidden))

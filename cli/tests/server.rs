@@ -208,22 +208,8 @@ fn cli_fill_mask(model_name: &str, args: &[&str], texts: &[&str]) -> Vec<Value> 
 
 /// The lines `distil fill-mask --json ARGS… TEXTS…` prints.
 fn cli_fill_mask_lines(model_name: &str, args: &[&str], texts: &[&str]) -> Vec<String> {
-    let out = Command::new(env!("CARGO_BIN_EXE_distil"))
-        .args(["fill-mask", "--json", "--model", &model(model_name)])
-        .args(args)
-        .args(texts)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(str::to_string)
-        .collect()
+    let args: Vec<&str> = args.iter().chain(texts).copied().collect();
+    cli_lines("fill-mask", model_name, &args, "")
 }
 
 const PARIS: &str = "Paris is the [MASK] of France.";
@@ -702,6 +688,10 @@ fn readiness_waits_for_the_model() {
     assert_eq!(info["threads"], 2);
     assert_eq!(info["version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(info["tasks"], json!(["fill-mask", "embed", "tokenize"]));
+    assert_eq!(
+        (&info["task"], &info["architecture"]),
+        (&json!("fill-mask"), &json!("DistilBertForMaskedLM"))
+    );
 }
 
 #[test]
@@ -1070,5 +1060,136 @@ fn a_model_that_cannot_load_is_one_error_and_exit_1() {
             .unwrap()
             .starts_with("distil: --model /nonexistent/model/dir"),
         "{err}"
+    );
+}
+
+/// The lines `distil COMMAND --json --model MODEL ARGS…` prints, with `stdin`.
+fn cli_lines(command: &str, model_name: &str, args: &[&str], stdin: &str) -> Vec<String> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_distil"))
+        .args([command, "--json", "--model", &model(model_name)])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn predict_answers_as_the_classify_command_for_texts_pairs_and_batches() {
+    let server = Server::start("bert-uncased-nli", &[]);
+    let (a, b) = ("A man is eating pizza.", "Someone eats food.");
+    let pair = cli_lines(
+        "classify",
+        "bert-uncased-nli",
+        &["--pair", "--all"],
+        &format!("{a}\t{b}\n"),
+    );
+    let single = cli_lines(
+        "classify",
+        "bert-uncased-nli",
+        &["--all"],
+        "Just one text.\n",
+    );
+    // A list of two strings is one pair (TEI), answered with one list.
+    let reply = server.post("/predict", &json!({"inputs": [a, b]}));
+    assert_eq!(reply.0, 200, "{}", reply.2);
+    assert_eq!(reply.2, pair[0]);
+    // A batch: a list of lists, in order.
+    let reply = server.post("/predict", &json!({"inputs": [[a, b], "Just one text."]}));
+    assert_eq!(reply.2, format!("[{},{}]", pair[0], single[0]));
+    // Raw scores are the logits, as `--function none`.
+    let raw = cli_lines(
+        "classify",
+        "bert-uncased-nli",
+        &["--all", "--function", "none"],
+        "Just one text.\n",
+    );
+    let reply = server.post(
+        "/predict",
+        &json!({"inputs": "Just one text.", "raw_scores": true}),
+    );
+    assert_eq!(reply.2, raw[0]);
+    // Bad bodies name the field; a model without the head needed names what it is.
+    assert_error(
+        &server.post("/predict", &json!({"inputs": [["a", "b", "c"]]})),
+        400,
+        "\"inputs[0]\" has 3 texts",
+    );
+    assert_error(
+        &server.post("/rerank", &json!({"query": "q", "texts": ["a"]})),
+        400,
+        "a reranker scores with one label, this classifier has 3",
+    );
+    let info = json_of(&get(&server.url("/info")));
+    assert_eq!(info["task"], "text-classification");
+    assert_eq!(
+        info["labels"],
+        json!(["contradiction", "entailment", "neutral"])
+    );
+    assert_eq!(info["tasks"], json!(["embed", "tokenize", "predict"]));
+    let fill = Server::start("distilbert-cased", &[]);
+    assert_error(
+        &fill.post("/predict", &json!({"inputs": "a"})),
+        400,
+        "no sequence-classification head (it is a DistilBertForMaskedLM)",
+    );
+}
+
+#[test]
+fn rerank_answers_as_the_rerank_command() {
+    let server = Server::start("bert-uncased-crossencoder", &[]);
+    let texts = [
+        "The Louvre is a museum in Paris.",
+        "Cats sleep a lot.",
+        "",
+        "Paris has many museums.",
+    ];
+    let query = "Where is the Louvre?";
+    for (raw, flag) in [(false, None), (true, Some("--raw-scores"))] {
+        let mut args = vec!["--query", query];
+        args.extend(flag);
+        let want = cli_lines(
+            "rerank",
+            "bert-uncased-crossencoder",
+            &args,
+            &(texts.join("\n") + "\n"),
+        );
+        let reply = server.post(
+            "/rerank",
+            &json!({"query": query, "texts": texts, "raw_scores": raw}),
+        );
+        assert_eq!(reply.0, 200, "{}", reply.2);
+        assert_eq!(reply.2, want[0]);
+    }
+    let reply = server.post(
+        "/rerank",
+        &json!({"query": query, "texts": texts, "return_text": true}),
+    );
+    for r in json_of(&reply).as_array().unwrap() {
+        let index = r["index"].as_u64().unwrap() as usize;
+        assert_eq!(r["text"], texts[index]);
+    }
+    assert_error(
+        &server.post("/rerank", &json!({"query": query})),
+        400,
+        "no \"texts\"",
     );
 }

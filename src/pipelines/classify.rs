@@ -160,10 +160,15 @@ impl<'e> Classify<'e> {
     /// losing the other batches' answers.
     pub fn run(&self, inputs: &[ClassifyInput<'_>]) -> Vec<Result<Classification>> {
         let encoded: Vec<PairEncoding> = inputs.iter().map(|input| self.encode(input)).collect();
+        self.run_encoded(&encoded)
+    }
+
+    /// [`Classify::run`] on inputs already tokenized ([`Classify::encode`]).
+    pub fn run_encoded(&self, encoded: &[PairEncoding]) -> Vec<Result<Classification>> {
         let names = &self.engine.config().head.labels;
-        pair_logits(self.engine, &encoded)
+        pair_logits(self.engine, encoded)
             .into_iter()
-            .zip(&encoded)
+            .zip(encoded)
             .map(|(logits, input)| {
                 let logits = logits?;
                 let scores = self.function.apply(&logits);

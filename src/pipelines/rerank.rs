@@ -56,7 +56,13 @@ impl<'e> Rerank<'e> {
     /// Each text's score against `query`, in the texts' order (`CrossEncoder.predict`).
     pub fn scores(&self, query: &str, texts: &[&str]) -> Result<Vec<f32>> {
         let encoded: Vec<PairEncoding> = texts.iter().map(|t| self.encode(query, t)).collect();
-        pair_logits(self.engine, &encoded)
+        self.scores_encoded(&encoded).into_iter().collect()
+    }
+
+    /// The score of each pair already tokenized ([`Rerank::encode`]); an error for the pairs of a
+    /// batch that failed.
+    pub fn scores_encoded(&self, pairs: &[PairEncoding]) -> Vec<Result<f32>> {
+        pair_logits(self.engine, pairs)
             .into_iter()
             .map(|logits| Ok(self.function.apply(&logits?)[0]))
             .collect()

@@ -4,7 +4,7 @@
 //! thread, `distil-batcher`, takes the first waiting job, then every job that has arrived
 //! meanwhile (and, with `--batch-delay-ms`, those that arrive within that time), as long as they
 //! can share a call and their tokens fit in `--max-batch-tokens` (the engine's own limit on a
-//! forward pass, so a batch is one pass); it runs them as one `FillMask` or `Embed` pipeline call
+//! forward pass, so a batch is one pass); it runs them as one pipeline call (`FillMask`, `Embed`, `Classify`, `Rerank`)
 //! on the engine's thread pool and splits the answers. Each text is tokenized once, when its job
 //! is taken from the queue: the pipeline gets the tokens.
 //! While a batch runs, the next one gathers in the queue, so under load batches grow by
@@ -13,6 +13,9 @@
 //! Batches are ragged (no padding: each sequence attends only to itself), so grouping by length
 //! would save nothing, and an input's answer is bit for bit the one it gets alone. Jobs are taken
 //! in arrival order; a job that cannot join the batch being formed starts the next one.
+//!
+//! Classification jobs share a call when they ask for the same score function, reranking jobs
+//! when they ask for the same form of score (each pair is one input of the call).
 //!
 //! Fill-mask jobs share a call when they have the same `targets` and either the same `top_k` or
 //! both a small one (≤ 16): the call computes the largest and each job keeps its own first
@@ -35,7 +38,7 @@ use super::metrics::Metrics;
 use worker::Worker;
 
 mod worker;
-use distil::{EmbedConfig, Engine, FillMaskOutput};
+use distil::{Classification, EmbedConfig, Engine, FillMaskOutput, ScoreFunction};
 
 /// What a request asks the engine to compute.
 #[derive(Clone, Debug)]
@@ -48,6 +51,17 @@ pub enum Work {
     },
     /// Pooled embeddings, not normalised (the handler normalises when asked).
     Embed { texts: Vec<String> },
+    /// Every label's score for each text or pair of texts, best first.
+    Classify {
+        inputs: Vec<(String, Option<String>)>,
+        function: ScoreFunction,
+    },
+    /// Each text's score against the query with a cross-encoder (logits when `raw_scores`).
+    Rerank {
+        query: String,
+        texts: Vec<String>,
+        raw_scores: bool,
+    },
 }
 
 /// The engine's answer, one entry per text.
@@ -57,6 +71,10 @@ pub enum Answer {
     FillMask(Vec<Result<FillMaskOutput, String>>),
     /// Each text's vector, and the word pieces truncation dropped from it.
     Embed(Vec<(Vec<f32>, usize)>),
+    /// Each input's labels, or why it has none.
+    Classify(Vec<Result<Classification, String>>),
+    /// Each text's score, or why it has none.
+    Rerank(Vec<Result<f32, String>>),
 }
 
 /// Why a job got no answer.

@@ -7,7 +7,11 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::Arc;
 use std::time::Instant;
 
-use distil::{Embed, EmbedConfig, Encoded, Engine, FillMask, FillMaskOptions};
+use distil::tokenizer::PairEncoding;
+use distil::{
+    Classify, ClassifyInput, ClassifyOptions, Embed, EmbedConfig, Encoded, Engine, FillMask,
+    FillMaskOptions, Rerank, ScoreFunction,
+};
 
 use super::{Answer, BatchLimits, Failure, Job, Message, Work};
 use crate::server::metrics::Metrics;
@@ -16,7 +20,10 @@ use crate::server::metrics::Metrics;
 /// share.
 struct Prepared {
     job: Job,
+    /// A fill-mask or embedding job's texts.
     encoded: Vec<Encoded>,
+    /// A classification or reranking job's inputs.
+    pairs: Vec<PairEncoding>,
     tokens: usize,
     key: Key,
 }
@@ -30,6 +37,10 @@ enum Key {
         top_k_class: usize,
     },
     Embed,
+    Classify(ScoreFunction),
+    Rerank {
+        raw_scores: bool,
+    },
 }
 
 /// Fill-mask jobs asking for at most this many candidates share calls whatever their top_k.
@@ -176,6 +187,7 @@ impl Worker {
                 Some(Prepared {
                     tokens: encoded.iter().map(|e| e.ids.len()).sum(),
                     encoded,
+                    pairs: Vec::new(),
                     key,
                     job,
                 })
@@ -187,11 +199,51 @@ impl Worker {
                 Some(Prepared {
                     tokens: encoded.iter().map(|e| e.ids.len()).sum(),
                     encoded,
+                    pairs: Vec::new(),
                     key: Key::Embed,
                     job,
                 })
             }
+            Work::Classify { inputs, function } => {
+                let classify = match self.classify(*function) {
+                    Ok(classify) => classify,
+                    Err(e) => return refuse(job, e),
+                };
+                let pairs = inputs
+                    .iter()
+                    .map(|(a, b)| match b {
+                        Some(b) => classify.encode(&ClassifyInput::Pair(a, b)),
+                        None => classify.encode(&ClassifyInput::Text(a)),
+                    })
+                    .collect();
+                let key = Key::Classify(*function);
+                Some(paired(job, pairs, key))
+            }
+            Work::Rerank {
+                query,
+                texts,
+                raw_scores,
+            } => {
+                let rerank = match Rerank::new(engine, *raw_scores) {
+                    Ok(rerank) => rerank,
+                    Err(e) => return refuse(job, e),
+                };
+                let pairs = texts.iter().map(|t| rerank.encode(query, t)).collect();
+                let key = Key::Rerank {
+                    raw_scores: *raw_scores,
+                };
+                Some(paired(job, pairs, key))
+            }
         }
+    }
+
+    /// The classifier with every label, scored by `function`.
+    fn classify(&self, function: ScoreFunction) -> distil::Result<Classify<'_>> {
+        let options = ClassifyOptions {
+            top_k: None,
+            function: Some(function),
+        };
+        Classify::new(&self.engine, options)
     }
 
     /// Runs `batch` as one engine call and answers each job; after a panic, runs each job alone.
@@ -249,7 +301,7 @@ impl Worker {
                     .iter()
                     .map(|p| match &p.job.work {
                         Work::FillMask { top_k, .. } => *top_k,
-                        Work::Embed { .. } => 0,
+                        _ => 0,
                     })
                     .max()
                     .unwrap_or(1);
@@ -290,6 +342,23 @@ impl Worker {
                     })
                     .collect()
             }
+            Work::Classify { function, .. } => {
+                let pairs: Vec<PairEncoding> = batch.iter().flat_map(|p| p.pairs.clone()).collect();
+                match self.classify(*function) {
+                    Ok(classify) => {
+                        let results = classify.run_encoded(&pairs);
+                        split(batch, results, Answer::Classify)
+                    }
+                    Err(e) => refuse_all(batch, e),
+                }
+            }
+            Work::Rerank { raw_scores, .. } => {
+                let pairs: Vec<PairEncoding> = batch.iter().flat_map(|p| p.pairs.clone()).collect();
+                match Rerank::new(&self.engine, *raw_scores) {
+                    Ok(rerank) => split(batch, rerank.scores_encoded(&pairs), Answer::Rerank),
+                    Err(e) => refuse_all(batch, e),
+                }
+            }
             Work::Embed { .. } => match self.embed().run_encoded(&encoded) {
                 Ok(embeddings) => {
                     let mut answers = embeddings
@@ -314,6 +383,52 @@ impl Worker {
             },
         }
     }
+}
+
+/// A classification or reranking job with its pairs tokenized.
+fn paired(job: Job, pairs: Vec<PairEncoding>, key: Key) -> Prepared {
+    Prepared {
+        tokens: pairs.iter().map(|p: &PairEncoding| p.encoding.len()).sum(),
+        encoded: Vec::new(),
+        pairs,
+        key,
+        job,
+    }
+}
+
+/// Answers `job` at once with the request's fault `e` (the model cannot do what it asks).
+fn refuse(job: Job, e: distil::Error) -> Option<Prepared> {
+    let _ = job.reply.send(Err(Failure::BadRequest(e.to_string())));
+    None
+}
+
+/// The same fault for every job of `batch`.
+fn refuse_all(batch: &[Prepared], e: distil::Error) -> Vec<Result<Answer, Failure>> {
+    batch
+        .iter()
+        .map(|_| Err(Failure::BadRequest(e.to_string())))
+        .collect()
+}
+
+/// One answer per job of `batch` from the call's `results` (one per pair, in order), each job
+/// taking as many as it has pairs.
+fn split<T>(
+    batch: &[Prepared],
+    results: Vec<distil::Result<T>>,
+    answer: fn(Vec<Result<T, String>>) -> Answer,
+) -> Vec<Result<Answer, Failure>> {
+    let mut results = results.into_iter();
+    batch
+        .iter()
+        .map(|p| {
+            let mine = results
+                .by_ref()
+                .take(p.pairs.len())
+                .map(|r| r.map_err(|e| e.to_string()))
+                .collect();
+            Ok(answer(mine))
+        })
+        .collect()
 }
 
 enum Received {

@@ -4,6 +4,7 @@
 //! - [`azure`]: `POST /score`, Azure ML's online-endpoint shapes for fill-mask.
 //! - [`hugging_face`]: `POST /fill-mask`, the Hugging Face inference format.
 //! - [`tei`]: `POST /embed` and `POST /tokenize`, Text Embeddings Inference's format.
+//! - [`tei_tasks`]: `POST /predict` and `POST /rerank`, TEI's format for classifiers and rerankers.
 //!
 //! This file holds what they share: the body as a JSON object, a list of texts, and the checks
 //! on single fields. Unknown keys are refused rather than ignored, so that a misspelt
@@ -12,12 +13,14 @@
 mod azure;
 mod hugging_face;
 mod tei;
+mod tei_tasks;
 
 use serde_json::{Map, Value};
 
 pub use azure::score;
 pub use hugging_face::fill_mask;
 pub use tei::{embed, tokenize};
+pub use tei_tasks::{predict, rerank};
 
 /// Why a request body was refused: one sentence naming the field and what is wrong with it.
 #[derive(Clone, Debug, PartialEq, Eq)]

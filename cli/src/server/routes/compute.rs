@@ -314,12 +314,12 @@ pub(super) struct Body {
     bytes: Bytes,
     limits: Limits,
     /// Parsed, and answered, on a blocking thread rather than on the async runtime.
-    big: bool,
+    pub(super) big: bool,
 }
 
 impl Body {
     /// The body, or 413 past the size limit.
-    fn new(body: Result<Bytes, BytesRejection>, app: &App) -> Result<Body, ApiError> {
+    pub(super) fn new(body: Result<Bytes, BytesRejection>, app: &App) -> Result<Body, ApiError> {
         let bytes = body.map_err(|r| rejected(r, app))?;
         Ok(Body {
             big: bytes.len() > INLINE_BYTES,
@@ -331,7 +331,7 @@ impl Body {
     }
 
     /// The request `parse` reads from the body, or a 400 naming what is wrong.
-    async fn parse<T: Send + 'static>(
+    pub(super) async fn parse<T: Send + 'static>(
         self,
         parse: fn(&[u8], &Limits) -> Result<T, BadRequest>,
     ) -> Result<T, ApiError> {

@@ -1,9 +1,11 @@
 //! The router: which route answers what (`status.rs`: routes that compute nothing; `compute.rs`:
-//! the routes that run the model), behind the two middlewares of `layers.rs`.
+//! the routes that run the model for fill-mask and embeddings; `tasks.rs`: those of the
+//! fine-tuned heads), behind the two middlewares of `layers.rs`.
 
 mod compute;
 mod layers;
 mod status;
+mod tasks;
 
 use std::sync::Arc;
 
@@ -16,9 +18,10 @@ use super::App;
 use compute::{embed, fill_mask, score, tokenize};
 use layers::{admit, observe};
 use status::{health, info, method_not_allowed, metrics, not_found, ready, root};
+use tasks::{predict, rerank};
 
 /// The routes, as metric labels (any other path is counted as `other`).
-const ROUTES: [&str; 9] = [
+const ROUTES: [&str; 11] = [
     "/",
     "/health",
     "/ready",
@@ -26,6 +29,8 @@ const ROUTES: [&str; 9] = [
     "/fill-mask",
     "/embed",
     "/tokenize",
+    "/predict",
+    "/rerank",
     "/info",
     "/metrics",
 ];
@@ -44,6 +49,8 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/fill-mask", post(fill_mask))
         .route("/embed", post(embed))
         .route("/tokenize", post(tokenize))
+        .route("/predict", post(predict))
+        .route("/rerank", post(rerank))
         .route_layer(middleware::from_fn_with_state(Arc::clone(&app), admit))
         .layer(DefaultBodyLimit::max(app.config.max_body_bytes));
     Router::new()

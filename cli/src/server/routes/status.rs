@@ -69,10 +69,29 @@ pub(super) async fn info(State(app): State<Arc<App>>) -> Response {
         if loaded.fill_mask.is_ok() {
             tasks.insert(0, "fill-mask");
         }
+        // What the checkpoint was fine-tuned for, and the routes that serve it.
+        let head = &config.head;
+        let task = match engine.task() {
+            distil::Task::Encoder => "feature-extraction",
+            distil::Task::MaskedLm => "fill-mask",
+            distil::Task::SequenceClassification if head.labels.len() == 1 => {
+                tasks.extend(["predict", "rerank"]);
+                "text-classification"
+            }
+            distil::Task::SequenceClassification => {
+                tasks.push("predict");
+                "text-classification"
+            }
+            distil::Task::TokenClassification => "token-classification",
+            distil::Task::QuestionAnswering => "question-answering",
+        };
         let more = json!({
             "model_dir": engine.dir().display().to_string(),
             "model_type": model_type,
             "tasks": tasks,
+            "task": task,
+            "architecture": head.class,
+            "labels": head.labels,
             "dtype": engine.dtype().name(),
             "weights_dtype": engine.model().stored_dtype(),
             "isa": engine.isa().name(),

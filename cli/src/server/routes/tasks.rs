@@ -1,0 +1,141 @@
+//! The routes of the fine-tuned heads, in Text Embeddings Inference's format: `/predict` (a
+//! sequence classifier's labels) and `/rerank` (a cross-encoder's scores). Each checks that the
+//! model has the head, queues its inputs for the batcher and renders the answer.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::State;
+use axum::response::Response;
+use serde::Serialize;
+
+use crate::server::batcher::{Answer, Work};
+use crate::server::requests;
+use crate::server::responses::{self, with_indices, ApiError, TRUNCATED};
+use crate::server::App;
+use distil::{LabelScore, ScoreFunction, Task};
+
+use super::compute::{loaded, offload, submit, Body};
+use super::Inputs;
+
+/// `POST /predict`: every label's score for each text or pair, best first: one list for one
+/// input, a list of lists for a batch. The scores are the pipeline's (sigmoid for one label or
+/// multi-label models, softmax otherwise), or the logits with `"raw_scores": true`.
+pub(super) async fn predict(
+    State(app): State<Arc<App>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = Body::new(body, &app)?;
+    let big = body.big;
+    let loaded = loaded(&app)?;
+    require(&loaded.engine, Task::SequenceClassification)?;
+    let request = body.parse(requests::predict).await?;
+    let head = &loaded.engine.config().head;
+    let function = match request.raw_scores {
+        true => ScoreFunction::None,
+        false => ScoreFunction::default_for(head.labels.len(), head.problem_type),
+    };
+    let n = request.inputs.len();
+    let work = Work::Classify {
+        inputs: request.inputs,
+        function,
+    };
+    let Answer::Classify(results) = submit(loaded, work).await? else {
+        return Err(ApiError::internal(
+            "internal error: a wrong answer to /predict",
+        ));
+    };
+    let answers = per_input(results)?;
+    let batch = request.batch;
+    offload(big, move || {
+        let labels: Vec<&Vec<LabelScore>> = answers.iter().map(|a| &a.labels).collect();
+        let body = match (batch, labels.as_slice()) {
+            (false, [one]) => serde_json::to_string(one),
+            _ => serde_json::to_string(&labels),
+        }
+        .map_err(|e| ApiError::internal(format!("internal error: {e}")))?;
+        let truncated: Vec<usize> = (0..n).filter(|&i| answers[i].truncated > 0).collect();
+        let mut response = with_indices(responses::json(body), TRUNCATED, &truncated);
+        response.extensions_mut().insert(Inputs(n));
+        Ok(response)
+    })
+    .await
+}
+
+/// One text of `/rerank`'s answer.
+#[derive(Serialize)]
+struct Ranked {
+    index: usize,
+    score: f32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    text: Option<String>,
+}
+
+/// `POST /rerank`: the texts by score against the query, best first, as TEI answers: `index`
+/// (into `texts`, from 0), `score`, and the `text` with `"return_text": true`.
+pub(super) async fn rerank(
+    State(app): State<Arc<App>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = Body::new(body, &app)?;
+    let big = body.big;
+    let loaded = loaded(&app)?;
+    require(&loaded.engine, Task::SequenceClassification)?;
+    let request = body.parse(requests::rerank).await?;
+    let n = request.texts.len();
+    let work = Work::Rerank {
+        query: request.query,
+        texts: request.texts.clone(),
+        raw_scores: request.raw_scores,
+    };
+    let Answer::Rerank(results) = submit(loaded, work).await? else {
+        return Err(ApiError::internal(
+            "internal error: a wrong answer to /rerank",
+        ));
+    };
+    let scores = per_input(results)?;
+    offload(big, move || {
+        let mut ranked: Vec<Ranked> = scores
+            .into_iter()
+            .enumerate()
+            .map(|(index, score)| Ranked {
+                index,
+                score,
+                text: None,
+            })
+            .collect();
+        // Stable: equal scores keep the texts' order.
+        ranked.sort_by(|a, b| b.score.total_cmp(&a.score));
+        if request.return_text {
+            for r in &mut ranked {
+                r.text = Some(request.texts[r.index].clone());
+            }
+        }
+        let body = serde_json::to_string(&ranked)
+            .map_err(|e| ApiError::internal(format!("internal error: {e}")))?;
+        let mut response = responses::json(body);
+        response.extensions_mut().insert(Inputs(n));
+        Ok(response)
+    })
+    .await
+}
+
+/// A 400 naming the model's class unless it has the head `task` needs.
+fn require(engine: &distil::Engine, task: Task) -> Result<(), ApiError> {
+    engine
+        .require_task(task)
+        .map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
+/// Each input's answer, or a 400 naming the first input that has none.
+fn per_input<T>(results: Vec<Result<T, String>>) -> Result<Vec<T>, ApiError> {
+    let n = results.len();
+    results
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| {
+            r.map_err(|e| ApiError::bad_request(format!("input {i} (of {n}, counted from 0): {e}")))
+        })
+        .collect()
+}
