@@ -1193,3 +1193,89 @@ fn rerank_answers_as_the_rerank_command() {
         "no \"texts\"",
     );
 }
+
+#[test]
+fn token_classification_answers_as_the_ner_command() {
+    let server = Server::start("distilbert-cased-ner", &[]);
+    let texts = [
+        "Ingrid Svensson was born in Malmö, Sweden.",
+        "Émile Zola wrote in Paris.",
+    ];
+    let stdin = texts.join("\n") + "\n";
+    for strategy in ["none", "simple", "average"] {
+        let want = cli_lines(
+            "ner",
+            "distilbert-cased-ner",
+            &["--aggregation", strategy],
+            &stdin,
+        );
+        let parameters = json!({"aggregation_strategy": strategy});
+        let one = server.post(
+            "/token-classification",
+            &json!({"inputs": texts[0], "parameters": parameters}),
+        );
+        assert_eq!(one.0, 200, "{}", one.2);
+        assert_eq!(one.2, want[0]);
+        let both = server.post(
+            "/token-classification",
+            &json!({"inputs": texts, "parameters": parameters}),
+        );
+        assert_eq!(both.2, format!("[{},{}]", want[0], want[1]));
+    }
+    assert_error(
+        &server.post(
+            "/token-classification",
+            &json!({"inputs": "a", "parameters": {"aggregation_strategy": "mean"}}),
+        ),
+        400,
+        "must be one of",
+    );
+    assert_error(
+        &server.post(
+            "/question-answering",
+            &json!({"inputs": {"question": "q", "context": "c"}}),
+        ),
+        400,
+        "no question-answering head (it is a DistilBertForTokenClassification)",
+    );
+    assert_eq!(
+        json_of(&get(&server.url("/info")))["task"],
+        "token-classification"
+    );
+}
+
+#[test]
+fn question_answering_answers_as_the_qa_command() {
+    let server = Server::start("distilbert-cased-qa", &[]);
+    let questions = [
+        json!({"question": "Where was Ingrid born?", "context": "Ingrid Svensson was born in Malmö, Sweden, in 1956."}),
+        json!({"question": "What is it?", "context": "Paris"}),
+    ];
+    let stdin: String = questions.iter().map(|q| format!("{q}\n")).collect();
+    for (top_k, parameters) in [
+        ("1", json!({})),
+        ("3", json!({"top_k": 3, "doc_stride": 64})),
+    ] {
+        let mut args = vec!["--top-k", top_k];
+        if top_k == "3" {
+            args.extend(["--doc-stride", "64"]);
+        }
+        let want = cli_lines("qa", "distilbert-cased-qa", &args, &stdin);
+        let one = server.post(
+            "/question-answering",
+            &json!({"inputs": questions[0], "parameters": parameters}),
+        );
+        assert_eq!(one.0, 200, "{}", one.2);
+        assert_eq!(one.2, want[0]);
+        let both = server.post(
+            "/question-answering",
+            &json!({"inputs": questions, "parameters": parameters}),
+        );
+        assert_eq!(both.2, format!("[{},{}]", want[0], want[1]));
+    }
+    assert_error(
+        &server.post("/question-answering", &json!({"inputs": {"question": "q"}})),
+        400,
+        "\"inputs\" has no \"context\"",
+    );
+}

@@ -4,7 +4,7 @@
 //! thread, `distil-batcher`, takes the first waiting job, then every job that has arrived
 //! meanwhile (and, with `--batch-delay-ms`, those that arrive within that time), as long as they
 //! can share a call and their tokens fit in `--max-batch-tokens` (the engine's own limit on a
-//! forward pass, so a batch is one pass); it runs them as one pipeline call (`FillMask`, `Embed`, `Classify`, `Rerank`)
+//! forward pass, so a batch is one pass); it runs them as one pipeline call (`FillMask`, `Embed`, `Classify`, `Rerank`, `Ner`, `Qa`)
 //! on the engine's thread pool and splits the answers. Each text is tokenized once, when its job
 //! is taken from the queue: the pipeline gets the tokens.
 //! While a batch runs, the next one gathers in the queue, so under load batches grow by
@@ -15,7 +15,9 @@
 //! in arrival order; a job that cannot join the batch being formed starts the next one.
 //!
 //! Classification jobs share a call when they ask for the same score function, reranking jobs
-//! when they ask for the same form of score (each pair is one input of the call).
+//! when they ask for the same form of score (each pair is one input of the call), entity jobs
+//! when they aggregate alike and question jobs when their parameters are equal. Entity and
+//! question jobs are tokenized when taken (to size the batch) and again by their pipeline.
 //!
 //! Fill-mask jobs share a call when they have the same `targets` and either the same `top_k` or
 //! both a small one (≤ 16): the call computes the largest and each job keeps its own first
@@ -38,7 +40,10 @@ use super::metrics::Metrics;
 use worker::Worker;
 
 mod worker;
-use distil::{Classification, EmbedConfig, Engine, FillMaskOutput, ScoreFunction};
+use distil::{
+    Aggregation, Classification, EmbedConfig, Engine, FillMaskOutput, NerOutput, QaOptions,
+    QaOutput, ScoreFunction,
+};
 
 /// What a request asks the engine to compute.
 #[derive(Clone, Debug)]
@@ -62,6 +67,30 @@ pub enum Work {
         texts: Vec<String>,
         raw_scores: bool,
     },
+    /// Each text's entities.
+    Ner {
+        texts: Vec<String>,
+        aggregation: Aggregation,
+    },
+    /// Each (question, context)'s answers.
+    Qa {
+        questions: Vec<(String, String)>,
+        options: QaOptions,
+    },
+}
+
+impl Work {
+    /// How many inputs (texts, pairs, questions) the work holds: its answer has one entry each.
+    pub fn len(&self) -> usize {
+        match self {
+            Work::FillMask { texts, .. }
+            | Work::Embed { texts }
+            | Work::Rerank { texts, .. }
+            | Work::Ner { texts, .. } => texts.len(),
+            Work::Classify { inputs, .. } => inputs.len(),
+            Work::Qa { questions, .. } => questions.len(),
+        }
+    }
 }
 
 /// The engine's answer, one entry per text.
@@ -75,6 +104,10 @@ pub enum Answer {
     Classify(Vec<Result<Classification, String>>),
     /// Each text's score, or why it has none.
     Rerank(Vec<Result<f32, String>>),
+    /// Each text's entities, or why it has none.
+    Ner(Vec<Result<NerOutput, String>>),
+    /// Each question's answers, or why it has none.
+    Qa(Vec<Result<QaOutput, String>>),
 }
 
 /// Why a job got no answer.

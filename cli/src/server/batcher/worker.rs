@@ -9,8 +9,8 @@ use std::time::Instant;
 
 use distil::tokenizer::PairEncoding;
 use distil::{
-    Classify, ClassifyInput, ClassifyOptions, Embed, EmbedConfig, Encoded, Engine, FillMask,
-    FillMaskOptions, Rerank, ScoreFunction,
+    Aggregation, Classify, ClassifyInput, ClassifyOptions, Embed, EmbedConfig, Encoded, Engine,
+    FillMask, FillMaskOptions, Ner, Qa, QaOptions, Question, Rerank, ScoreFunction,
 };
 
 use super::{Answer, BatchLimits, Failure, Job, Message, Work};
@@ -41,6 +41,8 @@ enum Key {
     Rerank {
         raw_scores: bool,
     },
+    Ner(Aggregation),
+    Qa(QaOptions),
 }
 
 /// Fill-mask jobs asking for at most this many candidates share calls whatever their top_k.
@@ -234,6 +236,29 @@ impl Worker {
                 };
                 Some(paired(job, pairs, key))
             }
+            Work::Ner { texts, aggregation } => {
+                if let Err(e) = Ner::new(engine, *aggregation) {
+                    return refuse(job, e);
+                }
+                let tokens = texts
+                    .iter()
+                    .map(|t| engine.tokenizer().encode(t).len().min(max_length))
+                    .sum();
+                let key = Key::Ner(*aggregation);
+                Some(counted(job, tokens, key))
+            }
+            Work::Qa { questions, options } => {
+                if let Err(e) = Qa::new(engine, options.clone()) {
+                    return refuse(job, e);
+                }
+                let tokenizer = engine.tokenizer();
+                let tokens = questions
+                    .iter()
+                    .map(|(q, c)| tokenizer.encode(q).len() + tokenizer.encode(c).len())
+                    .sum();
+                let key = Key::Qa(options.clone());
+                Some(counted(job, tokens, key))
+            }
         }
     }
 
@@ -359,6 +384,34 @@ impl Worker {
                     Err(e) => refuse_all(batch, e),
                 }
             }
+            Work::Ner { aggregation, .. } => match Ner::new(&self.engine, *aggregation) {
+                Ok(ner) => {
+                    let texts: Vec<&str> = batch
+                        .iter()
+                        .flat_map(|p| match &p.job.work {
+                            Work::Ner { texts, .. } => texts.as_slice(),
+                            _ => &[],
+                        })
+                        .map(String::as_str)
+                        .collect();
+                    split(batch, ner.run(&texts), Answer::Ner)
+                }
+                Err(e) => refuse_all(batch, e),
+            },
+            Work::Qa { options, .. } => match Qa::new(&self.engine, options.clone()) {
+                Ok(qa) => {
+                    let questions: Vec<Question<'_>> = batch
+                        .iter()
+                        .flat_map(|p| match &p.job.work {
+                            Work::Qa { questions, .. } => questions.as_slice(),
+                            _ => &[],
+                        })
+                        .map(|(question, context)| Question { question, context })
+                        .collect();
+                    split(batch, qa.run(&questions), Answer::Qa)
+                }
+                Err(e) => refuse_all(batch, e),
+            },
             Work::Embed { .. } => match self.embed().run_encoded(&encoded) {
                 Ok(embeddings) => {
                     let mut answers = embeddings
@@ -396,6 +449,17 @@ fn paired(job: Job, pairs: Vec<PairEncoding>, key: Key) -> Prepared {
     }
 }
 
+/// An entity or question job, its tokens counted to size the batch (its pipeline tokenizes it).
+fn counted(job: Job, tokens: usize, key: Key) -> Prepared {
+    Prepared {
+        tokens,
+        encoded: Vec::new(),
+        pairs: Vec::new(),
+        key,
+        job,
+    }
+}
+
 /// Answers `job` at once with the request's fault `e` (the model cannot do what it asks).
 fn refuse(job: Job, e: distil::Error) -> Option<Prepared> {
     let _ = job.reply.send(Err(Failure::BadRequest(e.to_string())));
@@ -410,8 +474,8 @@ fn refuse_all(batch: &[Prepared], e: distil::Error) -> Vec<Result<Answer, Failur
         .collect()
 }
 
-/// One answer per job of `batch` from the call's `results` (one per pair, in order), each job
-/// taking as many as it has pairs.
+/// One answer per job of `batch` from the call's `results` (one per input, in order), each job
+/// taking as many as it has inputs.
 fn split<T>(
     batch: &[Prepared],
     results: Vec<distil::Result<T>>,
@@ -423,7 +487,7 @@ fn split<T>(
         .map(|p| {
             let mine = results
                 .by_ref()
-                .take(p.pairs.len())
+                .take(p.job.work.len())
                 .map(|r| r.map_err(|e| e.to_string()))
                 .collect();
             Ok(answer(mine))

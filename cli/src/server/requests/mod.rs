@@ -3,6 +3,7 @@
 //!
 //! - [`azure`]: `POST /score`, Azure ML's online-endpoint shapes for fill-mask.
 //! - [`hugging_face`]: `POST /fill-mask`, the Hugging Face inference format.
+//! - [`hugging_face_tasks`]: `POST /token-classification` and `POST /question-answering`, in it.
 //! - [`tei`]: `POST /embed` and `POST /tokenize`, Text Embeddings Inference's format.
 //! - [`tei_tasks`]: `POST /predict` and `POST /rerank`, TEI's format for classifiers and rerankers.
 //!
@@ -12,6 +13,7 @@
 
 mod azure;
 mod hugging_face;
+mod hugging_face_tasks;
 mod tei;
 mod tei_tasks;
 
@@ -19,6 +21,7 @@ use serde_json::{Map, Value};
 
 pub use azure::score;
 pub use hugging_face::fill_mask;
+pub use hugging_face_tasks::{question_answering, token_classification};
 pub use tei::{embed, tokenize};
 pub use tei_tasks::{predict, rerank};
 

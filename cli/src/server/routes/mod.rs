@@ -18,10 +18,10 @@ use super::App;
 use compute::{embed, fill_mask, score, tokenize};
 use layers::{admit, observe};
 use status::{health, info, method_not_allowed, metrics, not_found, ready, root};
-use tasks::{predict, rerank};
+use tasks::{predict, question_answering, rerank, token_classification};
 
 /// The routes, as metric labels (any other path is counted as `other`).
-const ROUTES: [&str; 11] = [
+const ROUTES: [&str; 13] = [
     "/",
     "/health",
     "/ready",
@@ -31,6 +31,8 @@ const ROUTES: [&str; 11] = [
     "/tokenize",
     "/predict",
     "/rerank",
+    "/token-classification",
+    "/question-answering",
     "/info",
     "/metrics",
 ];
@@ -51,6 +53,8 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/tokenize", post(tokenize))
         .route("/predict", post(predict))
         .route("/rerank", post(rerank))
+        .route("/token-classification", post(token_classification))
+        .route("/question-answering", post(question_answering))
         .route_layer(middleware::from_fn_with_state(Arc::clone(&app), admit))
         .layer(DefaultBodyLimit::max(app.config.max_body_bytes));
     Router::new()

@@ -82,8 +82,14 @@ pub(super) async fn info(State(app): State<Arc<App>>) -> Response {
                 tasks.push("predict");
                 "text-classification"
             }
-            distil::Task::TokenClassification => "token-classification",
-            distil::Task::QuestionAnswering => "question-answering",
+            distil::Task::TokenClassification => {
+                tasks.push("token-classification");
+                "token-classification"
+            }
+            distil::Task::QuestionAnswering => {
+                tasks.push("question-answering");
+                "question-answering"
+            }
         };
         let more = json!({
             "model_dir": engine.dir().display().to_string(),

@@ -1,6 +1,7 @@
-//! The routes of the fine-tuned heads, in Text Embeddings Inference's format: `/predict` (a
-//! sequence classifier's labels) and `/rerank` (a cross-encoder's scores). Each checks that the
-//! model has the head, queues its inputs for the batcher and renders the answer.
+//! The routes of the fine-tuned heads: in Text Embeddings Inference's format `/predict` (a
+//! sequence classifier's labels) and `/rerank` (a cross-encoder's scores), in Hugging Face's
+//! `/token-classification` and `/question-answering`. Each checks that the model has the head,
+//! queues its inputs for the batcher and renders the answer.
 
 use std::sync::Arc;
 
@@ -12,9 +13,9 @@ use serde::Serialize;
 
 use crate::server::batcher::{Answer, Work};
 use crate::server::requests;
-use crate::server::responses::{self, with_indices, ApiError, TRUNCATED};
+use crate::server::responses::{self, json_list, with_indices, ApiError, TRUNCATED};
 use crate::server::App;
-use distil::{LabelScore, ScoreFunction, Task};
+use distil::{LabelScore, NerOutput, ScoreFunction, Task};
 
 use super::compute::{loaded, offload, submit, Body};
 use super::Inputs;
@@ -119,6 +120,81 @@ pub(super) async fn rerank(
         Ok(response)
     })
     .await
+}
+
+/// `POST /token-classification`: each text's entities, exactly `distil ner --json`'s line for
+/// it: one list for one text, a list of them for a list of texts.
+pub(super) async fn token_classification(
+    State(app): State<Arc<App>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = Body::new(body, &app)?;
+    let big = body.big;
+    let loaded = loaded(&app)?;
+    require(&loaded.engine, Task::TokenClassification)?;
+    let request = body.parse(requests::token_classification).await?;
+    let work = Work::Ner {
+        texts: request.texts,
+        aggregation: request.aggregation,
+    };
+    let Answer::Ner(results) = submit(loaded, work).await? else {
+        return Err(ApiError::internal(
+            "internal error: a wrong answer to /token-classification",
+        ));
+    };
+    let answers = per_input(results)?;
+    let batch = request.batch;
+    offload(big, move || {
+        let lines: Vec<String> = answers.iter().map(NerOutput::to_json).collect();
+        let truncated: Vec<usize> = (0..answers.len())
+            .filter(|&i| answers[i].truncated > 0)
+            .collect();
+        Ok(listed(lines, batch, &truncated))
+    })
+    .await
+}
+
+/// `POST /question-answering`: each question's answers, exactly `distil qa --json`'s line for
+/// it (an object for `top_k` 1, else a list): one for one question, a list of them for a list.
+pub(super) async fn question_answering(
+    State(app): State<Arc<App>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = Body::new(body, &app)?;
+    let big = body.big;
+    let loaded = loaded(&app)?;
+    require(&loaded.engine, Task::QuestionAnswering)?;
+    let request = body.parse(requests::question_answering).await?;
+    let top_k = request.options.top_k;
+    let work = Work::Qa {
+        questions: request.questions,
+        options: request.options,
+    };
+    let Answer::Qa(results) = submit(loaded, work).await? else {
+        return Err(ApiError::internal(
+            "internal error: a wrong answer to /question-answering",
+        ));
+    };
+    let answers = per_input(results)?;
+    let batch = request.batch;
+    offload(big, move || {
+        let lines: Vec<String> = answers.iter().map(|a| a.to_json(top_k)).collect();
+        Ok(listed(lines, batch, &[]))
+    })
+    .await
+}
+
+/// The answers' JSON documents as one body: the only one, or a list of them for a `batch`, with
+/// the truncation header and the input count.
+fn listed(lines: Vec<String>, batch: bool, truncated: &[usize]) -> Response {
+    let n = lines.len();
+    let body = match (batch, lines.as_slice()) {
+        (false, [one]) => one.clone(),
+        _ => json_list(&lines),
+    };
+    let mut response = with_indices(responses::json(body), TRUNCATED, truncated);
+    response.extensions_mut().insert(Inputs(n));
+    response
 }
 
 /// A 400 naming the model's class unless it has the head `task` needs.
