@@ -12,9 +12,9 @@ use axum::response::Response;
 use serde::Serialize;
 
 use crate::server::batcher::{Answer, Work};
-use crate::server::requests;
+use crate::server::requests::{self, BadRequest, Limits};
 use crate::server::responses::{self, json_list, with_indices, ApiError, TRUNCATED};
-use crate::server::App;
+use crate::server::{App, Loaded};
 use distil::{LabelScore, NerOutput, ScoreFunction, Task};
 
 use super::compute::{loaded, offload, submit, Body};
@@ -27,11 +27,8 @@ pub(super) async fn predict(
     State(app): State<Arc<App>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = Body::new(body, &app)?;
-    let big = body.big;
-    let loaded = loaded(&app)?;
-    require(&loaded.engine, Task::SequenceClassification)?;
-    let request = body.parse(requests::predict).await?;
+    let (loaded, request, big) =
+        accept(&app, body, Task::SequenceClassification, requests::predict).await?;
     let head = &loaded.engine.config().head;
     let function = match request.raw_scores {
         true => ScoreFunction::None,
@@ -79,11 +76,8 @@ pub(super) async fn rerank(
     State(app): State<Arc<App>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = Body::new(body, &app)?;
-    let big = body.big;
-    let loaded = loaded(&app)?;
-    require(&loaded.engine, Task::SequenceClassification)?;
-    let request = body.parse(requests::rerank).await?;
+    let (loaded, request, big) =
+        accept(&app, body, Task::SequenceClassification, requests::rerank).await?;
     let n = request.texts.len();
     let work = Work::Rerank {
         query: request.query,
@@ -128,11 +122,13 @@ pub(super) async fn token_classification(
     State(app): State<Arc<App>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = Body::new(body, &app)?;
-    let big = body.big;
-    let loaded = loaded(&app)?;
-    require(&loaded.engine, Task::TokenClassification)?;
-    let request = body.parse(requests::token_classification).await?;
+    let (loaded, request, big) = accept(
+        &app,
+        body,
+        Task::TokenClassification,
+        requests::token_classification,
+    )
+    .await?;
     let work = Work::Ner {
         texts: request.texts,
         aggregation: request.aggregation,
@@ -160,11 +156,13 @@ pub(super) async fn question_answering(
     State(app): State<Arc<App>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = Body::new(body, &app)?;
-    let big = body.big;
-    let loaded = loaded(&app)?;
-    require(&loaded.engine, Task::QuestionAnswering)?;
-    let request = body.parse(requests::question_answering).await?;
+    let (loaded, request, big) = accept(
+        &app,
+        body,
+        Task::QuestionAnswering,
+        requests::question_answering,
+    )
+    .await?;
     let top_k = request.options.top_k;
     let work = Work::Qa {
         questions: request.questions,
@@ -197,11 +195,24 @@ fn listed(lines: Vec<String>, batch: bool, truncated: &[usize]) -> Response {
     response
 }
 
-/// A 400 naming the model's class unless it has the head `task` needs.
-fn require(engine: &distil::Engine, task: Task) -> Result<(), ApiError> {
-    engine
+/// What every task route does first: the body (413 past the limit), the model (503 while it
+/// loads; 400 naming its class without the head `task` needs), and the request `parse` reads from
+/// the body (400 naming the field); with whether the body is big enough to be handled off the
+/// async runtime.
+async fn accept<R: Send + 'static>(
+    app: &App,
+    body: Result<Bytes, BytesRejection>,
+    task: Task,
+    parse: fn(&[u8], &Limits) -> Result<R, BadRequest>,
+) -> Result<(&Loaded, R, bool), ApiError> {
+    let body = Body::new(body, app)?;
+    let big = body.big;
+    let loaded = loaded(app)?;
+    loaded
+        .engine
         .require_task(task)
-        .map_err(|e| ApiError::bad_request(e.to_string()))
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    Ok((loaded, body.parse(parse).await?, big))
 }
 
 /// Each input's answer, or a 400 naming the first input that has none.
