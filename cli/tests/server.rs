@@ -1279,3 +1279,113 @@ fn question_answering_answers_as_the_qa_command() {
         "\"inputs\" has no \"context\"",
     );
 }
+
+#[test]
+fn openai_embeddings_are_the_embed_routes_vectors() {
+    let server = Server::start("bert-uncased", &[]);
+    let texts = ["A first sentence.", "Another one, a little longer."];
+    let embed = json_of(&server.post("/embed", &json!({"inputs": texts})));
+    let reply = server.post("/v1/embeddings", &json!({"input": texts, "model": "mine"}));
+    assert_eq!(reply.0, 200, "{}", reply.2);
+    let got = json_of(&reply);
+    assert_eq!(
+        (&got["object"], &got["model"]),
+        (&json!("list"), &json!("mine"))
+    );
+    // prompt_tokens: every token the vectors were computed from, [CLS] and [SEP] included.
+    let tokens: usize = texts
+        .iter()
+        .map(|t| {
+            json_of(&server.post("/tokenize", &json!({"inputs": t})))[0]
+                .as_array()
+                .unwrap()
+                .len()
+        })
+        .sum();
+    assert_eq!(
+        got["usage"],
+        json!({"prompt_tokens": tokens, "total_tokens": tokens})
+    );
+    for (i, item) in got["data"].as_array().unwrap().iter().enumerate() {
+        assert_eq!(
+            (&item["object"], &item["index"]),
+            (&json!("embedding"), &json!(i))
+        );
+        assert_eq!(item["embedding"], embed[i]);
+    }
+    // base64: the same floats' little-endian bytes.
+    let reply = server.post(
+        "/v1/embeddings",
+        &json!({"input": texts[0], "encoding_format": "base64"}),
+    );
+    let encoded = json_of(&reply)["data"][0]["embedding"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let floats = decode_base64_floats(&encoded);
+    let want: Vec<f32> = embed[0]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap() as f32)
+        .collect();
+    assert_eq!(floats, want);
+    // dimensions: the first d, normalised again.
+    let reply = server.post(
+        "/v1/embeddings",
+        &json!({"input": texts[0], "dimensions": 8}),
+    );
+    let cut: Vec<f64> = json_of(&reply)["data"][0]["embedding"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert_eq!(cut.len(), 8);
+    let norm: f64 = want[..8]
+        .iter()
+        .map(|&v| f64::from(v).powi(2))
+        .sum::<f64>()
+        .sqrt();
+    for (c, w) in cut.iter().zip(&want[..8]) {
+        assert!(
+            (c - f64::from(*w) / norm).abs() < 1e-6,
+            "{c} against {}",
+            f64::from(*w) / norm
+        );
+    }
+    assert_error(
+        &server.post("/v1/embeddings", &json!({"input": "a", "dimensions": 9999})),
+        400,
+        "\"dimensions\" is 9999; the model's vectors have 51",
+    );
+}
+
+/// The f32s whose little-endian bytes `text` holds in standard base64.
+fn decode_base64_floats(text: &str) -> Vec<f32> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        b'/' => 63,
+        _ => panic!("not base64: {c}"),
+    };
+    let mut bytes = Vec::new();
+    for chunk in text.as_bytes().chunks(4) {
+        let digits: Vec<u8> = chunk
+            .iter()
+            .filter(|&&c| c != b'=')
+            .map(|&c| value(c))
+            .collect();
+        let group = digits
+            .iter()
+            .enumerate()
+            .fold(0u32, |g, (i, &d)| g | u32::from(d) << (18 - 6 * i));
+        bytes.extend((0..digits.len() - 1).map(|i| (group >> (16 - 8 * i)) as u8));
+    }
+    bytes
+        .chunks(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}

@@ -98,8 +98,8 @@ impl Work {
 pub enum Answer {
     /// Each text's result, or the reason it has none (`no [MASK] token in the text`, …).
     FillMask(Vec<Result<FillMaskOutput, String>>),
-    /// Each text's vector, and the word pieces truncation dropped from it.
-    Embed(Vec<(Vec<f32>, usize)>),
+    /// Each text's vector.
+    Embed(Vec<Embedded>),
     /// Each input's labels, or why it has none.
     Classify(Vec<Result<Classification, String>>),
     /// Each text's score, or why it has none.
@@ -108,6 +108,15 @@ pub enum Answer {
     Ner(Vec<Result<NerOutput, String>>),
     /// Each question's answers, or why it has none.
     Qa(Vec<Result<QaOutput, String>>),
+}
+
+/// A text's pooled vector (not normalised), the tokens it was computed from, and the word pieces
+/// truncation dropped.
+#[derive(Debug)]
+pub struct Embedded {
+    pub vector: Vec<f32>,
+    pub tokens: usize,
+    pub truncated: usize,
 }
 
 /// Why a job got no answer.

@@ -13,7 +13,7 @@ use distil::{
     FillMask, FillMaskOptions, Ner, Qa, QaOptions, Question, Rerank, ScoreFunction,
 };
 
-use super::{Answer, BatchLimits, Failure, Job, Message, Work};
+use super::{Answer, BatchLimits, Embedded, Failure, Job, Message, Work};
 use crate::server::metrics::Metrics;
 
 /// A job with its texts tokenized, and what grouping needs: its tokens and which calls it can
@@ -419,7 +419,12 @@ impl Worker {
                         .rows()
                         .into_iter()
                         .zip(embeddings.truncated)
-                        .map(|(v, truncated)| (v.to_vec(), truncated));
+                        .zip(&encoded)
+                        .map(|((v, truncated), e)| Embedded {
+                            vector: v.to_vec(),
+                            tokens: e.ids.len(),
+                            truncated,
+                        });
                     batch
                         .iter()
                         .map(|p| {

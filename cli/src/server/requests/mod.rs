@@ -5,6 +5,7 @@
 //! - [`hugging_face`]: `POST /fill-mask`, the Hugging Face inference format.
 //! - [`hugging_face_tasks`]: `POST /token-classification` and `POST /question-answering`, in it.
 //! - [`tei`]: `POST /embed` and `POST /tokenize`, Text Embeddings Inference's format.
+//! - [`openai`]: `POST /v1/embeddings`, OpenAI's embeddings request.
 //! - [`tei_tasks`]: `POST /predict` and `POST /rerank`, TEI's format for classifiers and rerankers.
 //!
 //! This file holds what they share: the body as a JSON object, a list of texts, and the checks
@@ -14,6 +15,7 @@
 mod azure;
 mod hugging_face;
 mod hugging_face_tasks;
+mod openai;
 mod tei;
 mod tei_tasks;
 
@@ -22,6 +24,7 @@ use serde_json::{Map, Value};
 pub use azure::score;
 pub use hugging_face::fill_mask;
 pub use hugging_face_tasks::{question_answering, token_classification};
+pub use openai::embeddings;
 pub use tei::{embed, tokenize};
 pub use tei_tasks::{predict, rerank};
 

@@ -12,7 +12,7 @@ use axum::response::Response;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::server::batcher::{Answer, Failure, Refused, Work};
+use crate::server::batcher::{Answer, Embedded, Failure, Refused, Work};
 use crate::server::requests::{self, BadRequest, Limits};
 use crate::server::responses::{self, json_list, with_indices, ApiError, MASKS_CUT, TRUNCATED};
 use crate::server::{App, Loaded};
@@ -115,12 +115,12 @@ pub(super) async fn embed(
         let truncated: Vec<usize> = vectors
             .iter()
             .enumerate()
-            .filter(|(_, (_, cut))| *cut > 0)
+            .filter(|(_, v)| v.truncated > 0)
             .map(|(i, _)| i)
             .collect();
         let vectors: Vec<Vec<f32>> = vectors
             .into_iter()
-            .map(|(mut v, _)| {
+            .map(|Embedded { vector: mut v, .. }| {
                 if normalize_them {
                     normalize(ArrayViewMut1::from(&mut v[..]));
                 }

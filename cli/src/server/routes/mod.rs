@@ -4,6 +4,7 @@
 
 mod compute;
 mod layers;
+mod openai;
 mod status;
 mod tasks;
 
@@ -17,11 +18,12 @@ use axum::Router;
 use super::App;
 use compute::{embed, fill_mask, score, tokenize};
 use layers::{admit, observe};
+use openai::embeddings;
 use status::{health, info, method_not_allowed, metrics, not_found, ready, root};
 use tasks::{predict, question_answering, rerank, token_classification};
 
 /// The routes, as metric labels (any other path is counted as `other`).
-const ROUTES: [&str; 13] = [
+const ROUTES: [&str; 14] = [
     "/",
     "/health",
     "/ready",
@@ -33,6 +35,7 @@ const ROUTES: [&str; 13] = [
     "/rerank",
     "/token-classification",
     "/question-answering",
+    "/v1/embeddings",
     "/info",
     "/metrics",
 ];
@@ -55,6 +58,7 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/rerank", post(rerank))
         .route("/token-classification", post(token_classification))
         .route("/question-answering", post(question_answering))
+        .route("/v1/embeddings", post(embeddings))
         .route_layer(middleware::from_fn_with_state(Arc::clone(&app), admit))
         .layer(DefaultBodyLimit::max(app.config.max_body_bytes));
     Router::new()
