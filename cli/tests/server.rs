@@ -1389,3 +1389,58 @@ fn decode_base64_floats(text: &str) -> Vec<f32> {
         .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
         .collect()
 }
+
+#[test]
+fn embed_all_gives_every_tokens_state_and_decode_gives_the_text_back() {
+    let server = Server::start("bert-uncased", &[]);
+    let texts = ["A first sentence.", "Two"];
+    let reply = server.post("/embed_all", &json!({"inputs": texts}));
+    assert_eq!(reply.0, 200, "{}", reply.2);
+    let states = json_of(&reply);
+    let tokenized = json_of(&server.post("/tokenize", &json!({"inputs": texts})));
+    for (i, per_text) in states.as_array().unwrap().iter().enumerate() {
+        let rows = per_text.as_array().unwrap();
+        assert_eq!(
+            rows.len(),
+            tokenized[i].as_array().unwrap().len(),
+            "one vector per token, [CLS] and [SEP] included"
+        );
+        assert!(rows.iter().all(|r| r.as_array().unwrap().len() == 51));
+    }
+    // A text's states do not depend on the others in the request.
+    let alone = json_of(&server.post("/embed_all", &json!({"inputs": texts[1]})));
+    assert_eq!(alone[0], states[1]);
+
+    let ids: Vec<Value> = tokenized[0]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].clone())
+        .collect();
+    let reply = server.post("/decode", &json!({"ids": ids}));
+    assert_eq!(json_of(&reply), json!(["a first sentence."]));
+    let reply = server.post(
+        "/decode",
+        &json!({"ids": [ids.clone(), ids], "skip_special_tokens": false}),
+    );
+    assert_eq!(
+        json_of(&reply),
+        json!([
+            "[CLS] a first sentence. [SEP]",
+            "[CLS] a first sentence. [SEP]"
+        ])
+    );
+    assert_error(
+        &server.post("/decode", &json!({"ids": [2, 99999]})),
+        400,
+        "99999 is outside the vocabulary",
+    );
+    // 200 texts of 512 tokens would answer 62 MB of floats: refused before computing.
+    let long = "word ".repeat(520);
+    let many = vec![long.as_str(); 200];
+    assert_error(
+        &server.post("/embed_all", &json!({"inputs": many})),
+        400,
+        "send fewer or shorter texts",
+    );
+}

@@ -19,13 +19,13 @@ impl Encoding {
         self.ids.len()
     }
 
-    /// Whether there are no tokens at all (an encoding from [`Tokenizer::encode`] has at least
+    /// Whether there are no tokens at all (an encoding from [`Tokenizer::encode`](super::Tokenizer::encode) has at least
     /// `[CLS]` and `[SEP]`).
     pub fn is_empty(&self) -> bool {
         self.ids.is_empty()
     }
 
-    /// Truncates an encoding made by [`Tokenizer::encode`] to at most `max_len` tokens the way
+    /// Truncates an encoding made by [`Tokenizer::encode`](super::Tokenizer::encode) to at most `max_len` tokens the way
     /// transformers' `truncation=True, max_length=max_len` does: `[CLS]`, the first
     /// `max_len - 2` pieces, `[SEP]`. Returns how many pieces were cut (0 if it already fits).
     ///

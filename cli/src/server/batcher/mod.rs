@@ -39,6 +39,7 @@ use tokio::sync::oneshot;
 use super::metrics::Metrics;
 use worker::Worker;
 
+mod compute;
 mod worker;
 use distil::{
     Aggregation, Classification, EmbedConfig, Engine, FillMaskOutput, NerOutput, QaOptions,
@@ -56,6 +57,8 @@ pub enum Work {
     },
     /// Pooled embeddings, not normalised (the handler normalises when asked).
     Embed { texts: Vec<String> },
+    /// Every token's last hidden state.
+    EmbedAll { texts: Vec<String> },
     /// Every label's score for each text or pair of texts, best first.
     Classify {
         inputs: Vec<(String, Option<String>)>,
@@ -85,6 +88,7 @@ impl Work {
         match self {
             Work::FillMask { texts, .. }
             | Work::Embed { texts }
+            | Work::EmbedAll { texts }
             | Work::Rerank { texts, .. }
             | Work::Ner { texts, .. } => texts.len(),
             Work::Classify { inputs, .. } => inputs.len(),
@@ -100,6 +104,8 @@ pub enum Answer {
     FillMask(Vec<Result<FillMaskOutput, String>>),
     /// Each text's vector.
     Embed(Vec<Embedded>),
+    /// Each text's token vectors, and the word pieces truncation dropped.
+    EmbedAll(Vec<(Vec<Vec<f32>>, usize)>),
     /// Each input's labels, or why it has none.
     Classify(Vec<Result<Classification, String>>),
     /// Each text's score, or why it has none.

@@ -10,20 +10,20 @@ use std::time::Instant;
 use distil::tokenizer::PairEncoding;
 use distil::{
     Aggregation, Classify, ClassifyInput, ClassifyOptions, Embed, EmbedConfig, Encoded, Engine,
-    FillMask, FillMaskOptions, Ner, Qa, QaOptions, Question, Rerank, ScoreFunction,
+    Ner, Qa, QaOptions, Rerank, ScoreFunction,
 };
 
-use super::{Answer, BatchLimits, Embedded, Failure, Job, Message, Work};
+use super::{BatchLimits, Failure, Job, Message, Work};
 use crate::server::metrics::Metrics;
 
 /// A job with its texts tokenized, and what grouping needs: its tokens and which calls it can
 /// share.
-struct Prepared {
-    job: Job,
+pub(super) struct Prepared {
+    pub job: Job,
     /// A fill-mask or embedding job's texts.
-    encoded: Vec<Encoded>,
+    pub encoded: Vec<Encoded>,
     /// A classification or reranking job's inputs.
-    pairs: Vec<PairEncoding>,
+    pub pairs: Vec<PairEncoding>,
     tokens: usize,
     key: Key,
 }
@@ -37,6 +37,7 @@ enum Key {
         top_k_class: usize,
     },
     Embed,
+    EmbedAll,
     Classify(ScoreFunction),
     Rerank {
         raw_scores: bool,
@@ -206,6 +207,32 @@ impl Worker {
                     job,
                 })
             }
+            Work::EmbedAll { texts } => {
+                let encoded: Vec<Encoded> =
+                    texts.iter().map(|t| engine.encode(t, max_length)).collect();
+                let tokens: usize = encoded.iter().map(|e| e.ids.len()).sum();
+                // About 12 bytes of JSON per float.
+                let answer_bytes = tokens
+                    .saturating_mul(engine.config().dim)
+                    .saturating_mul(12);
+                if answer_bytes > self.limits.max_answer_bytes {
+                    let _ = job.reply.send(Err(Failure::BadRequest(format!(
+                        "the answer would be about {} MB ({tokens} tokens × {} floats); the limit \
+                         is {} MB: send fewer or shorter texts per request",
+                        answer_bytes.div_ceil(1 << 20),
+                        engine.config().dim,
+                        self.limits.max_answer_bytes >> 20
+                    ))));
+                    return None;
+                }
+                Some(Prepared {
+                    tokens,
+                    encoded,
+                    pairs: Vec::new(),
+                    key: Key::EmbedAll,
+                    job,
+                })
+            }
             Work::Classify { inputs, function } => {
                 let classify = match self.classify(*function) {
                     Ok(classify) => classify,
@@ -263,7 +290,7 @@ impl Worker {
     }
 
     /// The classifier with every label, scored by `function`.
-    fn classify(&self, function: ScoreFunction) -> distil::Result<Classify<'_>> {
+    pub(super) fn classify(&self, function: ScoreFunction) -> distil::Result<Classify<'_>> {
         let options = ClassifyOptions {
             top_k: None,
             function: Some(function),
@@ -313,133 +340,8 @@ impl Worker {
     }
 
     /// The embedding pipeline, with the model's pooling and without normalising.
-    fn embed(&self) -> Embed<'_> {
+    pub(super) fn embed(&self) -> Embed<'_> {
         Embed::with_config(&self.engine, self.embed_config.clone())
-    }
-
-    /// One engine call over every text of `batch`, split back into one answer per job.
-    fn compute(&self, batch: &[Prepared]) -> Vec<Result<Answer, Failure>> {
-        let encoded: Vec<Encoded> = batch.iter().flat_map(|p| p.encoded.clone()).collect();
-        match &batch[0].job.work {
-            Work::FillMask { targets, .. } => {
-                let top_k = batch
-                    .iter()
-                    .map(|p| match &p.job.work {
-                        Work::FillMask { top_k, .. } => *top_k,
-                        _ => 0,
-                    })
-                    .max()
-                    .unwrap_or(1);
-                let options = FillMaskOptions {
-                    top_k,
-                    targets: targets.clone(),
-                };
-                let fill_mask = match FillMask::new(&self.engine, options) {
-                    Ok(pipeline) => pipeline,
-                    Err(e) => {
-                        return batch
-                            .iter()
-                            .map(|_| Err(Failure::BadRequest(e.to_string())))
-                            .collect()
-                    }
-                };
-                let mut results = fill_mask.run_encoded(&encoded).into_iter();
-                batch
-                    .iter()
-                    .map(|p| {
-                        let Work::FillMask { texts, top_k, .. } = &p.job.work else {
-                            return Err(Failure::Internal(
-                                "internal error: a job in the wrong batch".to_string(),
-                            ));
-                        };
-                        let answers = results
-                            .by_ref()
-                            .take(texts.len())
-                            .map(|r| match r {
-                                Ok(mut answer) => {
-                                    answer.masks.iter_mut().for_each(|m| m.truncate(*top_k));
-                                    Ok(answer)
-                                }
-                                Err(e) => Err(e.to_string()),
-                            })
-                            .collect();
-                        Ok(Answer::FillMask(answers))
-                    })
-                    .collect()
-            }
-            Work::Classify { function, .. } => {
-                let pairs: Vec<PairEncoding> = batch.iter().flat_map(|p| p.pairs.clone()).collect();
-                match self.classify(*function) {
-                    Ok(classify) => {
-                        let results = classify.run_encoded(&pairs);
-                        split(batch, results, Answer::Classify)
-                    }
-                    Err(e) => refuse_all(batch, e),
-                }
-            }
-            Work::Rerank { raw_scores, .. } => {
-                let pairs: Vec<PairEncoding> = batch.iter().flat_map(|p| p.pairs.clone()).collect();
-                match Rerank::new(&self.engine, *raw_scores) {
-                    Ok(rerank) => split(batch, rerank.scores_encoded(&pairs), Answer::Rerank),
-                    Err(e) => refuse_all(batch, e),
-                }
-            }
-            Work::Ner { aggregation, .. } => match Ner::new(&self.engine, *aggregation) {
-                Ok(ner) => {
-                    let texts: Vec<&str> = batch
-                        .iter()
-                        .flat_map(|p| match &p.job.work {
-                            Work::Ner { texts, .. } => texts.as_slice(),
-                            _ => &[],
-                        })
-                        .map(String::as_str)
-                        .collect();
-                    split(batch, ner.run(&texts), Answer::Ner)
-                }
-                Err(e) => refuse_all(batch, e),
-            },
-            Work::Qa { options, .. } => match Qa::new(&self.engine, options.clone()) {
-                Ok(qa) => {
-                    let questions: Vec<Question<'_>> = batch
-                        .iter()
-                        .flat_map(|p| match &p.job.work {
-                            Work::Qa { questions, .. } => questions.as_slice(),
-                            _ => &[],
-                        })
-                        .map(|(question, context)| Question { question, context })
-                        .collect();
-                    split(batch, qa.run(&questions), Answer::Qa)
-                }
-                Err(e) => refuse_all(batch, e),
-            },
-            Work::Embed { .. } => match self.embed().run_encoded(&encoded) {
-                Ok(embeddings) => {
-                    let mut answers = embeddings
-                        .vectors
-                        .rows()
-                        .into_iter()
-                        .zip(embeddings.truncated)
-                        .zip(&encoded)
-                        .map(|((v, truncated), e)| Embedded {
-                            vector: v.to_vec(),
-                            tokens: e.ids.len(),
-                            truncated,
-                        });
-                    batch
-                        .iter()
-                        .map(|p| {
-                            Ok(Answer::Embed(
-                                answers.by_ref().take(p.encoded.len()).collect(),
-                            ))
-                        })
-                        .collect()
-                }
-                Err(e) => batch
-                    .iter()
-                    .map(|_| Err(Failure::Internal(e.to_string())))
-                    .collect(),
-            },
-        }
     }
 }
 
@@ -469,35 +371,6 @@ fn counted(job: Job, tokens: usize, key: Key) -> Prepared {
 fn refuse(job: Job, e: distil::Error) -> Option<Prepared> {
     let _ = job.reply.send(Err(Failure::BadRequest(e.to_string())));
     None
-}
-
-/// The same fault for every job of `batch`.
-fn refuse_all(batch: &[Prepared], e: distil::Error) -> Vec<Result<Answer, Failure>> {
-    batch
-        .iter()
-        .map(|_| Err(Failure::BadRequest(e.to_string())))
-        .collect()
-}
-
-/// One answer per job of `batch` from the call's `results` (one per input, in order), each job
-/// taking as many as it has inputs.
-fn split<T>(
-    batch: &[Prepared],
-    results: Vec<distil::Result<T>>,
-    answer: fn(Vec<Result<T, String>>) -> Answer,
-) -> Vec<Result<Answer, Failure>> {
-    let mut results = results.into_iter();
-    batch
-        .iter()
-        .map(|p| {
-            let mine = results
-                .by_ref()
-                .take(p.job.work.len())
-                .map(|r| r.map_err(|e| e.to_string()))
-                .collect();
-            Ok(answer(mine))
-        })
-        .collect()
 }
 
 enum Received {

@@ -4,7 +4,7 @@
 //! - [`azure`]: `POST /score`, Azure ML's online-endpoint shapes for fill-mask.
 //! - [`hugging_face`]: `POST /fill-mask`, the Hugging Face inference format.
 //! - [`hugging_face_tasks`]: `POST /token-classification` and `POST /question-answering`, in it.
-//! - [`tei`]: `POST /embed` and `POST /tokenize`, Text Embeddings Inference's format.
+//! - [`tei`]: `POST /embed`, `/embed_all`, `/tokenize` and `/decode`, Text Embeddings Inference's format.
 //! - [`openai`]: `POST /v1/embeddings`, OpenAI's embeddings request.
 //! - [`tei_tasks`]: `POST /predict` and `POST /rerank`, TEI's format for classifiers and rerankers.
 //!
@@ -25,7 +25,7 @@ pub use azure::score;
 pub use hugging_face::fill_mask;
 pub use hugging_face_tasks::{question_answering, token_classification};
 pub use openai::embeddings;
-pub use tei::{embed, tokenize};
+pub use tei::{decode, embed, embed_all, tokenize};
 pub use tei_tasks::{predict, rerank};
 
 /// Why a request body was refused: one sentence naming the field and what is wrong with it.

@@ -136,6 +136,68 @@ pub(super) async fn embed(
     .await
 }
 
+/// `POST /embed_all`: every token's last hidden state (`[CLS]` and `[SEP]` included, not
+/// normalised), a list of them per text, as Text Embeddings Inference answers.
+pub(super) async fn embed_all(
+    State(app): State<Arc<App>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = Body::new(body, &app)?;
+    let loaded = loaded(&app)?;
+    let texts = body.parse(requests::embed_all).await?;
+    let n = texts.len();
+    let Answer::EmbedAll(states) = submit(loaded, Work::EmbedAll { texts }).await? else {
+        return Err(ApiError::internal(
+            "internal error: a wrong answer to /embed_all",
+        ));
+    };
+    offload(true, move || {
+        let truncated: Vec<usize> = (0..n).filter(|&i| states[i].1 > 0).collect();
+        let vectors: Vec<&Vec<Vec<f32>>> = states.iter().map(|(rows, _)| rows).collect();
+        let body = serde_json::to_string(&vectors)
+            .map_err(|e| ApiError::internal(format!("internal error: {e}")))?;
+        let mut response = with_indices(responses::json(body), TRUNCATED, &truncated);
+        response.extensions_mut().insert(Inputs(n));
+        Ok(response)
+    })
+    .await
+}
+
+/// `POST /decode`: each sequence of ids as text, as `tokenizer.decode` gives it (TEI's answer:
+/// a list of strings); an id outside the vocabulary is a 400 naming it.
+pub(super) async fn decode(
+    State(app): State<Arc<App>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = Body::new(body, &app)?;
+    let loaded = loaded(&app)?;
+    let request = body.parse(requests::decode).await?;
+    let engine = Arc::clone(&loaded.engine);
+    offload(true, move || {
+        let tokenizer = engine.tokenizer();
+        let vocab = tokenizer.vocab_size();
+        for (i, ids) in request.ids.iter().enumerate() {
+            if let Some(j) = ids.iter().position(|&id| id as usize >= vocab) {
+                return Err(ApiError::bad_request(format!(
+                    "\"ids\" sequence {i}, position {j}: {} is outside the vocabulary of {vocab}",
+                    ids[j]
+                )));
+            }
+        }
+        let texts: Vec<String> = request
+            .ids
+            .iter()
+            .map(|ids| tokenizer.decode(ids, request.skip_special_tokens))
+            .collect();
+        let body = serde_json::to_string(&texts)
+            .map_err(|e| ApiError::internal(format!("internal error: {e}")))?;
+        let mut response = responses::json(body);
+        response.extensions_mut().insert(Inputs(texts.len()));
+        Ok(response)
+    })
+    .await
+}
+
 /// One token of `/tokenize`'s answer, as Text Embeddings Inference writes it. `start` and `stop`
 /// are byte offsets into the text; `null` for the `[CLS]` and `[SEP]` the tokenizer adds.
 #[derive(Serialize)]

@@ -16,14 +16,14 @@ use axum::routing::{get, post};
 use axum::Router;
 
 use super::App;
-use compute::{embed, fill_mask, score, tokenize};
+use compute::{decode, embed, embed_all, fill_mask, score, tokenize};
 use layers::{admit, observe};
 use openai::embeddings;
 use status::{health, info, method_not_allowed, metrics, not_found, ready, root};
 use tasks::{predict, question_answering, rerank, token_classification};
 
 /// The routes, as metric labels (any other path is counted as `other`).
-const ROUTES: [&str; 14] = [
+const ROUTES: [&str; 16] = [
     "/",
     "/health",
     "/ready",
@@ -31,6 +31,8 @@ const ROUTES: [&str; 14] = [
     "/fill-mask",
     "/embed",
     "/tokenize",
+    "/embed_all",
+    "/decode",
     "/predict",
     "/rerank",
     "/token-classification",
@@ -54,6 +56,8 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/fill-mask", post(fill_mask))
         .route("/embed", post(embed))
         .route("/tokenize", post(tokenize))
+        .route("/embed_all", post(embed_all))
+        .route("/decode", post(decode))
         .route("/predict", post(predict))
         .route("/rerank", post(rerank))
         .route("/token-classification", post(token_classification))
