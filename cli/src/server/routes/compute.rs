@@ -20,7 +20,7 @@ use distil::ndarray::ArrayViewMut1;
 use distil::pipelines::embed::normalize;
 use distil::{FillMask, FillMaskOutput};
 
-use super::{Inputs, INLINE_BYTES};
+use super::{serialised, Inputs, INLINE_BYTES};
 
 /// `POST /score`: Azure ML's request shapes; the top-1 token string per input (a list of them
 /// for an input with several masks), or with `params.top_k` the pipeline's full objects.
@@ -127,11 +127,7 @@ pub(super) async fn embed(
                 v
             })
             .collect();
-        let body = serde_json::to_string(&vectors)
-            .map_err(|e| ApiError::internal(format!("internal error: {e}")))?;
-        let mut response = with_indices(responses::json(body), TRUNCATED, &truncated);
-        response.extensions_mut().insert(Inputs(n));
-        Ok(response)
+        serialised(&vectors, n, &truncated)
     })
     .await
 }
@@ -154,11 +150,7 @@ pub(super) async fn embed_all(
     offload(true, move || {
         let truncated: Vec<usize> = (0..n).filter(|&i| states[i].1 > 0).collect();
         let vectors: Vec<&Vec<Vec<f32>>> = states.iter().map(|(rows, _)| rows).collect();
-        let body = serde_json::to_string(&vectors)
-            .map_err(|e| ApiError::internal(format!("internal error: {e}")))?;
-        let mut response = with_indices(responses::json(body), TRUNCATED, &truncated);
-        response.extensions_mut().insert(Inputs(n));
-        Ok(response)
+        serialised(&vectors, n, &truncated)
     })
     .await
 }

@@ -12,9 +12,11 @@ use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 
+use super::responses::{self, with_indices, ApiError, TRUNCATED};
 use super::App;
 use compute::{decode, embed, embed_all, fill_mask, score, tokenize};
 use layers::{admit, observe};
@@ -49,6 +51,25 @@ const INLINE_BYTES: usize = 64 << 10;
 /// How many texts a response answered, for the request log.
 #[derive(Clone, Copy)]
 struct Inputs(usize);
+
+/// A 200 whose body is `body` (JSON), with the truncated inputs' indices in a header and the
+/// number of inputs for the request log.
+fn answered(body: String, inputs: usize, truncated: &[usize]) -> Response {
+    let mut response = with_indices(responses::json(body), TRUNCATED, truncated);
+    response.extensions_mut().insert(Inputs(inputs));
+    response
+}
+
+/// [`answered`] with `answer` serialised.
+fn serialised(
+    answer: &impl serde::Serialize,
+    inputs: usize,
+    truncated: &[usize],
+) -> Result<Response, ApiError> {
+    let body = serde_json::to_string(answer)
+        .map_err(|e| ApiError::internal(format!("internal error: {e}")))?;
+    Ok(answered(body, inputs, truncated))
+}
 
 pub(crate) fn router(app: Arc<App>) -> Router {
     let compute = Router::new()

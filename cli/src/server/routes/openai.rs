@@ -13,13 +13,13 @@ use serde::Serialize;
 
 use crate::server::batcher::{Answer, Embedded, Work};
 use crate::server::requests;
-use crate::server::responses::{self, with_indices, ApiError, TRUNCATED};
+use crate::server::responses::ApiError;
 use crate::server::App;
 use distil::ndarray::ArrayViewMut1;
 use distil::pipelines::embed::normalize;
 
 use super::compute::{loaded, offload, submit, Body};
-use super::Inputs;
+use super::serialised;
 
 /// `POST /v1/embeddings`: `{"object": "list", "data": [{"object": "embedding", "embedding",
 /// "index"}], "model", "usage": {"prompt_tokens", "total_tokens"}}`.
@@ -83,11 +83,7 @@ pub(super) async fn embeddings(
                 total_tokens: tokens,
             },
         };
-        let body = serde_json::to_string(&list)
-            .map_err(|e| ApiError::internal(format!("internal error: {e}")))?;
-        let mut response = with_indices(responses::json(body), TRUNCATED, &truncated);
-        response.extensions_mut().insert(Inputs(n));
-        Ok(response)
+        serialised(&list, n, &truncated)
     })
     .await
 }

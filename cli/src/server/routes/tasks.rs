@@ -13,12 +13,12 @@ use serde::Serialize;
 
 use crate::server::batcher::{Answer, Work};
 use crate::server::requests::{self, BadRequest, Limits};
-use crate::server::responses::{self, json_list, with_indices, ApiError, TRUNCATED};
+use crate::server::responses::{json_list, ApiError};
 use crate::server::{App, Loaded};
 use distil::{LabelScore, NerOutput, ScoreFunction, Task};
 
 use super::compute::{loaded, offload, submit, Body};
-use super::Inputs;
+use super::{answered, serialised};
 
 /// `POST /predict`: every label's score for each text or pair, best first: one list for one
 /// input, a list of lists for a batch. The scores are the pipeline's (sigmoid for one label or
@@ -48,15 +48,11 @@ pub(super) async fn predict(
     let batch = request.batch;
     offload(big, move || {
         let labels: Vec<&Vec<LabelScore>> = answers.iter().map(|a| &a.labels).collect();
-        let body = match (batch, labels.as_slice()) {
-            (false, [one]) => serde_json::to_string(one),
-            _ => serde_json::to_string(&labels),
-        }
-        .map_err(|e| ApiError::internal(format!("internal error: {e}")))?;
         let truncated: Vec<usize> = (0..n).filter(|&i| answers[i].truncated > 0).collect();
-        let mut response = with_indices(responses::json(body), TRUNCATED, &truncated);
-        response.extensions_mut().insert(Inputs(n));
-        Ok(response)
+        match (batch, labels.as_slice()) {
+            (false, [one]) => serialised(one, n, &truncated),
+            _ => serialised(&labels, n, &truncated),
+        }
     })
     .await
 }
@@ -107,11 +103,7 @@ pub(super) async fn rerank(
                 r.text = Some(request.texts[r.index].clone());
             }
         }
-        let body = serde_json::to_string(&ranked)
-            .map_err(|e| ApiError::internal(format!("internal error: {e}")))?;
-        let mut response = responses::json(body);
-        response.extensions_mut().insert(Inputs(n));
-        Ok(response)
+        serialised(&ranked, n, &[])
     })
     .await
 }
@@ -190,9 +182,7 @@ fn listed(lines: Vec<String>, batch: bool, truncated: &[usize]) -> Response {
         (false, [one]) => one.clone(),
         _ => json_list(&lines),
     };
-    let mut response = with_indices(responses::json(body), TRUNCATED, truncated);
-    response.extensions_mut().insert(Inputs(n));
-    response
+    answered(body, n, truncated)
 }
 
 /// What every task route does first: the body (413 past the limit), the model (503 while it
