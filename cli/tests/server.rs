@@ -987,17 +987,22 @@ fn metrics_and_logs_count_every_request() {
     }
     // The warm-up is not a batch; the one good request is: 2 texts.
     assert_eq!(server.metric("distil_batch_size_sum"), 2.0);
-    let log = server.log();
-    assert!(
-        log.lines()
-            .any(|l| l.contains("route=\"/score\" status=200 inputs=2 ms=")),
-        "{log}"
-    );
-    assert!(
-        log.lines()
-            .any(|l| l.contains("route=\"/score\" status=400")),
-        "{log}"
-    );
+    // The log line is written after the answer, and read from the server's standard error by a
+    // thread of the test's: wait for it.
+    for needle in [
+        "route=\"/score\" status=200 inputs=2 ms=",
+        "route=\"/score\" status=400",
+    ] {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !server.log().lines().any(|l| l.contains(needle)) {
+            assert!(
+                Instant::now() < deadline,
+                "{needle} not in\n{}",
+                server.log()
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
 }
 
 #[test]
