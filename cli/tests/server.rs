@@ -1143,6 +1143,32 @@ fn predict_answers_as_the_classify_command_for_texts_pairs_and_batches() {
         400,
         "a reranker scores with one label, this classifier has 3",
     );
+    // Azure ML's /score on a classifier: the best label per input, or the pipeline's lists.
+    let texts = ["Just one text.", "Another text, longer than the first."];
+    let all = cli_lines(
+        "classify",
+        "bert-uncased-nli",
+        &["--all"],
+        &(texts.join("\n") + "\n"),
+    );
+    let best: Vec<Value> = all
+        .iter()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()[0]["label"].clone())
+        .collect();
+    let reply = server.post("/score", &json!({"input_data": texts}));
+    assert_eq!(reply.0, 200, "{}", reply.2);
+    assert_eq!(json_of(&reply), json!(best));
+    let two = cli_lines(
+        "classify",
+        "bert-uncased-nli",
+        &["--top-k", "2"],
+        &(texts.join("\n") + "\n"),
+    );
+    let reply = server.post(
+        "/score",
+        &json!({"input_data": texts, "params": {"top_k": 2}}),
+    );
+    assert_eq!(reply.2, format!("[{},{}]", two[0], two[1]));
     let info = json_of(&get(&server.url("/info")));
     assert_eq!(info["task"], "text-classification");
     assert_eq!(

@@ -18,18 +18,22 @@ use crate::server::responses::{self, json_list, with_indices, ApiError, MASKS_CU
 use crate::server::{App, Loaded};
 use distil::ndarray::ArrayViewMut1;
 use distil::pipelines::embed::normalize;
-use distil::{FillMask, FillMaskOutput};
+use distil::{FillMask, FillMaskOutput, Task};
 
 use super::{serialised, Inputs, INLINE_BYTES};
 
 /// `POST /score`: Azure ML's request shapes; the top-1 token string per input (a list of them
-/// for an input with several masks), or with `params.top_k` the pipeline's full objects.
+/// for an input with several masks), or with `params.top_k` the pipeline's full objects. On a
+/// sequence classifier, its labels instead (`tasks::score_labels`).
 pub(super) async fn score(
     State(app): State<Arc<App>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body = Body::new(body, &app)?;
     let big = body.big;
+    if loaded(&app)?.engine.task() == Task::SequenceClassification {
+        return super::tasks::score_labels(&app, body).await;
+    }
     let loaded = fill_mask_model(&app)?;
     let request = body.parse(requests::score).await?;
     let full = request.top_k.is_some();

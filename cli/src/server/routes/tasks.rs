@@ -57,6 +57,46 @@ pub(super) async fn predict(
     .await
 }
 
+/// `POST /score` on a sequence classifier (Azure ML's request shapes): the best label per input,
+/// or with `params.top_k` the pipeline's `{"label", "score"}` lists, best first, per input.
+pub(super) async fn score_labels(app: &App, body: Body) -> Result<Response, ApiError> {
+    let big = body.big;
+    let loaded = loaded(app)?;
+    let request = body.parse(requests::score).await?;
+    let head = &loaded.engine.config().head;
+    let work = Work::Classify {
+        inputs: request.texts.into_iter().map(|t| (t, None)).collect(),
+        function: ScoreFunction::default_for(head.labels.len(), head.problem_type),
+    };
+    let Answer::Classify(results) = submit(loaded, work).await? else {
+        return Err(ApiError::internal(
+            "internal error: a wrong answer to /score",
+        ));
+    };
+    let answers = per_input(results)?;
+    offload(big, move || {
+        let n = answers.len();
+        let truncated: Vec<usize> = (0..n).filter(|&i| answers[i].truncated > 0).collect();
+        match request.top_k {
+            None => {
+                let best: Vec<&str> = answers
+                    .iter()
+                    .map(|a| a.labels.first().map_or("", |l| l.label.as_str()))
+                    .collect();
+                serialised(&best, n, &truncated)
+            }
+            Some(k) => {
+                let top: Vec<&[LabelScore]> = answers
+                    .iter()
+                    .map(|a| &a.labels[..k.min(a.labels.len())])
+                    .collect();
+                serialised(&top, n, &truncated)
+            }
+        }
+    })
+    .await
+}
+
 /// One text of `/rerank`'s answer.
 #[derive(Serialize)]
 struct Ranked {
