@@ -358,3 +358,36 @@ fn rerank_matches_the_cross_encoder() {
         "{error}"
     );
 }
+
+#[test]
+fn a_cross_encoder_whose_config_names_identity_scores_with_logits() {
+    let fixture = fixture_json("cross_encoder.json");
+    let source = fixtures().join(fixture["dir"].as_str().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(&source).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
+    }
+    let config_path = dir.path().join("config.json");
+    let mut config: Value =
+        serde_json::from_str(&std::fs::read_to_string(&config_path).unwrap()).unwrap();
+    let write = |config: &Value| std::fs::write(&config_path, config.to_string()).unwrap();
+    config["sbert_ce_default_activation_function"] = "torch.nn.modules.linear.Identity".into();
+    write(&config);
+    let engine = Engine::load(dir.path(), &Options::default()).unwrap();
+    let predict = &fixture["predict"];
+    let pair = &predict["pairs"][0];
+    let got = Rerank::new(&engine, false)
+        .unwrap()
+        .scores(pair[0].as_str().unwrap(), &[pair[1].as_str().unwrap()])
+        .unwrap()[0];
+    assert!(close(got, predict["logits"][0].as_f64().unwrap()), "{got}");
+    config["sbert_ce_default_activation_function"] = "torch.nn.modules.activation.Tanh".into();
+    write(&config);
+    let engine = Engine::load(dir.path(), &Options::default()).unwrap();
+    let error = Rerank::new(&engine, false).err().unwrap().to_string();
+    assert!(
+        error.contains("activation \"torch.nn.modules.activation.Tanh\" is not supported"),
+        "{error}"
+    );
+}

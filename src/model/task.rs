@@ -58,6 +58,10 @@ pub struct Head {
     pub labels: Vec<String>,
     /// `problem_type` (`None` when absent).
     pub problem_type: Option<ProblemType>,
+    /// The activation sentence-transformers' `CrossEncoder` applies to the logits, as
+    /// `config.json` names it (`sentence_transformers.activation_fn`, or the older
+    /// `sbert_ce_default_activation_function`): `torch.nn.modules.linear.Identity`, ….
+    pub cross_encoder_activation: Option<String>,
 }
 
 impl Head {
@@ -103,11 +107,26 @@ impl Head {
                 ))
             }
         };
+        let nested = fields
+            .get("sentence_transformers")
+            .and_then(|st| st.get("activation_fn"));
+        let cross_encoder_activation =
+            match nested.or_else(|| fields.get("sbert_ce_default_activation_function")) {
+                None | Some(Value::Null) => None,
+                Some(Value::String(path)) => Some(path.clone()),
+                Some(other) => {
+                    return Err(Error::config(
+                        path,
+                        format!("the cross-encoder's activation must be a name, not {other}"),
+                    ))
+                }
+            };
         Ok(Head {
             task,
             class,
             labels: labels(fields, path)?,
             problem_type,
+            cross_encoder_activation,
         })
     }
 }
@@ -238,7 +257,24 @@ mod tests {
             (Task::SequenceClassification, vec!["LABEL_0".to_string()])
         );
         assert_eq!(h.problem_type, Some(ProblemType::MultiLabel));
+        let h = head(
+            r#"{"sentence_transformers": {"activation_fn": "torch.nn.modules.linear.Identity"}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            h.cross_encoder_activation.as_deref(),
+            Some("torch.nn.modules.linear.Identity")
+        );
+        let h = head(
+            r#"{"sbert_ce_default_activation_function": "torch.nn.modules.activation.Sigmoid"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            h.cross_encoder_activation.as_deref(),
+            Some("torch.nn.modules.activation.Sigmoid")
+        );
         let h = head("{}").unwrap();
+        assert_eq!(h.cross_encoder_activation, None);
         assert_eq!((h.task, h.labels.len()), (Task::Encoder, 2));
         assert_eq!(
             head(r#"{"architectures": ["BertForMaskedLM"]}"#)

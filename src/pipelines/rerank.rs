@@ -2,7 +2,9 @@
 //! (`predict` and `rank`): each `(query, text)` pair through a sequence classifier with one label,
 //! tokenized as one batched call tokenizes pairs (`[CLS] query [SEP] text [SEP]`, an empty text
 //! kept as a pair) and cut `longest_first` to the tokenizer's maximum length; the score is the
-//! sigmoid of the logit (`predict`'s default activation for one label), or the logit itself.
+//! sigmoid of the logit (`predict`'s default activation for one label), or the logit itself when
+//! asked or when the checkpoint's config names `Identity` as its activation (as
+//! `cross-encoder/ms-marco-MiniLM-L-6-v2`'s does, so that `CrossEncoder.predict` returns logits).
 //! `rank` sorts the texts by score, best first (ties keep their order).
 
 use serde::Serialize;
@@ -30,7 +32,8 @@ pub struct Rerank<'e> {
 
 impl<'e> Rerank<'e> {
     /// Fails unless the model is a sequence classifier of one label. With `raw_scores` the
-    /// scores are the logits, else their sigmoid.
+    /// scores are the logits, else what the checkpoint's activation makes of them (sigmoid by
+    /// default).
     pub fn new(engine: &'e Engine, raw_scores: bool) -> Result<Self> {
         engine.require_task(Task::SequenceClassification)?;
         let labels = engine.config().head.labels.len();
@@ -40,9 +43,18 @@ impl<'e> Rerank<'e> {
                 engine.dir().display()
             )));
         }
-        let function = match raw_scores {
-            true => ScoreFunction::None,
-            false => ScoreFunction::Sigmoid,
+        let activation = engine.config().head.cross_encoder_activation.as_deref();
+        let function = match (raw_scores, activation) {
+            (true, _) => ScoreFunction::None,
+            (false, None) => ScoreFunction::Sigmoid,
+            (false, Some(path)) if path.ends_with(".Sigmoid") => ScoreFunction::Sigmoid,
+            (false, Some(path)) if path.ends_with(".Identity") => ScoreFunction::None,
+            (false, Some(path)) => {
+                return Err(Error::model(format!(
+                    "{}: the cross-encoder's activation {path:?} is not supported (Sigmoid or Identity; --raw-scores gives the logits)",
+                    engine.dir().display()
+                )))
+            }
         };
         Ok(Rerank { engine, function })
     }
