@@ -388,62 +388,6 @@ impl Model {
         Hidden { states: x, seqs }
     }
 
-    /// The task the checkpoint was trained for (`architectures` in `config.json`).
-    pub fn task(&self) -> Task {
-        self.config.head.task
-    }
-
-    /// A sequence classifier's logits, `[texts, labels]`: one row per sequence of `hidden`, from
-    /// its first (`[CLS]`) row. Fails for a model of another task.
-    pub fn sequence_logits(&self, hidden: &Hidden) -> Result<Array2<f32>> {
-        let head = self.task_head(Task::SequenceClassification)?;
-        let states = hidden.states();
-        let mut cls = Array2::zeros((hidden.len(), self.config.dim)); // [texts, dim]
-        for (i, mut row) in cls.rows_mut().into_iter().enumerate() {
-            row.assign(&states.row(hidden.seqs[i].start));
-        }
-        let logits = head.forward(&self.kernels, cls.view());
-        self.finite
-            .run_unless_finite(logits.as_slice().unwrap_or(&[]))?;
-        Ok(logits)
-    }
-
-    /// A token classifier's logits (`[tokens, labels]`) or a question-answering head's start and
-    /// end logits (`[tokens, 2]`), one row per row of [`Hidden::states`]. Fails for a model of
-    /// another task.
-    pub fn token_logits(&self, hidden: &Hidden, task: Task) -> Result<Array2<f32>> {
-        let head = self.task_head(task)?;
-        let logits = head.forward(&self.kernels, hidden.states());
-        self.finite
-            .run_unless_finite(logits.as_slice().unwrap_or(&[]))?;
-        Ok(logits)
-    }
-
-    /// The head for `task`, or an error naming the checkpoint's class.
-    fn task_head(&self, task: Task) -> Result<&TaskHead> {
-        match &self.task_head {
-            Some(head) if head.task() == task => Ok(head),
-            _ => Err(Error::model(self.lacks_head(task))),
-        }
-    }
-
-    /// Why this model cannot do `task`, or `None` if it has the head: "this model has no
-    /// token-classification head (it is a BertForSequenceClassification)".
-    pub fn missing_head(&self, task: Task) -> Option<String> {
-        match &self.task_head {
-            Some(head) if head.task() == task => None,
-            _ => Some(self.lacks_head(task)),
-        }
-    }
-
-    fn lacks_head(&self, task: Task) -> String {
-        let has = match self.config.head.class.as_deref() {
-            Some(class) => format!("it is a {class}"),
-            None => "its config.json names no architecture".to_string(),
-        };
-        format!("this model has no {} head ({has})", task.head_name())
-    }
-
     /// MLM logits `[rows.len(), vocab]` at the given token rows of `hidden` (rows of
     /// [`Hidden::states`]).
     pub fn mlm_logits(&self, hidden: &Hidden, rows: &[usize]) -> Result<Array2<f32>> {
