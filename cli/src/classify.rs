@@ -61,11 +61,7 @@ pub fn run(args: ClassifyArgs, options: &Options) -> Result<ExitCode> {
     let answers = inputs::run_parsed(parsed, |ok| {
         classify.run(&ok.iter().map(|&&input| input).collect::<Vec<_>>())
     });
-    let layout = if args.json {
-        Layout::Json
-    } else {
-        Layout::Blocks
-    };
+    let layout = Layout::json_or(args.json, Layout::Blocks);
     Ok(inputs::answer_each(
         &inputs,
         answers,

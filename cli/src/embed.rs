@@ -29,11 +29,7 @@ pub fn run(args: EmbedArgs, options: &Options) -> Result<ExitCode> {
         .into_iter()
         .zip(embeddings.truncated)
         .map(Ok::<_, String>);
-    let layout = if args.json {
-        Layout::Json
-    } else {
-        Layout::Lines
-    };
+    let layout = Layout::json_or(args.json, Layout::Lines);
     Ok(inputs::answer_each(
         &inputs,
         answers,

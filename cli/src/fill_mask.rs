@@ -46,11 +46,7 @@ pub fn run(args: FillMaskArgs, options: &Options) -> Result<ExitCode> {
         },
     )?;
     let answers = fill_mask.run(&inputs::texts(&inputs));
-    let layout = if args.json {
-        Layout::Json
-    } else {
-        Layout::Blocks
-    };
+    let layout = Layout::json_or(args.json, Layout::Blocks);
     Ok(inputs::answer_each(
         &inputs,
         answers,

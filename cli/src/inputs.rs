@@ -25,6 +25,17 @@ pub enum Layout {
     Blocks,
 }
 
+impl Layout {
+    /// [`Layout::Json`] with `--json`, else the command's own `layout`.
+    pub fn json_or(json: bool, layout: Layout) -> Layout {
+        if json {
+            Layout::Json
+        } else {
+            layout
+        }
+    }
+}
+
 impl Input {
     /// Reports that this input failed: `distil: {name}: {error}` on standard error, and on
     /// standard output what keeps the input's place in `layout`.

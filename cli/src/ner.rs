@@ -28,11 +28,7 @@ pub fn run(args: NerArgs, options: &Options) -> Result<ExitCode> {
     // A model without a token classifier is one error, not one per input.
     let ner = Ner::new(&engine, aggregation)?;
     let answers = ner.run(&inputs::texts(&inputs));
-    let layout = if args.json {
-        Layout::Json
-    } else {
-        Layout::Blocks
-    };
+    let layout = Layout::json_or(args.json, Layout::Blocks);
     Ok(inputs::answer_each(
         &inputs,
         answers,

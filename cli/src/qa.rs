@@ -59,11 +59,7 @@ pub fn run(args: QaArgs, options: &Options) -> Result<ExitCode> {
             .collect();
         qa.run(&questions)
     });
-    let layout = if args.json {
-        Layout::Json
-    } else {
-        Layout::Blocks
-    };
+    let layout = Layout::json_or(args.json, Layout::Blocks);
     Ok(inputs::answer_each(
         &inputs,
         answers,

@@ -47,11 +47,7 @@ pub fn run(args: TokenizeArgs) -> Result<ExitCode> {
     let answers = inputs::texts(&inputs)
         .into_iter()
         .map(|text| Ok::<_, String>(tokenizer.encode(text)));
-    let layout = if args.json {
-        Layout::Json
-    } else {
-        Layout::Lines
-    };
+    let layout = Layout::json_or(args.json, Layout::Lines);
     Ok(inputs::answer_each(&inputs, answers, layout, |_, enc| {
         if args.json {
             let doc = TokenizeJson {

@@ -15,9 +15,9 @@ use distil_kernels::Kernels;
 use ndarray::{Array2, ArrayView2};
 
 use super::config::{Architecture, Config};
-use super::flat_mut;
 use super::linear::Linear;
 use super::task::Task;
+use super::{flat, flat_mut};
 use super::{Hidden, Model};
 use crate::weights::Prefix;
 use crate::{Error, Result};
@@ -136,8 +136,7 @@ impl Model {
             row.assign(&states.row(hidden.seqs[i].start));
         }
         let logits = head.forward(&self.kernels, cls.view());
-        self.finite
-            .run_unless_finite(logits.as_slice().unwrap_or(&[]))?;
+        self.finite.run_unless_finite(flat(logits.view()))?;
         Ok(logits)
     }
 
@@ -147,8 +146,7 @@ impl Model {
     pub fn token_logits(&self, hidden: &Hidden, task: Task) -> Result<Array2<f32>> {
         let head = self.task_head(task)?;
         let logits = head.forward(&self.kernels, hidden.states());
-        self.finite
-            .run_unless_finite(logits.as_slice().unwrap_or(&[]))?;
+        self.finite.run_unless_finite(flat(logits.view()))?;
         Ok(logits)
     }
 

@@ -144,8 +144,7 @@ impl<'e> Classify<'e> {
         let tokenizer = self.engine.tokenizer();
         match *input {
             ClassifyInput::Text(text) | ClassifyInput::Pair(text, "") => {
-                let mut encoding = tokenizer.encode(text);
-                let truncated = encoding.truncate(max_length.max(2)).unwrap_or(0);
+                let (encoding, truncated) = tokenizer.encode_truncated(text, max_length);
                 PairEncoding {
                     second: encoding.len(),
                     encoding,

@@ -150,11 +150,7 @@ impl<'e> Ner<'e> {
         let tokenizer = self.engine.tokenizer();
         let encoded: Vec<(Encoding, usize)> = texts
             .iter()
-            .map(|text| {
-                let mut encoding = tokenizer.encode(text);
-                let truncated = encoding.truncate(max_length.max(2)).unwrap_or(0);
-                (encoding, truncated)
-            })
+            .map(|text| tokenizer.encode_truncated(text, max_length))
             .collect();
         let lens: Vec<usize> = encoded.iter().map(|(e, _)| e.len()).collect();
         let mut results = Vec::with_capacity(texts.len());

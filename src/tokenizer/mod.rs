@@ -189,6 +189,16 @@ impl Tokenizer {
         encoding
     }
 
+    /// [`Tokenizer::encode`] cut to at most `max_len` tokens as `truncation=True` cuts it
+    /// ([`Encoding::truncate`]; `max_len` is taken as at least 2, `[CLS]` and `[SEP]`), and how
+    /// many pieces were cut.
+    pub fn encode_truncated(&self, text: &str, max_len: usize) -> (Encoding, usize) {
+        let mut encoding = self.encode(text);
+        // At least 2 holds [CLS] and [SEP], so truncation cannot fail.
+        let truncated = encoding.truncate(max_len.max(2)).unwrap_or(0);
+        (encoding, truncated)
+    }
+
     /// Appends the pieces of `text` (no `[CLS]`/`[SEP]`) to `encoding`.
     fn encode_pieces(&self, text: &str, encoding: &mut Encoding) {
         self.encode_pieces_in_words(text, encoding, &mut Vec::new());
