@@ -391,3 +391,71 @@ fn a_cross_encoder_whose_config_names_identity_scores_with_logits() {
         "{error}"
     );
 }
+
+/// Each row of `logits` as probabilities (softmax over the row), flattened.
+fn softmax_rows(logits: ndarray::Array2<f32>) -> Vec<f32> {
+    let mut out = Vec::with_capacity(logits.len());
+    for row in logits.rows() {
+        let max = row.fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+        let sum: f32 = row.iter().map(|&x| (x - max).exp()).sum();
+        out.extend(row.iter().map(|&x| (x - max).exp() / sum));
+    }
+    out
+}
+
+/// The head's probabilities on a few texts (per text for a sequence classifier, per token and
+/// label for the others), computed in `dtype`.
+fn head_probabilities(dir: &str, dtype: distil::Dtype) -> Vec<f32> {
+    let options = Options {
+        dtype,
+        ..Options::default()
+    };
+    let engine = Engine::load(fixtures().join(dir), &options).unwrap();
+    let texts = [
+        "Ingrid Svensson was born in Malmö, Sweden, in 1956.",
+        "Terrible, boring and far too long: I walked out.",
+        "東京 and Zürich are 9,000 km apart 🙂",
+    ];
+    let encoded: Vec<Vec<u32>> = texts
+        .iter()
+        .map(|t| engine.tokenizer().encode(t).ids)
+        .collect();
+    let batch: Vec<&[u32]> = encoded.iter().map(Vec::as_slice).collect();
+    let hidden = engine.forward(&batch).unwrap();
+    let task = engine.task();
+    let logits = match task {
+        distil::Task::SequenceClassification => engine.sequence_logits(&hidden),
+        _ => engine.token_logits(&hidden, task),
+    };
+    softmax_rows(logits.unwrap())
+}
+
+/// The heads compute in f32 whatever the dtype; the encoder under them in bf16 or int8 moves their
+/// probabilities. Random weights at these small, awkward widths move them more than a trained
+/// checkpoint's would (measured: bf16 ≤ 0.034, int8 ≤ 0.20), so the bounds guard against a
+/// broken path (a head reading the wrong rows or scale), not for accuracy.
+#[test]
+fn the_heads_in_bf16_and_int8_stay_close_to_f32() {
+    for dir in [
+        "models/distilbert-cased-sst",
+        "models/bert-uncased-nli",
+        "models/distilbert-cased-ner",
+        "models/bert-uncased-ner",
+        "models/distilbert-cased-qa",
+        "models/bert-uncased-qa",
+    ] {
+        let f32s = head_probabilities(dir, distil::Dtype::F32);
+        for (dtype, bound) in [(distil::Dtype::Bf16, 0.05), (distil::Dtype::Int8, 0.25)] {
+            let got = head_probabilities(dir, dtype);
+            let worst = got
+                .iter()
+                .zip(&f32s)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            assert!(
+                worst <= bound,
+                "{dir} in {dtype}: max |Δp| {worst} > {bound}"
+            );
+        }
+    }
+}

@@ -1253,6 +1253,32 @@ fn token_classification_answers_as_the_ner_command() {
         );
         assert_eq!(both.2, format!("[{},{}]", want[0], want[1]));
     }
+    // Azure ML's /score: a list of each text's entities, whatever the request's shape.
+    let want = cli_lines(
+        "ner",
+        "distilbert-cased-ner",
+        &["--aggregation", "simple"],
+        &stdin,
+    );
+    let listed = format!("[{},{}]", want[0], want[1]);
+    for body in [
+        json!({"input_data": texts, "params": {"aggregation_strategy": "simple"}}),
+        json!({"input_data": {"input_string": texts, "parameters": {"aggregation_strategy": "simple"}}}),
+    ] {
+        let reply = server.post("/score", &body);
+        assert_eq!((reply.0, &reply.2), (200, &listed), "{body}");
+    }
+    let plain = cli_lines("ner", "distilbert-cased-ner", &[], &stdin);
+    let reply = server.post("/score", &json!({"input_data": [texts[1]]}));
+    assert_eq!(reply.2, format!("[{}]", plain[1]));
+    assert_error(
+        &server.post(
+            "/score",
+            &json!({"input_data": texts, "params": {"top_k": 2}}),
+        ),
+        400,
+        "\"params\" has an unknown field \"top_k\"",
+    );
     assert_error(
         &server.post(
             "/token-classification",
@@ -1308,6 +1334,42 @@ fn question_answering_answers_as_the_qa_command() {
         &server.post("/question-answering", &json!({"inputs": {"question": "q"}})),
         400,
         "\"inputs\" has no \"context\"",
+    );
+    // Azure ML's /score: the best answer's text per question, or the pipeline's objects with top_k.
+    let want = cli_lines("qa", "distilbert-cased-qa", &[], &stdin);
+    let text =
+        |line: &str| serde_json::from_str::<serde_json::Value>(line).unwrap()["answer"].clone();
+    let columns = json!({
+        "question": [questions[0]["question"], questions[1]["question"]],
+        "context": [questions[0]["context"], questions[1]["context"]],
+    });
+    let reply = server.post("/score", &json!({"input_data": columns}));
+    assert_eq!(reply.0, 200, "{}", reply.2);
+    assert_eq!(json_of(&reply), json!([text(&want[0]), text(&want[1])]));
+    let reply = server.post(
+        "/score",
+        &json!({"input_data": questions, "params": {"top_k": 1}}),
+    );
+    assert_eq!(reply.2, format!("[{},{}]", want[0], want[1]));
+    // One context for several questions, as the pipeline pairs them.
+    let context = questions[0]["context"].clone();
+    let reply = server.post(
+        "/score",
+        &json!({"input_data": {"question": ["Who?", "When?"], "context": context}, "params": {"top_k": 2}}),
+    );
+    let stdin: String = ["Who?", "When?"]
+        .iter()
+        .map(|q| format!("{}\n", json!({"question": q, "context": context})))
+        .collect();
+    let want = cli_lines("qa", "distilbert-cased-qa", &["--top-k", "2"], &stdin);
+    assert_eq!(reply.2, format!("[{},{}]", want[0], want[1]));
+    assert_error(
+        &server.post(
+            "/score",
+            &json!({"input_data": {"question": ["a", "b"], "context": ["c"]}}),
+        ),
+        400,
+        "has 2 questions and 1 contexts",
     );
 }
 

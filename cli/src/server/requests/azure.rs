@@ -12,76 +12,112 @@ use super::{
 };
 
 /// `POST /score`: the texts, and `top_k` when the caller wants the pipeline's full objects
-/// rather than the top-1 token strings.
+/// rather than the top-1 token strings (or labels).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Score {
     pub texts: Vec<String>,
     pub top_k: Option<usize>,
 }
 
-/// Reads a `/score` body.
+/// Reads a `/score` body for fill-mask or a sequence classifier.
 pub fn score(body: &[u8], limits: &Limits) -> Result<Score, BadRequest> {
     let map = object(body)?;
-    known_keys(&map, "the request", &["input_data", "inputs", "params"])?;
-    let mut top_k = None;
-    if let Some(params) = map.get("params") {
-        top_k = params_top_k(params, "params")?;
-    }
-    let texts = match (map.get("input_data"), map.get("inputs")) {
-        (Some(_), Some(_)) => {
-            return Err(BadRequest::new(
-                "the request has both \"input_data\" and \"inputs\"; send one of them",
-            ))
-        }
-        (Some(data), None) => {
-            let (texts, inner_top_k) = input_data(data, limits)?;
-            if inner_top_k.is_some() {
-                if top_k.is_some() {
-                    return Err(BadRequest::new(
-                        "top_k is given both in \"params\" and in \"input_data.parameters\"; give it once",
-                    ));
-                }
-                top_k = inner_top_k;
-            }
-            texts
-        }
-        (None, Some(inputs)) => texts(inputs, "inputs", limits)?,
-        (None, None) => {
-            return Err(BadRequest::new(
-                "the request has no \"input_data\": expected {\"input_data\": [\"a text with [MASK]\", …]}",
-            ))
+    let envelope = envelope(&map)?;
+    let texts = envelope.texts(limits)?;
+    let top_k = match envelope.params {
+        None => None,
+        Some((params, field)) => {
+            known_keys(params, &format!("\"{field}\""), &["top_k"])?;
+            params
+                .get("top_k")
+                .map(|k| positive_integer(k, &format!("{field}.top_k")))
+                .transpose()?
         }
     };
     Ok(Score { texts, top_k })
 }
 
-/// The texts of `input_data` in any of its three shapes, and the top_k of its `parameters`.
-fn input_data(data: &Value, limits: &Limits) -> Result<(Vec<String>, Option<usize>), BadRequest> {
-    let Value::Object(map) = data else {
-        return Ok((texts(data, "input_data", limits)?, None));
+/// What every `/score` body holds: its data (`input_data`, or the legacy `inputs`) and its
+/// parameters (`params`, or `input_data.parameters` where Azure ML's model catalogue puts them)
+/// with the field they came from.
+pub(super) struct Envelope<'a> {
+    pub(super) data: &'a Value,
+    pub(super) field: &'static str,
+    pub(super) params: Option<(&'a Map<String, Value>, &'static str)>,
+}
+
+/// The data and parameters of a `/score` body.
+pub(super) fn envelope(map: &Map<String, Value>) -> Result<Envelope<'_>, BadRequest> {
+    known_keys(map, "the request", &["input_data", "inputs", "params"])?;
+    let (data, field) = match (map.get("input_data"), map.get("inputs")) {
+        (Some(_), Some(_)) => {
+            return Err(BadRequest::new(
+                "the request has both \"input_data\" and \"inputs\"; send one of them",
+            ))
+        }
+        (Some(data), None) => (data, "input_data"),
+        (None, Some(inputs)) => (inputs, "inputs"),
+        (None, None) => {
+            return Err(BadRequest::new(
+                "the request has no \"input_data\": expected {\"input_data\": [\"…\", …]}",
+            ))
+        }
     };
-    let top_k = match map.get("parameters") {
-        Some(p) => params_top_k(p, "input_data.parameters")?,
-        None => None,
+    let outer = map
+        .get("params")
+        .map(|p| as_object(p, "params").map(|p| (p, "params")))
+        .transpose()?;
+    let inner = match (field, data) {
+        ("input_data", Value::Object(data)) => data
+            .get("parameters")
+            .map(|p| as_object(p, "input_data.parameters").map(|p| (p, "input_data.parameters")))
+            .transpose()?,
+        _ => None,
     };
-    if let Some(strings) = map.get("input_string") {
-        known_keys(map, "\"input_data\"", &["input_string", "parameters"])?;
-        return Ok((texts(strings, "input_data.input_string", limits)?, top_k));
+    if outer.is_some() && inner.is_some() {
+        return Err(BadRequest::new(
+            "parameters are given both in \"params\" and in \"input_data.parameters\"; give them once",
+        ));
     }
-    if map.contains_key("columns") || map.contains_key("data") {
-        known_keys(
-            map,
-            "\"input_data\"",
-            &["columns", "index", "data", "parameters"],
-        )?;
-        return Ok((split_frame(map, limits)?, top_k));
+    Ok(Envelope {
+        data,
+        field,
+        params: outer.or(inner),
+    })
+}
+
+impl Envelope<'_> {
+    /// The texts of the data: a list of strings (or one), `{"input_string": […]}`, or a pandas
+    /// split frame.
+    pub(super) fn texts(&self, limits: &Limits) -> Result<Vec<String>, BadRequest> {
+        let Value::Object(map) = self.data else {
+            return texts(self.data, self.field, limits);
+        };
+        if self.field == "inputs" {
+            return Err(BadRequest::new(format!(
+                "\"inputs\" must be a list of strings, not {}",
+                kind(self.data)
+            )));
+        }
+        if let Some(strings) = map.get("input_string") {
+            known_keys(map, "\"input_data\"", &["input_string", "parameters"])?;
+            return texts(strings, "input_data.input_string", limits);
+        }
+        if map.contains_key("columns") || map.contains_key("data") {
+            known_keys(
+                map,
+                "\"input_data\"",
+                &["columns", "index", "data", "parameters"],
+            )?;
+            return split_frame(map, limits);
+        }
+        Err(BadRequest::new(format!(
+            "\"input_data\" is an object with neither \"input_string\" nor \"columns\" and \"data\" \
+             (it has {}); expected [\"…\"], {{\"input_string\": [\"…\"]}} or a pandas split frame \
+             {{\"columns\": [\"input_string\"], \"index\": [0], \"data\": [[\"…\"]]}}",
+            key_list(map)
+        )))
     }
-    Err(BadRequest::new(format!(
-        "\"input_data\" is an object with neither \"input_string\" nor \"columns\" and \"data\" \
-         (it has {}); expected [\"…\"], {{\"input_string\": [\"…\"]}} or a pandas split frame \
-         {{\"columns\": [\"input_string\"], \"index\": [0], \"data\": [[\"…\"]]}}",
-        key_list(map)
-    )))
 }
 
 /// The texts of a pandas "split" frame: the one column, or the column named `input_string`
@@ -179,15 +215,6 @@ fn split_frame(map: &Map<String, Value>, limits: &Limits) -> Result<Vec<String>,
     Ok(texts)
 }
 
-/// The top_k of Azure ML's `params` (or `input_data.parameters`).
-fn params_top_k(params: &Value, field: &str) -> Result<Option<usize>, BadRequest> {
-    let map = as_object(params, field)?;
-    known_keys(map, &format!("\"{field}\""), &["top_k"])?;
-    map.get("top_k")
-        .map(|k| positive_integer(k, &format!("{field}.top_k")))
-        .transpose()
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::tests::{texts, LIMITS};
@@ -229,7 +256,7 @@ mod tests {
         .unwrap();
         assert_eq!(got.top_k, Some(2));
         let both = r#"{"input_data": {"input_string": ["a"], "parameters": {"top_k": 2}}, "params": {"top_k": 1}}"#;
-        assert!(err(both).contains("give it once"));
+        assert!(err(both).contains("give them once"));
     }
 
     #[test]

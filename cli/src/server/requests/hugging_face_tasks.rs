@@ -34,19 +34,10 @@ pub fn token_classification(
     known_keys(&map, "the request", &["inputs", "parameters", "options"])?;
     let texts = inputs(&map, "\"a text\"", limits)?;
     let batch = map.get("inputs").is_some_and(Value::is_array);
-    let mut aggregation = Aggregation::None;
-    if let Some(parameters) = parameters(&map, &["aggregation_strategy"])? {
-        if let Some(value) = parameters.get("aggregation_strategy") {
-            aggregation = value
-                .as_str()
-                .and_then(Aggregation::from_name)
-                .ok_or_else(|| {
-                    BadRequest(format!(
-                        "\"parameters.aggregation_strategy\" must be one of \"none\", \"simple\", \"first\", \"average\", \"max\", not {value}"
-                    ))
-                })?;
-        }
-    }
+    let aggregation = match parameters(&map, &["aggregation_strategy"])? {
+        Some(parameters) => aggregation(parameters, "parameters")?,
+        None => Aggregation::None,
+    };
     Ok(TokenClassification {
         texts,
         batch,
@@ -93,31 +84,63 @@ pub fn question_answering(body: &[u8], limits: &Limits) -> Result<QuestionAnswer
             Ok((text("question")?, text("context")?))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let mut options = QaOptions::default();
-    let names = [
-        "top_k",
-        "max_answer_len",
-        "doc_stride",
-        "max_seq_len",
-        "handle_impossible_answer",
-    ];
-    if let Some(parameters) = parameters(&map, &names)? {
-        let size = |name: &str| {
-            parameters
-                .get(name)
-                .map(|v| positive_integer(v, &format!("parameters.{name}")))
-                .transpose()
-        };
-        options.top_k = size("top_k")?.unwrap_or(options.top_k);
-        options.max_answer_len = size("max_answer_len")?.unwrap_or(options.max_answer_len);
-        options.doc_stride = size("doc_stride")?;
-        options.max_seq_len = size("max_seq_len")?;
-        options.handle_impossible_answer = boolean(parameters, "handle_impossible_answer", false)?;
-    }
+    let options = match parameters(&map, QA_PARAMETERS)? {
+        Some(parameters) => qa_options(parameters, "parameters")?,
+        None => QaOptions::default(),
+    };
     Ok(QuestionAnswering {
         questions,
         batch,
         options,
+    })
+}
+
+/// The question-answering pipeline's keyword arguments a request may give.
+pub(super) const QA_PARAMETERS: &[&str] = &[
+    "top_k",
+    "max_answer_len",
+    "doc_stride",
+    "max_seq_len",
+    "handle_impossible_answer",
+];
+
+/// The `aggregation_strategy` of the parameters object `field` (`none` when absent).
+pub(super) fn aggregation(
+    parameters: &Map<String, Value>,
+    field: &str,
+) -> Result<Aggregation, BadRequest> {
+    let Some(value) = parameters.get("aggregation_strategy") else {
+        return Ok(Aggregation::None);
+    };
+    value
+        .as_str()
+        .and_then(Aggregation::from_name)
+        .ok_or_else(|| {
+            BadRequest(format!(
+                "\"{field}.aggregation_strategy\" must be one of \"none\", \"simple\", \"first\", \"average\", \"max\", not {value}"
+            ))
+        })
+}
+
+/// The question-answering options in the parameters object `field` (whose keys are checked
+/// against [`QA_PARAMETERS`] by the caller); the pipeline's defaults for those absent.
+pub(super) fn qa_options(
+    parameters: &Map<String, Value>,
+    field: &str,
+) -> Result<QaOptions, BadRequest> {
+    let size = |name: &str| {
+        parameters
+            .get(name)
+            .map(|v| positive_integer(v, &format!("{field}.{name}")))
+            .transpose()
+    };
+    let defaults = QaOptions::default();
+    Ok(QaOptions {
+        top_k: size("top_k")?.unwrap_or(defaults.top_k),
+        max_answer_len: size("max_answer_len")?.unwrap_or(defaults.max_answer_len),
+        doc_stride: size("doc_stride")?,
+        max_seq_len: size("max_seq_len")?,
+        handle_impossible_answer: boolean(parameters, "handle_impossible_answer", false)?,
     })
 }
 

@@ -1,7 +1,8 @@
 //! The request bodies `distil serve` accepts, read into texts and options, and a sentence naming
 //! the field for everything it refuses. One file per family of clients:
 //!
-//! - [`azure`]: `POST /score`, Azure ML's online-endpoint shapes for fill-mask.
+//! - [`azure`]: `POST /score`, Azure ML's online-endpoint shapes for fill-mask (and classifiers).
+//! - [`azure_tasks`]: `POST /score` on a token classifier or a question-answering model.
 //! - [`hugging_face`]: `POST /fill-mask`, the Hugging Face inference format.
 //! - [`hugging_face_tasks`]: `POST /token-classification` and `POST /question-answering`, in it.
 //! - [`tei`]: `POST /embed`, `/embed_all`, `/tokenize` and `/decode`, Text Embeddings Inference's format.
@@ -13,6 +14,7 @@
 //! `"input_date"` or `"topk"` is a 400 naming it instead of an answer computed with the defaults.
 
 mod azure;
+mod azure_tasks;
 mod hugging_face;
 mod hugging_face_tasks;
 mod openai;
@@ -22,6 +24,7 @@ mod tei_tasks;
 use serde_json::{Map, Value};
 
 pub use azure::score;
+pub use azure_tasks::{score_answers, score_entities};
 pub use hugging_face::fill_mask;
 pub use hugging_face_tasks::{question_answering, token_classification};
 pub use openai::embeddings;

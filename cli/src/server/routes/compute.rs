@@ -24,15 +24,19 @@ use super::{serialised, Inputs, INLINE_BYTES};
 
 /// `POST /score`: Azure ML's request shapes; the top-1 token string per input (a list of them
 /// for an input with several masks), or with `params.top_k` the pipeline's full objects. On a
-/// sequence classifier, its labels instead (`tasks::score_labels`).
+/// fine-tuned head, that head's answers instead (`tasks::score_labels`, `score_entities`,
+/// `score_answers`).
 pub(super) async fn score(
     State(app): State<Arc<App>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body = Body::new(body, &app)?;
     let big = body.big;
-    if loaded(&app)?.engine.task() == Task::SequenceClassification {
-        return super::tasks::score_labels(&app, body).await;
+    match loaded(&app)?.engine.task() {
+        Task::SequenceClassification => return super::tasks::score_labels(&app, body).await,
+        Task::TokenClassification => return super::tasks::score_entities(&app, body).await,
+        Task::QuestionAnswering => return super::tasks::score_answers(&app, body).await,
+        Task::MaskedLm | Task::Encoder => {}
     }
     let loaded = fill_mask_model(&app)?;
     let request = body.parse(requests::score).await?;

@@ -1,6 +1,6 @@
 //! The routes of the fine-tuned heads: in Text Embeddings Inference's format `/predict` (a
 //! sequence classifier's labels) and `/rerank` (a cross-encoder's scores), in Hugging Face's
-//! `/token-classification` and `/question-answering`. Each checks that the model has the head,
+//! `/token-classification` and `/question-answering`, and Azure ML's `/score` on each head. Each checks that the model has the head,
 //! queues its inputs for the batcher and renders the answer.
 
 use std::sync::Arc;
@@ -15,7 +15,7 @@ use crate::server::batcher::{Answer, Work};
 use crate::server::requests::{self, BadRequest, Limits};
 use crate::server::responses::{json_list, ApiError};
 use crate::server::{App, Loaded};
-use distil::{LabelScore, NerOutput, ScoreFunction, Task};
+use distil::{Aggregation, LabelScore, NerOutput, QaOptions, QaOutput, ScoreFunction, Task};
 
 use super::compute::{loaded, offload, submit, Body};
 use super::{answered, serialised};
@@ -161,16 +161,7 @@ pub(super) async fn token_classification(
         requests::token_classification,
     )
     .await?;
-    let work = Work::Ner {
-        texts: request.texts,
-        aggregation: request.aggregation,
-    };
-    let Answer::Ner(results) = submit(loaded, work).await? else {
-        return Err(ApiError::internal(
-            "internal error: a wrong answer to /token-classification",
-        ));
-    };
-    let answers = per_input(results)?;
+    let answers = entities(loaded, request.texts, request.aggregation).await?;
     let batch = request.batch;
     offload(big, move || {
         let lines: Vec<String> = answers.iter().map(NerOutput::to_json).collect();
@@ -196,22 +187,82 @@ pub(super) async fn question_answering(
     )
     .await?;
     let top_k = request.options.top_k;
-    let work = Work::Qa {
-        questions: request.questions,
-        options: request.options,
-    };
-    let Answer::Qa(results) = submit(loaded, work).await? else {
-        return Err(ApiError::internal(
-            "internal error: a wrong answer to /question-answering",
-        ));
-    };
-    let answers = per_input(results)?;
+    let answers = answers(loaded, request.questions, request.options).await?;
     let batch = request.batch;
     offload(big, move || {
         let lines: Vec<String> = answers.iter().map(|a| a.to_json(top_k)).collect();
         Ok(listed(lines, batch, &[]))
     })
     .await
+}
+
+/// `POST /score` on a token classifier (Azure ML's request shapes): each text's entities, as
+/// `/token-classification` gives them, in a list of one per text.
+pub(super) async fn score_entities(app: &App, body: Body) -> Result<Response, ApiError> {
+    let big = body.big;
+    let loaded = loaded(app)?;
+    let request = body.parse(requests::score_entities).await?;
+    let answers = entities(loaded, request.texts, request.aggregation).await?;
+    offload(big, move || {
+        let lines: Vec<String> = answers.iter().map(NerOutput::to_json).collect();
+        let truncated: Vec<usize> = (0..answers.len())
+            .filter(|&i| answers[i].truncated > 0)
+            .collect();
+        Ok(listed(lines, true, &truncated))
+    })
+    .await
+}
+
+/// `POST /score` on a question-answering model (Azure ML's request shapes): the best answer's
+/// text per question, or with `params.top_k` the pipeline's objects per question.
+pub(super) async fn score_answers(app: &App, body: Body) -> Result<Response, ApiError> {
+    let big = body.big;
+    let loaded = loaded(app)?;
+    let request = body.parse(requests::score_answers).await?;
+    let top_k = request.options.top_k;
+    let answers = answers(loaded, request.questions, request.options).await?;
+    offload(big, move || {
+        if request.full {
+            let lines: Vec<String> = answers.iter().map(|a| a.to_json(top_k)).collect();
+            return Ok(listed(lines, true, &[]));
+        }
+        let best: Vec<&str> = answers
+            .iter()
+            .map(|a| a.answers.first().map_or("", |b| b.answer.as_str()))
+            .collect();
+        serialised(&best, best.len(), &[])
+    })
+    .await
+}
+
+/// Each text's entities, computed by the batcher.
+async fn entities(
+    loaded: &Loaded,
+    texts: Vec<String>,
+    aggregation: Aggregation,
+) -> Result<Vec<NerOutput>, ApiError> {
+    let work = Work::Ner { texts, aggregation };
+    let Answer::Ner(results) = submit(loaded, work).await? else {
+        return Err(ApiError::internal(
+            "internal error: a wrong answer to a token classification",
+        ));
+    };
+    per_input(results)
+}
+
+/// Each question's answers, computed by the batcher.
+async fn answers(
+    loaded: &Loaded,
+    questions: Vec<(String, String)>,
+    options: QaOptions,
+) -> Result<Vec<QaOutput>, ApiError> {
+    let work = Work::Qa { questions, options };
+    let Answer::Qa(results) = submit(loaded, work).await? else {
+        return Err(ApiError::internal(
+            "internal error: a wrong answer to a question",
+        ));
+    };
+    per_input(results)
 }
 
 /// The answers' JSON documents as one body: the only one, or a list of them for a `batch`, with
