@@ -368,8 +368,9 @@ pub fn windows(pieces: usize, room: usize, stride: usize) -> Vec<std::ops::Range
 /// The `count` best spans `(start, end, score)` of a window (`decode_spans`): tokens from `first`
 /// on (the context's) with `start ≤ end < start + max_len`, scored `p_start[start] · p_end[end]`,
 /// best first, ties in order of `(start, end)`. When the window has fewer spans than asked, the
-/// `[CLS]` span `(0, 0)` of score 0 follows them (the pipeline then takes spans of score 0, of
-/// which that one makes the empty answer).
+/// `[CLS]` span `(0, 0)` of score 0 follows them: the pipeline then takes spans of score 0, in the
+/// order numpy's `argpartition` leaves ties (machine-dependent); the empty answer is among them,
+/// the others are pieces of words, left out here (README, `distil qa`).
 fn best_spans(
     p_start: &[f32],
     p_end: &[f32],
