@@ -58,7 +58,9 @@ pub use pipelines::classify::{
 };
 pub use pipelines::embed::{Embed, Embeddings};
 pub use pipelines::embed_config::{EmbedConfig, Pooling};
-pub use pipelines::fill_mask::{FillMask, FillMaskOptions, FillMaskOutput, Prediction};
+pub use pipelines::fill_mask::{
+    FillMask, FillMaskOptions, FillMaskOutput, Prediction, TargetNotes,
+};
 pub use pipelines::ner::{Aggregation, Entity, Ner, NerOutput};
 pub use pipelines::qa::{Answer, Qa, QaOptions, QaOutput, Question};
 pub use pipelines::rerank::{Ranked, Rerank};

@@ -215,9 +215,9 @@ fn fill_mask_matches_the_pipeline() {
             other => panic!("unexpected targets {other}"),
         };
         if let Some(words) = &targets {
-            let (ids, warnings) = FillMask::target_ids(engine, words).unwrap();
+            let (ids, notes) = FillMask::target_ids(engine, words).unwrap();
             assert_eq!(
-                warnings.len(),
+                notes.len(),
                 case["warnings"].as_array().map_or(0, |w| w.len()),
                 "{name}: target warnings"
             );

@@ -24,16 +24,19 @@ pub struct FillMaskArgs {
     texts: Vec<String>,
 }
 
+/// How many unusable targets the warning names (it gives the count of all of them).
+const NAMED_TARGETS: usize = 10;
+
 pub fn run(args: FillMaskArgs, options: &Options) -> Result<ExitCode> {
     let inputs = inputs::read(args.texts).map_err(distil::Error::input)?;
     let engine = super::load(&args.model, options)?;
     let targets = match &args.targets {
         None => None,
         Some(words) => {
-            let (ids, warnings) = FillMask::target_ids(&engine, words)?;
-            warnings
-                .iter()
-                .for_each(|w| eprintln!("distil: warning: {w}"));
+            let (ids, notes) = FillMask::target_ids(&engine, words)?;
+            if let Some(summary) = notes.summary(NAMED_TARGETS) {
+                eprintln!("distil: warning: {summary}");
+            }
             Some(ids)
         }
     };

@@ -24,9 +24,17 @@ pub struct ServeArgs {
     /// Most requests in progress at once; past it a request gets 503 at once.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
     max_concurrent: u32,
-    /// Seconds a request may take once admitted; past it, 504.
+    /// Seconds a request may take once admitted (its body read); past it, 504.
     #[arg(long, default_value = "30", value_parser = seconds)]
     request_timeout: Duration,
+    /// Seconds a client may take to send a request's body once its headers are in; past it, 408
+    /// and the connection is closed. A request takes a --max-concurrent place only with its body.
+    #[arg(long, default_value = "10", value_parser = seconds)]
+    body_timeout: Duration,
+    /// Most connections open at once; past it the oldest idle one is closed to make room [default:
+    /// 1024, or fewer when the open-files limit is lower: that limit less 64].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: Option<u32>,
     /// Seconds a client may take to send a request's headers (from its first byte, or on a kept-alive
     /// connection from the previous answer); past it the connection is closed.
     #[arg(long, default_value = "10", value_parser = seconds)]
@@ -90,12 +98,32 @@ pub fn run(args: ServeArgs, options: &Options) -> Result<ExitCode> {
         max_texts: args.max_texts as usize,
         max_body_bytes: args.max_body_bytes as usize,
         request_timeout: args.request_timeout,
+        body_timeout: args.body_timeout,
+        max_connections: args
+            .max_connections
+            .map_or_else(default_max_connections, |n| n as usize),
         header_timeout: args.header_timeout,
         batch_delay: Duration::from_millis(args.batch_delay_ms),
         load_delay: Duration::from_millis(args.load_delay_ms),
         ..defaults
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// 1024 connections, or the soft limit of open files less 64 (the model's files, the logs, the
+/// runtime's own descriptors) when that is lower; the limit is read from `/proc/self/limits`
+/// where there is one.
+fn default_max_connections() -> usize {
+    let soft_limit = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|limits| {
+            let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+            line.split_whitespace().nth(3)?.parse::<usize>().ok()
+        });
+    match soft_limit {
+        Some(limit) => limit.saturating_sub(64).clamp(16, 1024),
+        None => 1024,
+    }
 }
 
 /// A positive number of seconds.

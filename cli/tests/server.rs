@@ -583,6 +583,23 @@ fn bad_requests_get_400_naming_what_is_wrong() {
         405,
         "GET /score is not allowed; use POST",
     );
+    assert_error(
+        &get(&server.url("/question-answering")),
+        405,
+        "GET /question-answering is not allowed; use POST",
+    );
+    assert_error(
+        &post(&server.url("/metrics"), "{}"),
+        405,
+        "POST /metrics is not allowed; use GET",
+    );
+    assert_error(
+        &get(&server.url("/nowhere")),
+        404,
+        "the routes are GET /, /health, /ready, /info, /metrics and POST /score, /fill-mask, \
+         /embed, /tokenize, /embed_all, /decode, /predict, /rerank, /token-classification, \
+         /question-answering, /v1/embeddings",
+    );
     // The server still answers, and answers right.
     let reply = server.post("/fill-mask", &json!({"inputs": PARIS}));
     assert_eq!(
@@ -1536,4 +1553,162 @@ fn embed_all_gives_every_tokens_state_and_decode_gives_the_text_back() {
         400,
         "send fewer or shorter texts",
     );
+}
+
+/// Reads one answer's status line and headers off `stream` (lower-case names), and its body.
+fn read_answer(stream: &mut TcpStream) -> (u16, Vec<(String, String)>, String) {
+    let mut reader = BufReader::new(stream);
+    let mut status_line = String::new();
+    reader.read_line(&mut status_line).unwrap();
+    let status = status_line.split(' ').nth(1).unwrap().parse().unwrap();
+    let mut headers = Vec::new();
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        if line == "\r\n" {
+            break;
+        }
+        let (name, value) = line.split_once(':').unwrap();
+        headers.push((name.to_ascii_lowercase(), value.trim().to_string()));
+    }
+    let length = headers
+        .iter()
+        .find(|(n, _)| n == "content-length")
+        .map_or(0, |(_, v)| v.parse().unwrap());
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).unwrap();
+    (status, headers, String::from_utf8(body).unwrap())
+}
+
+/// The median of `n` timed `/score` requests.
+fn median_latency(server: &Server, n: usize) -> Duration {
+    let mut took: Vec<Duration> = (0..n)
+        .map(|_| {
+            let started = Instant::now();
+            let reply = server.post("/score", &json!({"input_data": [PARIS]}));
+            assert_eq!(reply.0, 200, "{}", reply.2);
+            started.elapsed()
+        })
+        .collect();
+    took.sort();
+    took[n / 2]
+}
+
+#[test]
+fn clients_stalling_their_bodies_hold_no_place_and_get_408() {
+    let server = Server::start(
+        "distilbert-cased",
+        &["--max-concurrent", "4", "--body-timeout", "2"],
+    );
+    let usual = median_latency(&server, 21);
+    let address = server.base.trim_start_matches("http://").to_string();
+    // 256 clients send their headers and 10 of the 100 bytes of their bodies, then nothing.
+    let mut stalled: Vec<TcpStream> = (0..256)
+        .map(|_| {
+            let mut stream = TcpStream::connect(&address).unwrap();
+            stream
+                .write_all(
+                    b"POST /score HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+                      Content-Length: 100\r\n\r\n{\"input_da",
+                )
+                .unwrap();
+            stream
+        })
+        .collect();
+    let started = Instant::now();
+    // Past --max-concurrent many times over, and a well-behaved client is answered as usual.
+    let meanwhile = median_latency(&server, 21);
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "the well-behaved requests outlasted the stalls"
+    );
+    assert!(
+        meanwhile <= usual * 2 + Duration::from_millis(5),
+        "{meanwhile:?} with the stalled clients, {usual:?} without"
+    );
+    // Each stalled body gets 408 and its connection closed, 2 s after its headers.
+    for stream in &mut stalled {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let (status, headers, body) = read_answer(stream);
+        assert_eq!(status, 408, "{body}");
+        assert!(body.contains("did not arrive whole within 2 s (--body-timeout)"));
+        assert!(headers.contains(&("connection".to_string(), "close".to_string())));
+        let mut rest = Vec::new();
+        assert_eq!(
+            stream
+                .read_to_end(&mut rest)
+                .map(|_| rest.len())
+                .unwrap_or(0),
+            0
+        );
+    }
+    assert!(started.elapsed() >= Duration::from_millis(1900));
+    assert_eq!(
+        server.metric("distil_requests_total{route=\"/score\",status=\"408\"}"),
+        256.0
+    );
+    let (_, _, metrics) = get(&server.url("/metrics"));
+    assert!(!metrics.contains("status=\"504\""), "{metrics}");
+}
+
+#[test]
+fn past_max_connections_the_oldest_idle_connection_is_closed() {
+    let server = Server::start("distilbert-cased", &["--max-connections", "4"]);
+    let address = server.base.trim_start_matches("http://").to_string();
+    let body = json!({"input_data": [PARIS]}).to_string();
+    // Four connections: the first answered once and then idle, the next three open and silent.
+    let mut first = TcpStream::connect(&address).unwrap();
+    assert_eq!(exchange(&mut first, "/score", &body).0, 200);
+    thread::sleep(Duration::from_millis(50));
+    let mut silent: Vec<TcpStream> = (0..3)
+        .map(|_| TcpStream::connect(&address).unwrap())
+        .collect();
+    thread::sleep(Duration::from_millis(100));
+    // A fifth client is served: the oldest idle connection, the first, is closed for it.
+    let reply = server.post("/score", &json!({"input_data": [PARIS]}));
+    assert_eq!(reply.0, 200, "{}", reply.2);
+    first
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let mut rest = Vec::new();
+    assert_eq!(
+        first.read_to_end(&mut rest).unwrap(),
+        0,
+        "the first was not closed"
+    );
+    // The silent ones were not: each still gets an answer.
+    let mut second = silent.remove(0);
+    assert_eq!(exchange(&mut second, "/score", &body).0, 200);
+}
+
+#[test]
+fn a_request_naming_20000_unknown_targets_adds_one_log_line() {
+    let server = Server::start("distilbert-cased", &[]);
+    let targets: Vec<String> = (0..20_000).map(|i| format!("Parisq{i}")).collect();
+    let before = server.log().lines().count();
+    let reply = server.post(
+        "/fill-mask",
+        &json!({"inputs": PARIS, "parameters": {"targets": targets, "top_k": 2}}),
+    );
+    assert_eq!(reply.0, 200, "{}", reply.2);
+    // The request's own line lands after the answer is sent; wait for it.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while server.log().lines().count() < before + 2 && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(20));
+    }
+    thread::sleep(Duration::from_millis(100));
+    let log = server.log();
+    let added: Vec<&str> = log.lines().skip(before).collect();
+    assert_eq!(added.len(), 2, "{added:#?}");
+    let warning = added.iter().find(|l| l.contains("WARN")).unwrap();
+    assert!(
+        warning.contains(
+            "\"parameters.targets\": 20000 targets not in the vocabulary, replaced by their first \
+             word piece: \"Parisq0\" → \"Paris\""
+        ),
+        "{warning}"
+    );
+    assert!(warning.len() < 400, "{warning}");
 }

@@ -95,25 +95,22 @@ impl<'e> FillMask<'e> {
     }
 
     /// Token ids for the pipeline's `targets`: a word that is a vocabulary entry is used as it is;
-    /// any other is tokenized and its first piece used (the pipeline's fallback, with a warning,
-    /// returned here as text). Duplicates are dropped.
-    pub fn target_ids(engine: &Engine, targets: &[String]) -> Result<(Vec<u32>, Vec<String>)> {
+    /// any other is tokenized and its first piece used (the pipeline's fallback, with a warning per
+    /// target; here [`TargetNotes`], which says it in one line however many there are).
+    /// Duplicates are dropped.
+    pub fn target_ids(engine: &Engine, targets: &[String]) -> Result<(Vec<u32>, TargetNotes)> {
         let tokenizer = engine.tokenizer();
         let mut ids = Vec::new();
-        let mut warnings = Vec::new();
+        let mut notes = TargetNotes::default();
         for target in targets {
             let Some(resolved) = tokenizer.resolve_target(target) else {
-                warnings.push(format!(
-                    "target {target:?} is not in the vocabulary and has no word pieces; ignoring it"
-                ));
+                notes.ignored.push(target.clone());
                 continue;
             };
             let id = resolved.id;
             if !resolved.in_vocab {
-                warnings.push(format!(
-                    "target {target:?} is not in the vocabulary; using its first piece {:?}",
-                    tokenizer.id_to_token(id).unwrap_or("?")
-                ));
+                let piece = tokenizer.id_to_token(id).unwrap_or("?");
+                notes.replaced.push((target.clone(), piece.to_string()));
             }
             if !ids.contains(&id) {
                 ids.push(id);
@@ -122,7 +119,7 @@ impl<'e> FillMask<'e> {
         if ids.is_empty() {
             return Err(Error::input("--targets: no usable target token"));
         }
-        Ok((ids, warnings))
+        Ok((ids, notes))
     }
 
     /// Fills the masks of every text, truncated to the model's maximum length. Each text gets
@@ -229,5 +226,91 @@ impl<'e> FillMask<'e> {
             token_str: tokenizer.decode_token(token),
             sequence: tokenizer.decode(&filled, single_mask),
         }
+    }
+}
+
+/// The targets [`FillMask::target_ids`] could not use as given.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TargetNotes {
+    /// Targets not in the vocabulary, each with the first word piece used instead.
+    pub replaced: Vec<(String, String)>,
+    /// Targets with no word piece at all, left out.
+    pub ignored: Vec<String>,
+}
+
+impl TargetNotes {
+    /// Targets that were replaced or left out.
+    pub fn len(&self) -> usize {
+        self.replaced.len() + self.ignored.len()
+    }
+
+    /// Every target was used as given.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// One line saying what became of them, naming at most `examples` of each kind: `3 targets
+    /// not in the vocabulary, replaced by their first word piece: "Pariss" → "Paris", …`.
+    pub fn summary(&self, examples: usize) -> Option<String> {
+        let mut parts = Vec::new();
+        if !self.replaced.is_empty() {
+            let named = self
+                .replaced
+                .iter()
+                .map(|(target, piece)| format!("{target:?} → {piece:?}"));
+            parts.push(format!(
+                "{} not in the vocabulary, replaced by their first word piece: {}",
+                targets(self.replaced.len()),
+                listed(named, self.replaced.len(), examples)
+            ));
+        }
+        if !self.ignored.is_empty() {
+            let named = self.ignored.iter().map(|target| format!("{target:?}"));
+            parts.push(format!(
+                "{} with no word piece, left out: {}",
+                targets(self.ignored.len()),
+                listed(named, self.ignored.len(), examples)
+            ));
+        }
+        (!parts.is_empty()).then(|| parts.join("; "))
+    }
+}
+
+/// `1 target`, `20000 targets`.
+fn targets(n: usize) -> String {
+    match n {
+        1 => "1 target".to_string(),
+        n => format!("{n} targets"),
+    }
+}
+
+/// The first `examples` of `named` (`n` in all), with `…` when some are left unnamed.
+fn listed(named: impl Iterator<Item = String>, n: usize, examples: usize) -> String {
+    let mut shown: Vec<String> = named.take(examples).collect();
+    if n > examples {
+        shown.push("…".to_string());
+    }
+    shown.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TargetNotes;
+
+    #[test]
+    fn the_summary_is_one_line_naming_a_few() {
+        assert_eq!(TargetNotes::default().summary(3), None);
+        let notes = TargetNotes {
+            replaced: (0..20_000)
+                .map(|i| (format!("w{i}x"), format!("w{i}")))
+                .collect(),
+            ignored: vec!["\u{1}".to_string()],
+        };
+        assert_eq!(notes.len(), 20_001);
+        assert_eq!(
+            notes.summary(2).unwrap(),
+            "20000 targets not in the vocabulary, replaced by their first word piece: \
+             \"w0x\" → \"w0\", \"w1x\" → \"w1\", …; 1 target with no word piece, left out: \"\\u{1}\""
+        );
     }
 }

@@ -134,7 +134,7 @@ impl Metrics {
     }
 
     /// The exposition text, with the gauges the caller knows.
-    pub fn render(&self, in_flight: usize, ready: bool) -> String {
+    pub fn render(&self, in_flight: usize, connections: usize, ready: bool) -> String {
         let mut out = String::new();
         out.push_str("# HELP distil_requests_total Requests answered, by route and status.\n");
         out.push_str("# TYPE distil_requests_total counter\n");
@@ -192,6 +192,11 @@ impl Metrics {
                 in_flight,
             ),
             (
+                "distil_connections_open",
+                "Connections open (at most --max-connections).",
+                connections,
+            ),
+            (
                 "distil_ready",
                 "1 once the model is loaded and warmed up, 0 before and while shutting down.",
                 usize::from(ready),
@@ -236,7 +241,7 @@ mod tests {
         m.observe_request("/score", 400, Duration::from_millis(1));
         m.observe_batch(3, 5, 40, Duration::from_millis(25));
         m.queue_depth.store(2, Ordering::Relaxed);
-        let text = m.render(4, true);
+        let text = m.render(4, 7, true);
         for line in [
             "distil_requests_total{route=\"/score\",status=\"200\"} 2",
             "distil_requests_total{route=\"/score\",status=\"400\"} 1",
@@ -248,6 +253,7 @@ mod tests {
             "distil_batch_tokens_bucket{le=\"64\"} 1",
             "distil_queue_depth 2",
             "distil_requests_in_flight 4",
+            "distil_connections_open 7",
             "distil_ready 1",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} not in\n{text}");

@@ -5,20 +5,26 @@
 //! `POST /tokenize`), with the liveness and readiness routes load balancers probe and Prometheus
 //! metrics. How a request flows:
 //!
-//! 1. `admit` (a middleware on the compute routes): 503 at once while the model loads, or when
-//!    `--max-concurrent` requests are already admitted; otherwise the request holds a permit until
-//!    its answer is sent, and gets 504 if that takes longer than `--request-timeout`;
-//! 2. the handler reads the body (413 past `--max-body-bytes`), parses it (`requests.rs`: 400
-//!    naming the field) and queues the texts for the batcher (`batcher.rs`);
+//! 1. `admit` (a middleware on the compute routes): 503 at once while the model loads; then the
+//!    body is read whole within `--body-timeout` (408 and a closed connection past it, 413 past
+//!    `--max-body-bytes`) before the request may take one of `--max-concurrent` places (503 when
+//!    none is free), so a client that stalls its body holds no place; the admitted request holds
+//!    it until its answer is sent, and gets 504 if that takes longer than `--request-timeout`;
+//! 2. the handler parses the body (`requests/`: 400 naming the field) and queues the texts for
+//!    the batcher (`batcher/`);
 //! 3. the batcher groups what is queued into one engine call, run on the engine's thread pool off
 //!    the async runtime, and sends each request its own answers;
 //! 4. `observe` (a middleware on every route) counts the request for `/metrics` and logs one line.
+//!
+//! At most `--max-connections` connections are open at once (`connections.rs`: past it the oldest
+//! idle one is closed); a client must send a request's headers within `--header-timeout`.
 //!
 //! The server starts listening before the model is loaded, so `/ready` can say 503 until it is
 //! loaded and warmed up. On SIGTERM or Ctrl-C it stops accepting connections, answers every
 //! request it has accepted, and returns.
 
 pub mod batcher;
+mod connections;
 mod load;
 pub mod metrics;
 pub mod requests;
@@ -31,12 +37,12 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::sync::{oneshot, Notify, Semaphore};
+use tokio::sync::{oneshot, watch, Notify, Semaphore};
 
 use self::batcher::Batcher;
+use self::connections::Connections;
 use self::metrics::Metrics;
 use distil::{Engine, Error, Options, Result};
 
@@ -62,8 +68,12 @@ pub struct ServeConfig {
     pub max_body_bytes: usize,
     /// Largest fill-mask answer one request may ask for (estimated before computing it).
     pub max_answer_bytes: usize,
-    /// Longest a request may take from admission to its answer (504 past it).
+    /// Longest a request may take from admission (its body read) to its answer (504 past it).
     pub request_timeout: Duration,
+    /// Longest a client may take to send a request's body once its headers are in (408 past it).
+    pub body_timeout: Duration,
+    /// Most connections open at once; past it the oldest idle one is closed.
+    pub max_connections: usize,
     /// Longest a client may take to send a request's headers, counted from its first byte or,
     /// on a kept-alive connection, from the previous answer; past it the connection is closed.
     pub header_timeout: Duration,
@@ -90,6 +100,8 @@ impl Default for ServeConfig {
             max_body_bytes: 1 << 20,
             max_answer_bytes: 32 << 20,
             request_timeout: Duration::from_secs(30),
+            body_timeout: Duration::from_secs(10),
+            max_connections: 1024,
             header_timeout: Duration::from_secs(10),
             batch_delay: Duration::ZERO,
             load_delay: Duration::ZERO,
@@ -109,6 +121,7 @@ pub(crate) struct App {
     phase: AtomicU8,
     loaded: OnceLock<Loaded>,
     permits: Arc<Semaphore>,
+    connections: Arc<Connections>,
 }
 
 /// The model once loaded and warmed up.
@@ -142,6 +155,7 @@ pub fn serve(config: ServeConfig) -> Result<()> {
         .map_err(|e| Error::input(format!("cannot start the async runtime: {e}")))?;
     let app = Arc::new(App {
         permits: Arc::new(Semaphore::new(config.max_concurrent.max(1))),
+        connections: Arc::new(Connections::new(config.max_connections)),
         config,
         metrics: Arc::new(Metrics::default()),
         phase: AtomicU8::new(LOADING),
@@ -194,7 +208,13 @@ async fn run(app: Arc<App>) -> Result<()> {
         Arc::clone(&stopping),
     );
     let router = routes::router(Arc::clone(&app));
-    let server = serve_connections(listener, router, config.header_timeout, signal);
+    let server = serve_connections(
+        listener,
+        router,
+        Arc::clone(&app.connections),
+        config.header_timeout,
+        signal,
+    );
     // Accepted requests end within --request-timeout; a connection still open well after that is
     // a client that sends nothing, and does not hold the exit.
     let grace = config.request_timeout + Duration::from_secs(5);
@@ -214,17 +234,19 @@ async fn run(app: Arc<App>) -> Result<()> {
 /// Serves `router` to every connection `listener` accepts until `signal` resolves, then waits for
 /// the open connections to finish the requests they have begun. HTTP/1.1 with keep-alive; a client
 /// must send a request's headers within `header_timeout` of starting it (or of its previous
-/// answer), so connections that trickle bytes or sit idle are closed instead of piling up.
+/// answer), so connections that trickle bytes or sit idle are closed instead of piling up; at most
+/// `connections`' limit are open at once.
 async fn serve_connections(
     listener: TcpListener,
     router: axum::Router,
+    connections: Arc<Connections>,
     header_timeout: Duration,
     signal: impl std::future::Future<Output = ()>,
 ) {
-    let connections = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(header_timeout);
+    let (stop, stopped) = watch::channel(());
     let mut signal = std::pin::pin!(signal);
     loop {
         let stream = tokio::select! {
@@ -239,18 +261,50 @@ async fn serve_connections(
             },
             () = &mut signal => break,
         };
+        // A place for it among --max-connections (the oldest idle connection closed to make one).
+        let slot = tokio::select! {
+            slot = connections.slot() => slot,
+            () = &mut signal => break,
+        };
         // Answers are written whole, at once: nothing is gained by delaying them.
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(router.clone());
-        let connection = connections.watch(http.serve_connection(TokioIo::new(stream), service));
+        let slot = Arc::new(slot);
+        let inner = TowerToHyperService::new(router.clone());
+        let on = Arc::clone(&slot);
+        let service = hyper::service::service_fn(move |request| {
+            let busy = on.busy();
+            let answer = hyper::service::Service::call(&inner, request);
+            async move {
+                let answer = answer.await;
+                drop(busy);
+                answer
+            }
+        });
+        let connection = http.serve_connection(TokioIo::new(stream), service);
+        let mut stopped = stopped.clone();
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
+            let mut connection = std::pin::pin!(connection);
+            let closing = tokio::select! {
+                result = connection.as_mut() => Some(result),
+                () = slot.evicted() => None,
+                _ = stopped.changed() => None,
+            };
+            // Told to close: once its request in progress, if any, is answered.
+            let result = match closing {
+                Some(result) => result,
+                None => {
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(e) = result {
                 tracing::debug!("connection closed: {e}");
             }
         });
     }
     drop(listener);
-    connections.shutdown().await;
+    let _ = stop.send(());
+    connections.all_closed().await;
 }
 
 /// Resolves SIGTERM, Ctrl-C or a failed load; marks the server as stopping.

@@ -405,15 +405,19 @@ impl Body {
     }
 }
 
+/// How many unusable targets a warning names (it gives the count of all of them).
+const NAMED_TARGETS: usize = 5;
+
 /// The token ids of `/fill-mask`'s `parameters.targets`.
 pub(super) fn target_ids(engine: &distil::Engine, words: &[String]) -> Result<Vec<u32>, ApiError> {
-    let (ids, warnings) = FillMask::target_ids(engine, words).map_err(|_| {
+    let (ids, notes) = FillMask::target_ids(engine, words).map_err(|_| {
         ApiError::bad_request(
             "\"parameters.targets\": no word is in the vocabulary or has a word piece",
         )
     })?;
-    for w in warnings {
-        tracing::warn!("{w}");
+    // One line however many targets a request names: the log stays a line per request.
+    if let Some(summary) = notes.summary(NAMED_TARGETS) {
+        tracing::warn!("\"parameters.targets\": {summary}");
     }
     Ok(ids)
 }

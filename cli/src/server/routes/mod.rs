@@ -24,11 +24,11 @@ use openai::embeddings;
 use status::{health, info, method_not_allowed, metrics, not_found, ready, root};
 use tasks::{predict, question_answering, rerank, token_classification};
 
-/// The routes, as metric labels (any other path is counted as `other`).
-const ROUTES: [&str; 16] = [
-    "/",
-    "/health",
-    "/ready",
+/// The routes that compute nothing (GET).
+const GET_ROUTES: [&str; 5] = ["/", "/health", "/ready", "/info", "/metrics"];
+
+/// The routes that run the model (POST), behind `admit`.
+const COMPUTE_ROUTES: [&str; 11] = [
     "/score",
     "/fill-mask",
     "/embed",
@@ -40,9 +40,17 @@ const ROUTES: [&str; 16] = [
     "/token-classification",
     "/question-answering",
     "/v1/embeddings",
-    "/info",
-    "/metrics",
 ];
+
+/// The route of `path`, as a metric label: one of the routes, or `other`.
+fn route_label(path: &str) -> &'static str {
+    GET_ROUTES
+        .iter()
+        .chain(&COMPUTE_ROUTES)
+        .copied()
+        .find(|r| *r == path)
+        .unwrap_or("other")
+}
 
 /// Bodies larger than this are parsed, and their answers serialised, on a blocking thread
 /// rather than on the async runtime.

@@ -12,6 +12,8 @@ use serde_json::{json, Value};
 use crate::server::responses::{self, ApiError};
 use crate::server::{App, LOADING, STOPPING};
 
+use super::{COMPUTE_ROUTES, GET_ROUTES};
+
 /// `GET /`: Azure ML's liveness convention.
 pub(super) async fn root() -> Response {
     responses::text("Healthy")
@@ -33,7 +35,9 @@ pub(super) async fn ready(State(app): State<Arc<App>>) -> Response {
 
 /// `GET /metrics`: Prometheus text.
 pub(super) async fn metrics(State(app): State<Arc<App>>) -> Response {
-    let body = app.metrics.render(app.in_flight(), app.ready());
+    let body = app
+        .metrics
+        .render(app.in_flight(), app.connections.count(), app.ready());
     (
         StatusCode::OK,
         [(
@@ -122,16 +126,17 @@ pub(super) async fn not_found(method: Method, uri: Uri) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         format!(
-            "no route {method} {}; the routes are GET /, /health, /ready, /info, /metrics and \
-             POST /score, /fill-mask, /embed, /tokenize",
-            uri.path()
+            "no route {method} {}; the routes are GET {} and POST {}",
+            uri.path(),
+            GET_ROUTES.join(", "),
+            COMPUTE_ROUTES.join(", ")
         ),
     )
 }
 
 pub(super) async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
     let path = uri.path();
-    let allowed = if ["/score", "/fill-mask", "/embed", "/tokenize"].contains(&path) {
+    let allowed = if COMPUTE_ROUTES.contains(&path) {
         "POST"
     } else {
         "GET"
