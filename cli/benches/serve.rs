@@ -12,15 +12,16 @@
 //! its next request when the previous one is answered (a closed loop). Every request sent is
 //! counted as answered (200 or 503) or lost (any other outcome); the bench fails if one is lost.
 
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use std::io::{BufRead, BufReader};
-
 use distil::tokenizer::Tokenizer;
+use support::{uptime, Server};
 
 const SHORT: &str = "Paris is [MASK] of France.";
 
@@ -55,7 +56,16 @@ fn main() {
     // Long queues at 128 clients of 128-token inputs: no request may time out.
     let server = Server::start(
         &model,
-        &["--max-concurrent", "256", "--request-timeout", "600"],
+        &[
+            "--threads",
+            "2",
+            "--log-level",
+            "warn",
+            "--max-concurrent",
+            "256",
+            "--request-timeout",
+            "600",
+        ],
     );
     let mut rows = Vec::new();
     let mut alone = Vec::new();
@@ -126,7 +136,17 @@ fn main() {
     // once, the worst case: the load generator's 320 threads, sending 10,000 requests a second
     // and more, then share the 2 cores with the forward pass, as no remote client would.
     let capacity = 32;
-    let server = Server::start(&model, &["--max-concurrent", &capacity.to_string()]);
+    let server = Server::start(
+        &model,
+        &[
+            "--threads",
+            "2",
+            "--log-level",
+            "warn",
+            "--max-concurrent",
+            &capacity.to_string(),
+        ],
+    );
     let body = serde_json::json!({ "input_data": [SHORT] }).to_string();
     let limit = Duration::from_secs(if quick { 5 } else { 20 });
     let overload = run(
@@ -221,58 +241,6 @@ fn mark(ok: bool) -> &'static str {
         "✓"
     } else {
         "✗"
-    }
-}
-
-/// A running `distil serve`.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    fn start(model: &Path, args: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_distil"))
-            .args([
-                "serve",
-                "--port",
-                "0",
-                "--threads",
-                "2",
-                "--log-level",
-                "warn",
-            ])
-            .arg("--model")
-            .arg(model)
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("distil serve");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("the listening line");
-        let base = line
-            .trim()
-            .strip_prefix("distil: listening on ")
-            .expect("a listening line")
-            .to_string();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while ureq::get(&format!("{base}/ready")).call().is_err() {
-            assert!(Instant::now() < deadline, "the server never got ready");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Server { child, base }
-    }
-
-    /// SIGTERM, and a clean exit.
-    fn stop(mut self) {
-        let pid = self.child.id().to_string();
-        let killed = Command::new("kill").args(["-TERM", &pid]).status();
-        assert!(killed.map(|s| s.success()).unwrap_or(false));
-        let status = self.child.wait().expect("wait");
-        assert!(status.success(), "distil serve exited with {status}");
     }
 }
 
@@ -491,11 +459,4 @@ impl ServerTimes {
             ),
         }
     }
-}
-
-fn uptime() -> String {
-    Command::new("uptime")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default()
 }

@@ -14,7 +14,6 @@ mod qa;
 mod quantize;
 mod rerank;
 mod serve;
-mod server;
 mod tokenize;
 
 use std::process::ExitCode;

@@ -3,8 +3,8 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use crate::server::{serve, ServeConfig};
 use distil::{Error, Options, Result};
+use distil_cli::server::{serve, ServeConfig};
 
 #[derive(clap::Args)]
 pub struct ServeArgs {

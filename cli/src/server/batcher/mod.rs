@@ -84,7 +84,7 @@ pub enum Work {
 
 impl Work {
     /// How many inputs (texts, pairs, questions) the work holds: its answer has one entry each.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         match self {
             Work::FillMask { texts, .. }
             | Work::Embed { texts }

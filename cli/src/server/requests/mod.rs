@@ -8,6 +8,7 @@
 //! - [`tei`]: `POST /embed`, `/embed_all`, `/tokenize` and `/decode`, Text Embeddings Inference's format.
 //! - [`openai`]: `POST /v1/embeddings`, OpenAI's embeddings request.
 //! - [`tei_tasks`]: `POST /predict` and `POST /rerank`, TEI's format for classifiers and rerankers.
+//! - [`every`]: all of them at once, for the fuzz target.
 //!
 //! This file holds what they share: the body as a JSON object, a list of texts, and the checks
 //! on single fields. Unknown keys are refused rather than ignored, so that a misspelt
@@ -15,6 +16,7 @@
 
 mod azure;
 mod azure_tasks;
+mod every;
 mod hugging_face;
 mod hugging_face_tasks;
 mod openai;
@@ -25,6 +27,7 @@ use serde_json::{Map, Value};
 
 pub use azure::score;
 pub use azure_tasks::{score_answers, score_entities};
+pub use every::every_reader;
 pub use hugging_face::fill_mask;
 pub use hugging_face_tasks::{question_answering, token_classification};
 pub use openai::embeddings;
