@@ -25,6 +25,9 @@ use support::{uptime, Server};
 
 const SHORT: &str = "Paris is [MASK] of France.";
 
+/// How every server of this bench runs: the engine on both cores, only warnings logged.
+const SERVE: &[&str] = &["--threads", "2", "--log-level", "warn"];
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let model = args
@@ -57,15 +60,10 @@ fn main() {
     let server = Server::start(
         &model,
         &[
-            "--threads",
-            "2",
-            "--log-level",
-            "warn",
-            "--max-concurrent",
-            "256",
-            "--request-timeout",
-            "600",
-        ],
+            SERVE,
+            &["--max-concurrent", "256", "--request-timeout", "600"],
+        ]
+        .concat(),
     );
     let mut rows = Vec::new();
     let mut alone = Vec::new();
@@ -136,17 +134,8 @@ fn main() {
     // once, the worst case: the load generator's 320 threads, sending 10,000 requests a second
     // and more, then share the 2 cores with the forward pass, as no remote client would.
     let capacity = 32;
-    let server = Server::start(
-        &model,
-        &[
-            "--threads",
-            "2",
-            "--log-level",
-            "warn",
-            "--max-concurrent",
-            &capacity.to_string(),
-        ],
-    );
+    let admits = capacity.to_string();
+    let server = Server::start(&model, &[SERVE, &["--max-concurrent", &admits]].concat());
     let body = serde_json::json!({ "input_data": [SHORT] }).to_string();
     let limit = Duration::from_secs(if quick { 5 } else { 20 });
     let overload = run(

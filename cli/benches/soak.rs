@@ -17,13 +17,15 @@
 //! command line's `--json` output where a route promises it (`/fill-mask`, `/predict`, `/rerank`,
 //! `/token-classification`, `/question-answering`). Loopback only; Linux (`/proc`) for the samples.
 //!
-//! The phases: the capacity with the valid requests alone (16 clients back to back); the valid
-//! requests alone at 50% of it (a fifth of the soak's time, at least 15 s); a warm-up with the
-//! hostile clients (a tenth, at least 10 s), so that the allocator's pools and the runtime's
-//! threads reach their size under the whole mix; then the soak. It passes when no valid request
-//! is lost or answered wrongly, their p99 in the soak stays within 2× of their p99 alone, each
-//! server's RSS after the soak is within 10% of its RSS after the warm-up, and its open
-//! descriptors return to their count before any of it.
+//! The phases: the capacity with the valid requests alone (16 clients back to back); a warm-up
+//! with the hostile clients at half of it (a tenth of the soak's time, at least 10 s), so that the
+//! allocator's pools and the runtime's threads reach their size under the whole mix; then the
+//! soak, in rounds of 10 s of the valid requests alone followed by 10 s beside the hostile
+//! clients (`--seconds` of these in all), interleaved so that the shared machine's own ups and
+//! downs fall on both alike. It passes when no valid request is lost or answered wrongly, their
+//! p99 beside the hostile clients stays within 2× of their p99 alone, each server's RSS after
+//! the soak is within 10% of its RSS after the warm-up, and its open descriptors return to their
+//! count before any of it.
 
 mod support;
 
@@ -44,6 +46,9 @@ const MAX_BODY_BYTES: usize = 64 << 10;
 const BODY_TIMEOUT_S: u64 = 3;
 /// The valid requests' rate, as a share of the capacity measured with them alone.
 const LOAD: f64 = 0.5;
+/// Seconds of each round of the soak, alone and then beside the hostile clients: short, so that
+/// the machine's hiccups fall on both sides alike.
+const ROUND_S: u64 = 10;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -52,8 +57,6 @@ fn main() {
         .position(|a| a == "--seconds")
         .and_then(|i| args.get(i + 1)?.parse().ok())
         .unwrap_or(600);
-    let soak = Duration::from_secs(seconds);
-    let alone = Duration::from_secs((seconds / 5).max(15));
     let warm_up = Duration::from_secs((seconds / 10).max(10));
     println!("load before: {}", uptime());
 
@@ -78,9 +81,6 @@ fn main() {
     let fds_before: Vec<usize> = servers.iter().map(Served::fds).collect();
 
     let sampler = Sampler::start(&servers);
-    let baseline = drive(&valid, 32, alone, Some(rate));
-    println!("valid alone:   {}", baseline.line());
-
     // Warm-up with the whole mix, so that the allocator's pools and the runtime's threads reach
     // their size under it; the soak proper must then hold its memory flat.
     let bases: Vec<&str> = servers.iter().map(Served::base).collect();
@@ -90,9 +90,29 @@ fn main() {
     });
     let rss_warm: Vec<usize> = servers.iter().map(Served::rss_kib).collect();
     println!("warm-up:       {}", warm.line());
-    let soaked = with_hostile_clients(&bases, &hostile, rate, || {
-        drive(&valid, 32, soak, Some(rate))
-    });
+
+    // The soak: rounds of the valid requests alone and beside the hostile clients, interleaved,
+    // so that the machine's own ups and downs (it is shared) fall on both alike.
+    let (mut baseline, mut soaked) = (Outcome::default(), Outcome::default());
+    let rounds = seconds.div_ceil(ROUND_S);
+    let round = Duration::from_secs(ROUND_S.min(seconds));
+    for r in 1..=rounds {
+        let alone = drive(&valid, 32, round, Some(rate));
+        let beside = with_hostile_clients(&bases, &hostile, rate, || {
+            drive(&valid, 32, round, Some(rate))
+        });
+        let rss: Vec<String> = servers.iter().map(|s| s.rss_kib().to_string()).collect();
+        println!(
+            "round {r}/{rounds}: p99 alone {:.2} ms, beside hostile clients {:.2} ms ({:.2}×); RSS {} KiB",
+            alone.percentile(99.0),
+            beside.percentile(99.0),
+            beside.percentile(99.0) / alone.percentile(99.0),
+            rss.join(" / ")
+        );
+        baseline.merge(alone);
+        soaked.merge(beside);
+    }
+    println!("valid alone:   {}", baseline.line());
     println!("valid hostile: {}", soaked.line());
     // The stalled bodies still open get their 408 within the body timeout; then nothing is open.
     thread::sleep(Duration::from_secs(BODY_TIMEOUT_S + 2));
@@ -470,11 +490,14 @@ impl Outcome {
         self.latencies.push(took.as_secs_f64() * 1e3);
     }
 
+    /// Adds `other`'s counts, time and latencies (kept sorted).
     fn merge(&mut self, other: Outcome) {
         self.ok += other.ok;
         self.wrong += other.wrong;
         self.lost += other.lost;
+        self.wall += other.wall;
         self.latencies.extend(other.latencies);
+        self.latencies.sort_by(f64::total_cmp);
     }
 
     fn percentile(&self, p: f64) -> f64 {

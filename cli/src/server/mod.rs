@@ -215,9 +215,9 @@ async fn run(app: Arc<App>) -> Result<()> {
         config.header_timeout,
         signal,
     );
-    // Accepted requests end within --request-timeout; a connection still open well after that is
-    // a client that sends nothing, and does not hold the exit.
-    let grace = config.request_timeout + Duration::from_secs(5);
+    // Accepted requests end within --body-timeout and --request-timeout; a connection still open
+    // well after that is a client that sends nothing, and does not hold the exit.
+    let grace = config.body_timeout + config.request_timeout + Duration::from_secs(5);
     tokio::select! {
         () = server => {}
         () = async { stopping.notified().await; tokio::time::sleep(grace).await } => {
