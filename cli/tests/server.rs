@@ -1681,6 +1681,12 @@ fn past_max_connections_the_oldest_idle_connection_is_closed() {
     // The silent ones were not: each still gets an answer.
     let mut second = silent.remove(0);
     assert_eq!(exchange(&mut second, "/score", &body).0, 200);
+    // /info says the limits (its connection, too, takes the place of an idle one).
+    let info = json_of(&get(&server.url("/info")));
+    assert_eq!(
+        (&info["max_connections"], &info["body_timeout_s"]),
+        (&json!(4), &json!(10.0))
+    );
 }
 
 #[test]

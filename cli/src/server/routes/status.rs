@@ -61,6 +61,9 @@ pub(super) async fn info(State(app): State<Arc<App>>) -> Response {
         "max_texts": c.max_texts,
         "max_body_bytes": c.max_body_bytes,
         "request_timeout_s": c.request_timeout.as_secs_f64(),
+        "body_timeout_s": c.body_timeout.as_secs_f64(),
+        "header_timeout_s": c.header_timeout.as_secs_f64(),
+        "max_connections": c.max_connections,
     });
     if let (Some(loaded), Value::Object(map)) = (app.loaded.get(), &mut info) {
         let engine = &loaded.engine;
