@@ -3,6 +3,7 @@
 mod metrics;
 mod row;
 mod score;
+mod shard;
 mod window;
 
 use std::fs::File;
@@ -21,6 +22,7 @@ use serde_json::json;
 use metrics::{Summary, Totals};
 use row::Row;
 use score::{Evaluate, MaskResult};
+use shard::{Partial, Shard};
 
 #[derive(clap::Args)]
 pub struct EvalArgs {
@@ -28,7 +30,7 @@ pub struct EvalArgs {
     #[arg(long, default_value = "distilbert-base-cased")]
     model: String,
     /// The dataset as JSON lines, plain or `.xz`.
-    #[arg(long, conflicts_with = "dataset", required_unless_present = "dataset")]
+    #[arg(long, conflicts_with = "dataset", required_unless_present_any = ["dataset", "merge"])]
     data: Option<PathBuf>,
     /// A hub dataset to fetch instead (its file `data/{config}.jsonl.xz`).
     #[arg(long)]
@@ -51,9 +53,21 @@ pub struct EvalArgs {
     /// Write each row's predictions, beside its gold spans, to this file (JSON lines).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Evaluate shard K of N only (every N-th row from row K, from 0) and print its totals as JSON,
+    /// for `--merge`.
+    #[arg(long, value_parser = shard::parse)]
+    shard: Option<Shard>,
+    /// Add up the totals that `--shard` runs printed into one summary, the one a single run gives.
+    #[arg(long, num_args = 1.., conflicts_with_all = ["data", "dataset", "shard", "out", "limit"])]
+    merge: Vec<PathBuf>,
 }
 
 pub fn run(args: EvalArgs, options: &Options) -> Result<ExitCode> {
+    if !args.merge.is_empty() {
+        let (totals, top_k, window_tokens, seconds) = shard::merge(&args.merge)?;
+        report(&totals.summary(top_k, window_tokens, seconds), args.json);
+        return Ok(ExitCode::SUCCESS);
+    }
     let path = match (&args.data, &args.dataset) {
         (Some(path), _) => path.clone(),
         (None, Some(id)) => {
@@ -96,15 +110,19 @@ pub fn run(args: EvalArgs, options: &Options) -> Result<ExitCode> {
                 break;
             }
             line_no += 1;
-            let Ok(line) = std::str::from_utf8(&buf) else {
-                read += 1;
+            let text = std::str::from_utf8(&buf);
+            if text.is_ok_and(|line| line.trim().is_empty()) {
+                continue;
+            }
+            let row = read;
+            read += 1;
+            if args.shard.is_some_and(|shard| !shard.takes(row)) {
+                continue;
+            }
+            let Ok(line) = text else {
                 skip(&progress, &mut totals, &name, line_no, "not UTF-8");
                 continue;
             };
-            if line.trim().is_empty() {
-                continue;
-            }
-            read += 1;
             match Row::parse(line, &mask_token) {
                 Ok(row) => batch.push((line_no, row)),
                 Err(reason) => skip(&progress, &mut totals, &name, line_no, &reason),
@@ -160,13 +178,30 @@ pub fn run(args: EvalArgs, options: &Options) -> Result<ExitCode> {
     if let Some(mut out) = out {
         out.flush().map_err(|e| out_error(&args.out, e))?;
     }
-    let mut summary = totals.summary(top_k, engine.max_length(), start.elapsed().as_secs_f64());
-    summary.interrupted = interrupted.load(Ordering::SeqCst);
-    if args.json {
-        println!("{}", serde_json::to_string(&summary).unwrap_or_default());
-    } else {
-        print_table(&summary);
+    let seconds = start.elapsed().as_secs_f64();
+    let interrupted = interrupted.load(Ordering::SeqCst);
+    if let Some(shard) = args.shard {
+        if interrupted {
+            // Partial totals of a partial shard would merge into a wrong summary.
+            return Err(Error::input(format!(
+                "shard {}/{} interrupted: its totals are not printed",
+                shard.index, shard.count
+            )));
+        }
+        let window_tokens = engine.max_length();
+        let partial = Partial {
+            shard,
+            top_k,
+            window_tokens,
+            seconds,
+            totals,
+        };
+        println!("{}", serde_json::to_string(&partial).unwrap_or_default());
+        return Ok(ExitCode::SUCCESS);
     }
+    let mut summary = totals.summary(top_k, engine.max_length(), seconds);
+    summary.interrupted = interrupted;
+    report(&summary, args.json);
     Ok(if summary.interrupted {
         ExitCode::from(130)
     } else {
@@ -236,6 +271,15 @@ fn prediction_line(engine: &Engine, line: usize, row: &Row, masks: &[MaskResult]
         })
         .collect();
     json!({ "line": line, "id": row.id, "masks": masks }).to_string()
+}
+
+/// The summary as one JSON object (`--json`) or as a table.
+fn report(summary: &Summary, json: bool) {
+    if json {
+        println!("{}", serde_json::to_string(summary).unwrap_or_default());
+    } else {
+        print_table(summary);
+    }
 }
 
 fn print_table(s: &Summary) {

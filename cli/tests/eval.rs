@@ -288,3 +288,61 @@ fn ctrl_c_prints_the_summary_so_far() {
     assert_eq!(s["interrupted"], true);
     assert!(s["rows"].as_u64().unwrap() < 60 * 120);
 }
+
+#[test]
+fn three_shards_merged_are_one_run_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = model();
+    for data in ["eval/rows.jsonl", "eval/malformed.jsonl"] {
+        let data = fixture(data).display().to_string();
+        let one = summary(Path::new(&data), &[]);
+        let files: Vec<String> = (0..3)
+            .map(|k| {
+                let shard = format!("{k}/3");
+                let out = distil(
+                    &[
+                        "eval", "--model", &model, "--data", &data, "--shard", &shard,
+                    ],
+                    &[],
+                );
+                assert!(
+                    out.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                let file = dir.path().join(format!("shard-{k}.json"));
+                std::fs::write(&file, &out.stdout).unwrap();
+                file.display().to_string()
+            })
+            .collect();
+        // In any order.
+        let mut args = vec!["eval", "--json", "--merge"];
+        args.extend(files.iter().rev().map(String::as_str));
+        let out = distil(&args, &[]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let merged: Value = serde_json::from_slice(&out.stdout).unwrap();
+        for key in [
+            "rows",
+            "masks",
+            "top_k",
+            "top1_accuracy",
+            "topk_accuracy",
+            "perplexity",
+            "skipped",
+            "windowed_masks",
+            "window_tokens",
+            "interrupted",
+        ] {
+            assert_eq!(merged[key], one[key], "{data}: {key}");
+        }
+        // A shard missing, or given twice, is named.
+        let out = distil(&["eval", "--merge", &files[0], &files[0], &files[2]], &[]);
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("shard 0/3 is given 2 times"), "{stderr}");
+    }
+}

@@ -8,10 +8,16 @@
 //! top-k accuracy = mean_j [g_j is among the k most likely]
 //! perplexity     = exp(mean_j -ln p_j(g_j))
 //! ```
+//!
+//! The sum of `-ln p` is kept in fixed point (units of 2^-40), so that it does not depend on the
+//! order of its terms: shards of a dataset (`--shard K/N`) merged give exactly one run's figures.
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+/// Units of the fixed-point sum of `-ln p`: 2^40 per nat (a term is off by at most 2^-41).
+const UNITS_PER_NAT: f64 = (1u64 << 40) as f64;
 
 /// What one mask scored.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -24,14 +30,15 @@ pub struct MaskScore {
     pub windowed: bool,
 }
 
-/// The running totals.
-#[derive(Clone, Debug, Default)]
+/// The running totals: what a shard writes and `--merge` adds up.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Totals {
     pub rows: usize,
     pub masks: usize,
     pub top1: usize,
     pub topk: usize,
-    pub neg_log_prob: f64,
+    /// `Σ -ln p(gold)`, in units of 2^-40 nats.
+    pub neg_log_prob: i128,
     pub windowed_masks: usize,
     /// Rows skipped, by reason.
     pub skipped_rows: BTreeMap<String, usize>,
@@ -51,7 +58,7 @@ impl Totals {
         self.masks += 1;
         self.top1 += usize::from(score.rank == 0);
         self.topk += usize::from(score.rank < top_k);
-        self.neg_log_prob -= score.log_prob;
+        self.neg_log_prob += (-score.log_prob * UNITS_PER_NAT).round() as i128;
         self.windowed_masks += usize::from(score.windowed);
     }
 
@@ -65,6 +72,24 @@ impl Totals {
         *self.skipped_masks.entry(reason.to_owned()).or_default() += 1;
     }
 
+    /// Adds a shard's totals to these.
+    pub fn merge(&mut self, other: Totals) {
+        self.rows += other.rows;
+        self.masks += other.masks;
+        self.top1 += other.top1;
+        self.topk += other.topk;
+        self.neg_log_prob += other.neg_log_prob;
+        self.windowed_masks += other.windowed_masks;
+        for (reason, n) in other.skipped_rows {
+            *self.skipped_rows.entry(reason).or_default() += n;
+        }
+        self.skipped_lines.extend(other.skipped_lines);
+        self.skipped_lines.sort_unstable();
+        for (reason, n) in other.skipped_masks {
+            *self.skipped_masks.entry(reason).or_default() += n;
+        }
+    }
+
     /// The summary after `seconds` of work.
     pub fn summary(&self, top_k: usize, window_tokens: usize, seconds: f64) -> Summary {
         let per = |hits: usize| (self.masks > 0).then(|| hits as f64 / self.masks as f64);
@@ -74,7 +99,8 @@ impl Totals {
             top_k,
             top1_accuracy: per(self.top1),
             topk_accuracy: per(self.topk),
-            perplexity: (self.masks > 0).then(|| (self.neg_log_prob / self.masks as f64).exp()),
+            perplexity: (self.masks > 0)
+                .then(|| (self.neg_log_prob as f64 / UNITS_PER_NAT / self.masks as f64).exp()),
             skipped: Skipped {
                 rows: self.skipped_rows.values().sum(),
                 masks: self.skipped_masks.values().sum(),
@@ -161,6 +187,29 @@ mod tests {
         assert_eq!((s.skipped.rows, s.skipped.masks), (1, 1));
         assert_eq!(s.skipped.lines, [4]);
         assert_eq!(s.masks_per_second, 1.5);
+    }
+
+    #[test]
+    fn merged_shards_are_one_run() {
+        let score = |rank: usize, p: f64| MaskScore {
+            rank,
+            log_prob: p.ln(),
+            windowed: false,
+        };
+        let scores = [(0, 0.3), (4, 0.01), (1, 0.2), (9, 1e-9), (0, 0.7)];
+        let mut one = Totals::default();
+        let mut shards = [Totals::default(), Totals::default()];
+        for (i, &(rank, p)) in scores.iter().enumerate() {
+            one.add_mask(score(rank, p), 5);
+            shards[i % 2].add_mask(score(rank, p), 5);
+        }
+        one.skip_row("not JSON", 3);
+        one.skip_row("not JSON", 8);
+        shards[1].skip_row("not JSON", 8);
+        shards[0].skip_row("not JSON", 3);
+        let [mut merged, other] = shards;
+        merged.merge(other);
+        assert_eq!(merged, one);
     }
 
     #[test]
