@@ -1,5 +1,5 @@
-//! What the server benches share: a `distil serve` child process on a free loopback port, and the
-//! machine's load for their reports.
+//! What the server benches share: a `distil serve` child process on a free loopback port, the
+//! percentiles of their latencies, and the machine's load for their reports.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -62,6 +62,15 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The `p`-th percentile (nearest rank) of `sorted` latencies; NaN when there are none.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
 /// `uptime`'s line: the load averages beside a report's figures.
