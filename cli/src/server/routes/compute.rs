@@ -31,15 +31,13 @@ pub(super) async fn score(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body = Body::new(body, &app)?;
-    let big = body.big;
     match loaded(&app)?.engine.task() {
         Task::SequenceClassification => return super::tasks::score_labels(&app, body).await,
         Task::TokenClassification => return super::tasks::score_entities(&app, body).await,
         Task::QuestionAnswering => return super::tasks::score_answers(&app, body).await,
         Task::MaskedLm | Task::Encoder => {}
     }
-    let loaded = fill_mask_model(&app)?;
-    let request = body.parse(requests::score).await?;
+    let (loaded, request, big) = body.read(&app, fill_mask_model, requests::score).await?;
     let full = request.top_k.is_some();
     let work = Work::FillMask {
         texts: request.texts,
@@ -72,10 +70,9 @@ pub(super) async fn fill_mask(
     State(app): State<Arc<App>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = Body::new(body, &app)?;
-    let big = body.big;
-    let loaded = fill_mask_model(&app)?;
-    let request = body.parse(requests::fill_mask).await?;
+    let (loaded, request, big) = Body::new(body, &app)?
+        .read(&app, fill_mask_model, requests::fill_mask)
+        .await?;
     let targets = match request.targets {
         None => None,
         Some(words) => {
@@ -101,10 +98,9 @@ pub(super) async fn embed(
     State(app): State<Arc<App>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = Body::new(body, &app)?;
-    let big = body.big;
-    let loaded = loaded(&app)?;
-    let request = body.parse(requests::embed).await?;
+    let (loaded, request, big) = Body::new(body, &app)?
+        .read(&app, loaded, requests::embed)
+        .await?;
     let n = request.texts.len();
     let answer = submit(
         loaded,
@@ -146,9 +142,9 @@ pub(super) async fn embed_all(
     State(app): State<Arc<App>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = Body::new(body, &app)?;
-    let loaded = loaded(&app)?;
-    let texts = body.parse(requests::embed_all).await?;
+    let (loaded, texts, _) = Body::new(body, &app)?
+        .read(&app, loaded, requests::embed_all)
+        .await?;
     let n = texts.len();
     let Answer::EmbedAll(states) = submit(loaded, Work::EmbedAll { texts }).await? else {
         return Err(ApiError::internal(
@@ -169,9 +165,9 @@ pub(super) async fn decode(
     State(app): State<Arc<App>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = Body::new(body, &app)?;
-    let loaded = loaded(&app)?;
-    let request = body.parse(requests::decode).await?;
+    let (loaded, request, _) = Body::new(body, &app)?
+        .read(&app, loaded, requests::decode)
+        .await?;
     let engine = Arc::clone(&loaded.engine);
     offload(true, move || {
         let tokenizer = engine.tokenizer();
@@ -214,9 +210,9 @@ pub(super) async fn tokenize(
     State(app): State<Arc<App>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = Body::new(body, &app)?;
-    let loaded = loaded(&app)?;
-    let request = body.parse(requests::tokenize).await?;
+    let (loaded, request, _) = Body::new(body, &app)?
+        .read(&app, loaded, requests::tokenize)
+        .await?;
     let engine = Arc::clone(&loaded.engine);
     // Tokenizing is quick but not free: never on the async runtime.
     offload(true, move || {
@@ -392,16 +388,22 @@ impl Body {
         })
     }
 
-    /// The request `parse` reads from the body, or a 400 naming what is wrong.
-    pub(super) async fn parse<T: Send + 'static>(
+    /// What every compute route does first: the model `model` picks (503 while it loads; 400 when
+    /// it cannot serve the route) and the request `parse` reads from the body (400 naming what is
+    /// wrong); with whether the body is big enough to be handled off the async runtime.
+    pub(super) async fn read<'a, T: Send + 'static>(
         self,
+        app: &'a App,
+        model: impl FnOnce(&'a App) -> Result<&'a Loaded, ApiError>,
         parse: fn(&[u8], &Limits) -> Result<T, BadRequest>,
-    ) -> Result<T, ApiError> {
+    ) -> Result<(&'a Loaded, T, bool), ApiError> {
+        let loaded = model(app)?;
         let Body { bytes, limits, big } = self;
-        offload(big, move || {
+        let request = offload(big, move || {
             parse(&bytes, &limits).map_err(|e| ApiError::bad_request(e.0))
         })
-        .await
+        .await?;
+        Ok((loaded, request, big))
     }
 }
 

@@ -27,10 +27,9 @@ pub(super) async fn embeddings(
     State(app): State<Arc<App>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = Body::new(body, &app)?;
-    let big = body.big;
-    let loaded = loaded(&app)?;
-    let request = body.parse(requests::embeddings).await?;
+    let (loaded, request, big) = Body::new(body, &app)?
+        .read(&app, loaded, requests::embeddings)
+        .await?;
     let dim = loaded.engine.config().dim;
     if let Some(d) = request.dimensions.filter(|&d| d > dim) {
         return Err(ApiError::bad_request(format!(

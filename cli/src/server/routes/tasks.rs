@@ -60,9 +60,7 @@ pub(super) async fn predict(
 /// `POST /score` on a sequence classifier (Azure ML's request shapes): the best label per input,
 /// or with `params.top_k` the pipeline's `{"label", "score"}` lists, best first, per input.
 pub(super) async fn score_labels(app: &App, body: Body) -> Result<Response, ApiError> {
-    let big = body.big;
-    let loaded = loaded(app)?;
-    let request = body.parse(requests::score).await?;
+    let (loaded, request, big) = body.read(app, loaded, requests::score).await?;
     let head = &loaded.engine.config().head;
     let work = Work::Classify {
         inputs: request.texts.into_iter().map(|t| (t, None)).collect(),
@@ -199,9 +197,7 @@ pub(super) async fn question_answering(
 /// `POST /score` on a token classifier (Azure ML's request shapes): each text's entities, as
 /// `/token-classification` gives them, in a list of one per text.
 pub(super) async fn score_entities(app: &App, body: Body) -> Result<Response, ApiError> {
-    let big = body.big;
-    let loaded = loaded(app)?;
-    let request = body.parse(requests::score_entities).await?;
+    let (loaded, request, big) = body.read(app, loaded, requests::score_entities).await?;
     let answers = entities(loaded, request.texts, request.aggregation).await?;
     offload(big, move || {
         let lines: Vec<String> = answers.iter().map(NerOutput::to_json).collect();
@@ -216,9 +212,7 @@ pub(super) async fn score_entities(app: &App, body: Body) -> Result<Response, Ap
 /// `POST /score` on a question-answering model (Azure ML's request shapes): the best answer's
 /// text per question, or with `params.top_k` the pipeline's objects per question.
 pub(super) async fn score_answers(app: &App, body: Body) -> Result<Response, ApiError> {
-    let big = body.big;
-    let loaded = loaded(app)?;
-    let request = body.parse(requests::score_answers).await?;
+    let (loaded, request, big) = body.read(app, loaded, requests::score_answers).await?;
     let top_k = request.options.top_k;
     let answers = answers(loaded, request.questions, request.options).await?;
     offload(big, move || {
@@ -286,14 +280,15 @@ async fn accept<R: Send + 'static>(
     task: Task,
     parse: fn(&[u8], &Limits) -> Result<R, BadRequest>,
 ) -> Result<(&Loaded, R, bool), ApiError> {
-    let body = Body::new(body, app)?;
-    let big = body.big;
-    let loaded = loaded(app)?;
-    loaded
-        .engine
-        .require_task(task)
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    Ok((loaded, body.parse(parse).await?, big))
+    let with_head = |app| {
+        let loaded = loaded(app)?;
+        loaded
+            .engine
+            .require_task(task)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        Ok(loaded)
+    };
+    Body::new(body, app)?.read(app, with_head, parse).await
 }
 
 /// Each input's answer, or a 400 naming the first input that has none.
