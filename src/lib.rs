@@ -58,6 +58,7 @@ pub use pipelines::classify::{
 };
 pub use pipelines::embed::{Embed, Embeddings};
 pub use pipelines::embed_config::{EmbedConfig, Pooling};
+pub use pipelines::evaluate::{Evaluate, Outcome, Summary, Totals};
 pub use pipelines::fill_mask::{
     FillMask, FillMaskOptions, FillMaskOutput, Prediction, TargetNotes,
 };

@@ -1,10 +1,6 @@
 //! `distil eval`: fill-mask on a mask-filling dataset, with a progress bar and a summary.
 
-mod metrics;
-mod row;
-mod score;
 mod shard;
-mod window;
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
@@ -15,13 +11,11 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use distil::{Engine, Error, Options, Result};
+use distil::pipelines::evaluate::{self, MaskResult, Outcome, Row, Summary, Totals};
+use distil::{Engine, Error, Evaluate, Options, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
-use metrics::{Summary, Totals};
-use row::Row;
-use score::{Evaluate, MaskResult};
 use shard::{Partial, Shard};
 
 #[derive(clap::Args)]
@@ -78,7 +72,6 @@ pub fn run(args: EvalArgs, options: &Options) -> Result<ExitCode> {
     let engine = super::load(&args.model, options)?;
     let top_k = usize::from(args.top_k);
     let evaluate = Evaluate::new(&engine, top_k)?;
-    let mask_token = evaluate.mask_token();
     let (mut lines, progress, decoder) = open(&path)?;
     let mut out = match &args.out {
         Some(p) => Some(BufWriter::new(
@@ -100,7 +93,7 @@ pub fn run(args: EvalArgs, options: &Options) -> Result<ExitCode> {
     let name = path.display().to_string();
     'rows: loop {
         // Up to --batch rows, with their line numbers.
-        let mut batch: Vec<(usize, Row)> = Vec::new();
+        let mut batch: Vec<(usize, Vec<u8>)> = Vec::new();
         while batch.len() < usize::from(args.batch) && read < limit {
             buf.clear();
             let n = lines
@@ -110,46 +103,32 @@ pub fn run(args: EvalArgs, options: &Options) -> Result<ExitCode> {
                 break;
             }
             line_no += 1;
-            let text = std::str::from_utf8(&buf);
-            if text.is_ok_and(|line| line.trim().is_empty()) {
+            if evaluate::is_blank(&buf) {
                 continue;
             }
             let row = read;
             read += 1;
-            if args.shard.is_some_and(|shard| !shard.takes(row)) {
-                continue;
-            }
-            let Ok(line) = text else {
-                skip(&progress, &mut totals, &name, line_no, "not UTF-8");
-                continue;
-            };
-            match Row::parse(line, &mask_token) {
-                Ok(row) => batch.push((line_no, row)),
-                Err(reason) => skip(&progress, &mut totals, &name, line_no, &reason),
+            if args.shard.is_none_or(|shard| shard.takes(row)) {
+                batch.push((line_no, buf.clone()));
             }
         }
         if batch.is_empty() {
             break;
         }
-        let rows: Vec<Row> = batch.iter().map(|(_, r)| r.clone()).collect();
-        let results = evaluate.run(&rows)?;
-        for ((line, row), result) in batch.iter().zip(results) {
-            match result {
-                Ok(masks) => {
-                    totals.add_row();
-                    for mask in &masks {
-                        match (&mask.gold_token, mask.score) {
-                            (Ok(_), Some(score)) => totals.add_mask(score, top_k),
-                            (Err(reason), _) => totals.skip_mask(reason),
-                            (Ok(_), None) => totals.skip_mask("no logits for the gold token"),
-                        }
-                    }
+        let lines: Vec<&[u8]> = batch.iter().map(|(_, line)| line.as_slice()).collect();
+        let outcomes = evaluate.lines(&lines)?;
+        for (&(line, _), outcome) in batch.iter().zip(&outcomes) {
+            totals.add(line, outcome, top_k);
+            match outcome {
+                Outcome::Skipped(reason) => {
+                    progress.suspend(|| eprintln!("distil: {name}:{line}: row skipped: {reason}"))
+                }
+                Outcome::Scored { row, masks } => {
                     if let Some(out) = out.as_mut() {
-                        let record = prediction_line(&engine, *line, row, &masks);
+                        let record = prediction_line(&engine, line, row, masks);
                         writeln!(out, "{record}").map_err(|e| out_error(&args.out, e))?;
                     }
                 }
-                Err(reason) => skip(&progress, &mut totals, &name, *line, &reason),
             }
         }
         let seconds = start.elapsed().as_secs_f64();
@@ -238,12 +217,6 @@ fn open(path: &Path) -> Result<Opened> {
     } else {
         Ok((Box::new(BufReader::new(raw)), progress, None))
     }
-}
-
-/// Reports a skipped row on standard error (above the progress bar) and counts it.
-fn skip(progress: &ProgressBar, totals: &mut Totals, name: &str, line: usize, reason: &str) {
-    progress.suspend(|| eprintln!("distil: {name}:{line}: row skipped: {reason}"));
-    totals.skip_row(reason, line);
 }
 
 fn out_error(path: &Option<PathBuf>, e: std::io::Error) -> Error {

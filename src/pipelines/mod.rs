@@ -8,7 +8,9 @@
 //! - [`Ner`](ner::Ner): entities per text (the `token-classification` pipeline);
 //! - [`Qa`](qa::Qa): answers to a question from a context (the `question-answering` pipeline);
 //! - [`Rerank`](rerank::Rerank): texts scored and sorted against a query (sentence-transformers'
-//!   `CrossEncoder`).
+//!   `CrossEncoder`);
+//! - [`Evaluate`](evaluate::Evaluate): fill-mask on a mask-filling dataset, scored against the
+//!   true spans into totals that add up across processes (`distil eval`).
 //!
 //! They share the masked-LM step ([`masked_lm`]: forward pass → rows at the masks → logits or
 //! probabilities → top-k) and the batching of many texts into forward passes ([`batches`]).
@@ -17,6 +19,7 @@ mod chars;
 pub mod classify;
 pub mod embed;
 pub mod embed_config;
+pub mod evaluate;
 pub mod fill_mask;
 pub mod masked_lm;
 pub mod ner;

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use distil::{Error, Result};
 use serde::{Deserialize, Serialize};
 
-use super::metrics::Totals;
+use distil::Totals;
 
 /// Shard `index` of `count`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

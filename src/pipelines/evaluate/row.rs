@@ -14,6 +14,12 @@ use serde_json::Value;
 /// The dataset's marker for a masked span.
 pub const DATASET_MASK: &str = "<mask>";
 
+/// Whether a line of a dataset is blank (whitespace only): not a row, neither evaluated nor
+/// counted, so that the rows of a file are numbered over its other lines.
+pub fn is_blank(line: &[u8]) -> bool {
+    std::str::from_utf8(line).is_ok_and(|line| line.trim().is_empty())
+}
+
 /// A row ready to evaluate.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Row {

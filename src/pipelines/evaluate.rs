@@ -1,4 +1,5 @@
-//! The evaluation pipeline of `distil eval`: fill-mask on a mask-filling dataset, scored.
+//! Fill-mask evaluated on a mask-filling dataset (`distil eval`, the Python `Engine.evaluate`):
+//! each row's masks predicted and scored against their true spans.
 //!
 //! Each row's masks are all `[MASK]` in one text, and each mask is predicted on its own from one
 //! forward pass, as the fill-mask pipeline does. A mask is scored against its gold token: the
@@ -6,19 +7,24 @@
 //! lowercased for an uncased model). A text longer than the model's positions is not cut: each
 //! mask is predicted from the window of word pieces around it (`window.rs`).
 //!
-//! Rows that cannot be read are skipped with a reason (`row.rs`), as are masks whose span has no
-//! word piece; the summary (`metrics.rs`) counts both.
+//! Rows that cannot be read are skipped with a reason ([`Row::parse`]), as are masks whose span
+//! has no word piece; the [`Totals`] count both and add up across batches, processes and machines
+//! into one [`Summary`].
+
+mod row;
+mod totals;
+mod window;
 
 use std::ops::Range;
 
-use super::metrics::MaskScore;
-use super::row::Row;
-use super::window::window;
+pub use row::{is_blank, Row, DATASET_MASK};
+pub use totals::{MaskScore, Skipped, Summary, Totals};
+use window::window;
 
-use distil::ndarray::{Array2, ArrayView1};
-use distil::pipelines::batches;
-use distil::pipelines::masked_lm::{self, Scores};
-use distil::{Engine, Error, Result};
+use crate::ndarray::{Array2, ArrayView1};
+use crate::pipelines::batches;
+use crate::pipelines::masked_lm::{self, Scores};
+use crate::{Engine, Error, Result};
 
 /// What the model made of one mask.
 #[derive(Clone, Debug)]
@@ -33,6 +39,20 @@ pub struct MaskResult {
     pub predictions: Vec<(u32, f32)>,
     /// The word pieces (`[CLS]` not counted) the mask was predicted from.
     pub window: Range<usize>,
+}
+
+/// What became of one line of a dataset.
+#[derive(Clone, Debug)]
+pub enum Outcome {
+    /// The row was read and its masks predicted and scored.
+    Scored {
+        /// The row as read.
+        row: Row,
+        /// Its masks, in text order.
+        masks: Vec<MaskResult>,
+    },
+    /// The row was skipped, for this reason.
+    Skipped(String),
 }
 
 /// One forward pass's worth of a row: a window and the masks predicted from it.
@@ -70,6 +90,40 @@ impl<'e> Evaluate<'e> {
             .id_to_token(self.mask_id)
             .unwrap_or("[MASK]")
             .to_owned()
+    }
+
+    /// The candidates kept per mask; a gold token among them counts for top-k accuracy.
+    pub fn top_k(&self) -> usize {
+        self.top_k
+    }
+
+    /// Reads and evaluates lines of a dataset, one JSON row each (leave blank lines out: they
+    /// are not rows, see [`is_blank`]). A line that is not a row, or whose masks the tokenizer
+    /// does not find one for one, is [`Outcome::Skipped`] with the reason; the others are
+    /// unaffected.
+    pub fn lines(&self, lines: &[&[u8]]) -> Result<Vec<Outcome>> {
+        let mask_token = self.mask_token();
+        let parsed: Vec<std::result::Result<Row, String>> = lines
+            .iter()
+            .map(|line| {
+                let line = std::str::from_utf8(line).map_err(|_| "not UTF-8".to_owned())?;
+                Row::parse(line, &mask_token)
+            })
+            .collect();
+        let rows: Vec<Row> = parsed.iter().flatten().cloned().collect();
+        let mut results = self.run(&rows)?.into_iter();
+        Ok(parsed
+            .into_iter()
+            .map(|parsed| {
+                let row = parsed?;
+                match results.next() {
+                    Some(Ok(masks)) => Ok(Outcome::Scored { row, masks }),
+                    Some(Err(reason)) => Err(reason),
+                    None => Err("internal error: a row has no result".to_owned()),
+                }
+            })
+            .map(|outcome| outcome.unwrap_or_else(Outcome::Skipped))
+            .collect())
     }
 
     /// Predicts and scores every mask of `rows`. A row whose masks the tokenizer does not find

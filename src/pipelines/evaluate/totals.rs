@@ -10,11 +10,14 @@
 //! ```
 //!
 //! The sum of `-ln p` is kept in fixed point (units of 2^-40), so that it does not depend on the
-//! order of its terms: shards of a dataset (`--shard K/N`) merged give exactly one run's figures.
+//! order of its terms: totals of parts of a dataset (`distil eval --shard K/N`, batches on Ray
+//! workers) merged give exactly one run's figures.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+
+use super::Outcome;
 
 /// Units of the fixed-point sum of `-ln p`: 2^40 per nat (a term is off by at most 2^-41).
 const UNITS_PER_NAT: f64 = (1u64 << 40) as f64;
@@ -30,15 +33,20 @@ pub struct MaskScore {
     pub windowed: bool,
 }
 
-/// The running totals: what a shard writes and `--merge` adds up.
+/// The running totals: what a part of a dataset adds up to, and what parts merge into.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Totals {
+    /// Rows evaluated.
     pub rows: usize,
+    /// Masks scored.
     pub masks: usize,
+    /// Masks whose gold token was the most likely.
     pub top1: usize,
+    /// Masks whose gold token was among the `top_k` most likely.
     pub topk: usize,
     /// `Σ -ln p(gold)`, in units of 2^-40 nats.
     pub neg_log_prob: i128,
+    /// Masks predicted from a window of a longer text.
     pub windowed_masks: usize,
     /// Rows skipped, by reason.
     pub skipped_rows: BTreeMap<String, usize>,
@@ -49,11 +57,29 @@ pub struct Totals {
 }
 
 impl Totals {
+    /// Counts what became of the line numbered `line` (from 1) at `top_k`.
+    pub fn add(&mut self, line: usize, outcome: &Outcome, top_k: usize) {
+        match outcome {
+            Outcome::Skipped(reason) => self.skip_row(reason, line),
+            Outcome::Scored { masks, .. } => {
+                self.add_row();
+                for mask in masks {
+                    match (&mask.gold_token, mask.score) {
+                        (Ok(_), Some(score)) => self.add_mask(score, top_k),
+                        (Err(reason), _) => self.skip_mask(reason),
+                        (Ok(_), None) => self.skip_mask("no logits for the gold token"),
+                    }
+                }
+            }
+        }
+    }
+
     /// Counts one evaluated row (its masks are added with [`Totals::add_mask`]).
     pub fn add_row(&mut self) {
         self.rows += 1;
     }
 
+    /// Counts one scored mask at `top_k`.
     pub fn add_mask(&mut self, score: MaskScore, top_k: usize) {
         self.masks += 1;
         self.top1 += usize::from(score.rank == 0);
@@ -68,11 +94,12 @@ impl Totals {
         self.skipped_lines.push(line);
     }
 
+    /// Counts a mask skipped for `reason` (in a row that was kept).
     pub fn skip_mask(&mut self, reason: &str) {
         *self.skipped_masks.entry(reason.to_owned()).or_default() += 1;
     }
 
-    /// Adds a shard's totals to these.
+    /// Adds another part's totals to these.
     pub fn merge(&mut self, other: Totals) {
         self.rows += other.rows;
         self.masks += other.masks;
@@ -129,20 +156,29 @@ fn rate(count: usize, seconds: f64) -> f64 {
 /// The summary `distil eval --json` prints.
 #[derive(Clone, Debug, Serialize)]
 pub struct Summary {
+    /// Rows evaluated.
     pub rows: usize,
+    /// Masks scored.
     pub masks: usize,
+    /// The k of top-k accuracy.
     pub top_k: usize,
     /// `null` when no mask was evaluated.
     pub top1_accuracy: Option<f64>,
+    /// `null` when no mask was evaluated.
     pub topk_accuracy: Option<f64>,
+    /// `exp` of the mean `-ln p(gold)`; `null` when no mask was evaluated.
     pub perplexity: Option<f64>,
+    /// What was skipped, and why.
     pub skipped: Skipped,
     /// Masks predicted from a window of a text longer than the model's positions.
     pub windowed_masks: usize,
     /// The tokens a window holds, `[CLS]` and `[SEP]` included (the model's maximum length).
     pub window_tokens: usize,
+    /// The wall time of the run.
     pub seconds: f64,
+    /// Rows evaluated per second of `seconds`.
     pub rows_per_second: f64,
+    /// Masks scored per second of `seconds`.
     pub masks_per_second: f64,
     /// Whether Ctrl-C stopped the run early (the figures cover what was done).
     pub interrupted: bool,
@@ -151,11 +187,15 @@ pub struct Summary {
 /// Skipped rows and masks, in all and by reason.
 #[derive(Clone, Debug, Serialize)]
 pub struct Skipped {
+    /// Rows skipped.
     pub rows: usize,
+    /// Masks skipped in the rows that were kept.
     pub masks: usize,
     /// The line numbers of the skipped rows.
     pub lines: Vec<usize>,
+    /// Rows skipped, by reason.
     pub rows_by_reason: BTreeMap<String, usize>,
+    /// Masks skipped, by reason.
     pub masks_by_reason: BTreeMap<String, usize>,
 }
 
