@@ -39,6 +39,7 @@ pub mod engine;
 pub mod error;
 mod files;
 pub mod hub;
+mod info;
 pub mod model;
 pub mod pipelines;
 pub mod quantize;
@@ -49,6 +50,7 @@ pub use distil_kernels::{Bf16Dot, I8Dot, Isa};
 pub use dtype::{Dtype, UnknownDtype};
 pub use engine::{Encoded, Engine, Options};
 pub use error::{Error, ErrorKind, Result};
+pub use info::EngineInfo;
 pub use model::{Activation, Architecture, Config, Hidden, Model, Task};
 /// The array library of distil's inputs and outputs, re-exported so that a program uses the same
 /// version.

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use distil::{Bf16Dot, I8Dot};
 use serde_json::{json, Value};
 
 use crate::server::responses::{self, ApiError};
@@ -65,61 +64,10 @@ pub(super) async fn info(State(app): State<Arc<App>>) -> Response {
         "header_timeout_s": c.header_timeout.as_secs_f64(),
         "max_connections": c.max_connections,
     });
+    // The model's part, once it is loaded.
     if let (Some(loaded), Value::Object(map)) = (app.loaded.get(), &mut info) {
-        let engine = &loaded.engine;
-        let config = engine.model().config();
-        let model_type = match config.architecture {
-            distil::model::Architecture::DistilBert => "distilbert",
-            distil::model::Architecture::Bert => "bert",
-        };
-        let mut tasks = vec!["embed", "tokenize"];
-        if loaded.fill_mask.is_ok() {
-            tasks.insert(0, "fill-mask");
-        }
-        // What the checkpoint was fine-tuned for, and the routes that serve it.
-        let head = &config.head;
-        let task = match engine.task() {
-            distil::Task::Encoder => "feature-extraction",
-            distil::Task::MaskedLm => "fill-mask",
-            distil::Task::SequenceClassification if head.labels.len() == 1 => {
-                tasks.extend(["predict", "rerank"]);
-                "text-classification"
-            }
-            distil::Task::SequenceClassification => {
-                tasks.push("predict");
-                "text-classification"
-            }
-            distil::Task::TokenClassification => {
-                tasks.push("token-classification");
-                "token-classification"
-            }
-            distil::Task::QuestionAnswering => {
-                tasks.push("question-answering");
-                "question-answering"
-            }
-        };
-        let more = json!({
-            "model_dir": engine.dir().display().to_string(),
-            "model_type": model_type,
-            "tasks": tasks,
-            "task": task,
-            "architecture": head.class,
-            "labels": head.labels,
-            "dtype": engine.dtype().name(),
-            "weights_dtype": engine.model().stored_dtype(),
-            "isa": engine.isa().name(),
-            "bf16_dot": engine.bf16_dot().map(Bf16Dot::name),
-            "i8_dot": engine.i8_dot().map(I8Dot::name),
-            "attention_dtype": engine.attention_dtype().name(),
-            "max_length": engine.max_length(),
-            "vocab_size": config.vocab_size,
-            "dim": config.dim,
-            "layers": config.n_layers,
-            "heads": config.n_heads,
-            "threads": engine.threads(),
-        });
-        if let Value::Object(more) = more {
-            map.extend(more);
+        if let Ok(Value::Object(model)) = serde_json::to_value(loaded.engine.info()) {
+            map.extend(model);
         }
     }
     responses::json(info.to_string())
