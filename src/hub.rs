@@ -33,12 +33,12 @@ pub fn resolve(model: &str) -> Result<PathBuf> {
     }
     if path.exists() {
         return Err(Error::input(format!(
-            "--model {model}: expected a model directory or a hub id, found a file"
+            "model {model}: expected a model directory or a hub id, found a file"
         )));
     }
     if !is_hub_id(model) {
         return Err(Error::input(format!(
-            "--model {model}: no such directory, and it is not a valid hub id"
+            "model {model}: no such directory, and it is not a valid hub id"
         )));
     }
     let cache = cache_dir();

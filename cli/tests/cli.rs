@@ -455,7 +455,7 @@ fn missing_model_directory_is_one_clear_line() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         stderr(&out),
-        "distil: --model ./no/such/dir: no such directory, and it is not a valid hub id\n"
+        "distil: model ./no/such/dir: no such directory, and it is not a valid hub id\n"
     );
 }
 

@@ -1009,7 +1009,7 @@ fn the_model_directory_missing() {
     check_clean_failure(
         &out,
         &format!(
-            "--model {}: no such directory, and it is not a valid hub id",
+            "model {}: no such directory, and it is not a valid hub id",
             missing.display()
         ),
     )
@@ -1031,7 +1031,7 @@ fn a_file_where_the_model_directory_is_expected() {
     check_clean_failure(
         &out,
         &format!(
-            "--model {}: expected a model directory or a hub id, found a file",
+            "model {}: expected a model directory or a hub id, found a file",
             file.display()
         ),
     )

@@ -1080,7 +1080,7 @@ fn a_model_that_cannot_load_is_one_error_and_exit_1() {
         err.lines()
             .last()
             .unwrap()
-            .starts_with("distil: --model /nonexistent/model/dir"),
+            .starts_with("distil: model /nonexistent/model/dir"),
         "{err}"
     );
 }
