@@ -11,8 +11,8 @@ Each Ray run is the example (python/examples/ray_*.py) as a user runs it, its ti
 dataset's creation to the last answer (actors started and models loaded included; not
 `ray.init`). The single process's time includes loading its engine too.
 
-While the one-actor-per-CPU runs go, every actor's memory is sampled from /proc
-(smaps_rollup): RSS, its proportional share (PSS, pages shared by n processes counted 1/n each)
+While the one-actor-per-CPU runs go, the actors' memory is sampled from /proc (smaps_rollup,
+all actors at once, the sample where they hold the most together): RSS, its proportional share (PSS, pages shared by n processes counted 1/n each)
 and the file-backed part, and the same of the weights' mapping alone (`weights_Rss`,
 `weights_Pss`): the weights are mapped, so the actors share one copy in the page cache.
 
@@ -56,8 +56,12 @@ def weights_mapping(pid: str) -> dict:
 
 
 def actor_memory(stop: threading.Event, peaks: dict) -> None:
-    """Samples the Ray Data actors' smaps_rollup (kB) every 0.1 s; keeps each one's peak."""
+    """Samples every Ray Data actor's smaps_rollup and weights mapping (kB) every 0.1 s, all at
+    once; keeps the sample where they held the most together (so that shared pages are counted
+    as the actors shared them at one moment)."""
+    best = 0
     while not stop.is_set():
+        sample = {}
         for pid in os.listdir("/proc"):
             if not pid.isdigit():
                 continue
@@ -68,15 +72,18 @@ def actor_memory(stop: threading.Event, peaks: dict) -> None:
                 rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
             except OSError:
                 continue
-            fields = {}
+            fields = dict.fromkeys(FIELDS, 0)
             for line in rollup.splitlines():
                 name, _, rest = line.partition(":")
                 if name in FIELDS:
                     fields[name] = int(rest.split()[0])
             fields.update(weights_mapping(pid))
-            peak = peaks.setdefault(pid, dict.fromkeys(FIELDS + WEIGHTS, 0))
-            if fields.get("Rss", 0) > peak["Rss"]:
-                peak.update(fields)
+            sample[pid] = fields
+        total = sum(fields["Rss"] for fields in sample.values())
+        if total > best:
+            best = total
+            peaks.clear()
+            peaks.update(sample)
         time.sleep(0.1)
 
 
@@ -127,7 +134,7 @@ def report(name: str, unit: str, count: int, times: dict) -> None:
 
 def print_memory(peaks: dict, weights: Path) -> None:
     size = weights.stat().st_size
-    print(f"  actors' peak memory (MB; the weights file is {size / 1e6:.0f} MB):")
+    print(f"  the actors' memory at its peak together (MB; the weights file is {size / 1e6:.0f} MB):")
     for pid, fields in sorted(peaks.items()):
         cells = "  ".join(f"{k} {v / 1000:7.1f}" for k, v in fields.items())
         print(f"    pid {pid}: {cells}")
