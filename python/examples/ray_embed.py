@@ -20,6 +20,7 @@ import pyarrow as pa
 import ray
 
 import distil
+import engine_pool
 
 
 class Embedder:
@@ -41,17 +42,13 @@ class Embedder:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", required=True, help="a model directory or hub id")
     parser.add_argument("--input", required=True, nargs="+", help="JSON-lines files")
     parser.add_argument("--output", required=True, help="a directory for the Parquet files")
     parser.add_argument("--column", default="text", help="the column to embed")
-    parser.add_argument("--actors", type=int, default=2, help="engines (Ray actors)")
-    parser.add_argument("--num-cpus", type=float, default=1, help="CPUs per actor")
-    parser.add_argument("--batch-size", type=int, default=256, help="rows per call")
-    parser.add_argument("--cluster-cpus", type=int, default=None, help="CPUs of a local cluster")
+    engine_pool.add_arguments(parser, batch_size=256)
     args = parser.parse_args()
 
-    ray.init(num_cpus=args.cluster_cpus, ignore_reinit_error=True, log_to_driver=False)
+    engine_pool.start_ray(args)
     start = time.perf_counter()
     # Reading and writing take no CPU of their own: the actors hold the CPUs, and a stage
     # waiting for one they hold would wait for ever.
@@ -62,18 +59,7 @@ def main() -> None:
         num_cpus=0,
         override_num_blocks=4 * args.actors,
     )
-    ds = ds.map_batches(
-        Embedder,
-        fn_constructor_kwargs={
-            "model": args.model,
-            "threads": max(1, int(args.num_cpus)),
-            "column": args.column,
-        },
-        compute=ray.data.ActorPoolStrategy(size=args.actors),
-        num_cpus=args.num_cpus,
-        batch_size=args.batch_size,
-        batch_format="pyarrow",
-    )
+    ds = engine_pool.map_with_engines(ds, Embedder, args, column=args.column)
     ds.write_parquet(args.output, ray_remote_args={"num_cpus": 0})
     seconds = time.perf_counter() - start
     rows = ray.data.read_parquet(args.output).count()

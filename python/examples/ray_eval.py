@@ -22,6 +22,7 @@ import pyarrow as pa
 import ray
 
 import distil
+import engine_pool
 
 
 def numbered_lines(path: str) -> list:
@@ -52,34 +53,19 @@ class Evaluator:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", required=True, help="a model directory or hub id")
     parser.add_argument("--data", required=True, help="the dataset, JSON lines, plain or .xz")
     parser.add_argument("--top-k", type=int, default=5, help="k of top-k accuracy")
-    parser.add_argument("--actors", type=int, default=2, help="engines (Ray actors)")
-    parser.add_argument("--num-cpus", type=float, default=1, help="CPUs per actor")
-    parser.add_argument("--batch-size", type=int, default=64, help="lines per call")
-    parser.add_argument("--cluster-cpus", type=int, default=None, help="CPUs of a local cluster")
+    engine_pool.add_arguments(parser, batch_size=64)
     args = parser.parse_args()
 
-    ray.init(num_cpus=args.cluster_cpus, ignore_reinit_error=True, log_to_driver=False)
+    engine_pool.start_ray(args)
     start = time.perf_counter()
     # The driver reads the lines and hands them out in blocks of a batch, so that every actor of
     # the pool gets its share (a file read by a Ray task would come as one block, to one actor).
     lines = numbered_lines(args.data)
     blocks = max(1, -(-len(lines) // args.batch_size))
     ds = ray.data.from_items(lines, override_num_blocks=blocks)
-    ds = ds.map_batches(
-        Evaluator,
-        fn_constructor_kwargs={
-            "model": args.model,
-            "threads": max(1, int(args.num_cpus)),
-            "top_k": args.top_k,
-        },
-        compute=ray.data.ActorPoolStrategy(size=args.actors),
-        num_cpus=args.num_cpus,
-        batch_size=args.batch_size,
-        batch_format="pyarrow",
-    )
+    ds = engine_pool.map_with_engines(ds, Evaluator, args, top_k=args.top_k)
     parts = [json.loads(row["part"]) for row in ds.iter_rows()]
     summary = distil.eval_summary(parts, seconds=time.perf_counter() - start)
     print(json.dumps(summary))
