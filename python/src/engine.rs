@@ -18,6 +18,9 @@ const NAMED_TARGETS: usize = 10;
 #[pyclass(frozen, module = "distil")]
 pub struct Engine {
     pub(crate) engine: distil::Engine,
+    /// The model directory's sentence-transformers settings, read once at load (as the server
+    /// reads them) rather than from disk on every `embed`.
+    embed_config: EmbedConfig,
     model: String,
 }
 
@@ -40,10 +43,18 @@ impl Engine {
             dtype,
             ..Options::default()
         };
-        let engine = py
-            .detach(|| distil::Engine::from_pretrained(&model, &options))
+        let (engine, embed_config) = py
+            .detach(|| {
+                let engine = distil::Engine::from_pretrained(&model, &options)?;
+                let embed_config = EmbedConfig::from_dir(engine.dir())?;
+                Ok((engine, embed_config))
+            })
             .map_err(py_err)?;
-        Ok(Engine { engine, model })
+        Ok(Engine {
+            engine,
+            embed_config,
+            model,
+        })
     }
 
     fn __repr__(&self) -> String {
@@ -86,7 +97,7 @@ impl Engine {
     ) -> PyResult<Bound<'py, PyArray2<f32>>> {
         let config = EmbedConfig {
             normalize,
-            ..EmbedConfig::from_dir(self.engine.dir()).map_err(py_err)?
+            ..self.embed_config.clone()
         };
         let embed = Embed::with_config(&self.engine, config);
         let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
